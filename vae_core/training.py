@@ -293,6 +293,7 @@ def iter_training(
                                     steps_per_epoch, (first_epoch + config.epochs) * steps_per_epoch,
                                     seen * world / (now - epoch_start), now - start, sums, kl_dims, seen, beta)
 
+            train_seconds = time.perf_counter() - epoch_start
             model.eval()
             test = evaluate(model, data.test, batch_size=config.eval_batch_size, device=device) if len(data.test) else None
             model.train()
@@ -300,7 +301,7 @@ def iter_training(
             good_weights = state_dict_copy(model)
             report = _progress("epoch", first_epoch + epoch, first_epoch + config.epochs, first_epoch * steps_per_epoch + step,
                                steps_per_epoch, (first_epoch + config.epochs) * steps_per_epoch,
-                               seen * world / (now - epoch_start), now - start, sums, kl_dims, seen, beta,
+                               seen * world / train_seconds, now - start, sums, kl_dims, seen, beta,
                                test=test, weights=good_weights)
             history.append(_history_entry(report))
             yield report
