@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 import warnings
 from pathlib import Path
 from typing import Callable, Mapping
@@ -823,8 +823,8 @@ def save_projection(path, proj: Projection) -> Path:
     meta, arrays = proj.state()
     tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items() if v is not None}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # A unique sibling name (not mkstemp, whose 0600 mode would stick to the result).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         save_file(tensors, tmp, metadata={"projection": json.dumps(meta)})
         os.replace(tmp, path)
