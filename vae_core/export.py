@@ -114,9 +114,9 @@ def _load_font(width: int):
 def _fit_text(draw, text: str, font, width: int) -> str:
     if draw.textlength(text, font=font) <= width:
         return text
-    while text and draw.textlength(text + "…", font=font) > width:
+    while text and draw.textlength(text + "...", font=font) > width:
         text = text[:-1]
-    return text + "…" if text else ""
+    return text + "..." if text else ""
 
 
 def _caption_strips(captions: Sequence[str], width: int, mode: str) -> np.ndarray:

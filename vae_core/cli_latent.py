@@ -1,0 +1,257 @@
+"""The latent-space subcommands of ``python -m vae_core``: ``interpolate`` and ``arithmetic``.
+
+``vae_core.cli`` calls :func:`add_commands` on its subparsers; each subcommand stores
+its handler as ``handler`` (returns the exit status, raises :class:`CLIError` for
+mistakes the user can fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from vae_core.errors import CLIError
+
+__all__ = ["add_commands", "cmd_interpolate", "cmd_arithmetic", "EXPRESSION_HELP"]
+
+EXPRESSION_HELP = """\
+expression syntax:
+  Terms joined by + and - (− works too); each term is an optional coefficient and
+  an operand: 0.5*#12, 0.5#12 and #12*0.5 are the same. Operands:
+    #12 or 12            the code of data point 12 (0-based, --split order)
+    mean(7) or @7        the centroid of label 7
+    mean("Sneaker")      the centroid of a class by name (also @"Sneaker", @Sneaker)
+    mean(#1, #5, #9)     the mean of several operands (a bare number inside is a label)
+    pin:NAME, group:NAME named vectors (supplied by the desktop app)
+  Strength s scales every term after the first: "A - B + C" gives A + s*(C - B).
+  Quote the expression for the shell; if it starts with '-', put -- before it.
+
+examples:
+  python -m vae_core arithmetic run.safetensors "#12 - mean(7) + mean(3)" --out a.png
+  python -m vae_core arithmetic run "mean(Sneaker) - mean(Sandal) + #4031" --strength 0.7 --out b.png
+"""
+
+INTERPOLATE_EPILOG = """\
+Indices count from 0 in the order of --split (all = the training images, then the
+test images). The path starts at --from, passes every --via in order and ends at --to.
+
+examples:
+  python -m vae_core interpolate run.safetensors --from 0 --to 7 --steps 48 --out morph.gif
+  python -m vae_core interpolate run --from 3 --via 10 22 --to 3 --method slerp \\
+      --easing ease-in-out --steps 60 --fps 24 --out loop.mp4
+"""
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a data point index") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"indices count from 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from vae_core.cli import _data_options
+    from vae_core.training import DEVICES
+
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder or .safetensors file")
+    p.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
+    _data_options(p)
+    p.add_argument("--split", choices=["all", "train", "test"], default="all",
+                   help="which images the indices refer to (default: all = train then test)")
+    p.add_argument("--label", type=int, metavar="L",
+                   help="conditional models: the label to decode with (default: from the first operand)")
+    p.add_argument("--upscale", type=_positive_int, metavar="K",
+                   help="enlarge frames K times, nearest neighbour (default: about 128 pixels wide)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
+
+
+def add_commands(subparsers) -> None:
+    """Add the ``interpolate`` and ``arithmetic`` subcommands to an argparse subparsers object."""
+    from vae_core.export import SUPPORTED_EXTENSIONS
+    from vae_core.latent import EASINGS
+
+    formats = ", ".join(SUPPORTED_EXTENSIONS)
+    interp = subparsers.add_parser(
+        "interpolate", help="animate a path through the latent codes of chosen images",
+        description="Encode the chosen images, interpolate between their latent codes and write the decoded "
+                    "frames as an animation (or a PNG strip).",
+        epilog=INTERPOLATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(interp)
+    interp.add_argument("--from", dest="start", type=_index, required=True, metavar="I", help="first image index")
+    interp.add_argument("--to", dest="end", type=_index, required=True, metavar="J", help="last image index")
+    interp.add_argument("--via", type=_index, nargs="+", action="extend", default=[], metavar="K",
+                        help="images to pass through on the way, in order")
+    interp.add_argument("--steps", type=_positive_int, default=30, metavar="N",
+                        help="frames along the path, keyframes included (default: 30)")
+    interp.add_argument("--method", choices=["lerp", "slerp"], default="lerp",
+                        help="lerp: straight line; slerp: great circle with linearly changing length")
+    interp.add_argument("--easing", choices=list(EASINGS), default="linear",
+                        help="speed profile within each segment (default: linear)")
+    interp.add_argument("--fps", type=float, default=12.0, help="frames per second (default: 12)")
+    interp.add_argument("--pingpong", action="store_true", help="play forwards then backwards")
+    interp.add_argument("--no-loop", action="store_true", help="play once (GIF, WebP, APNG)")
+    interp.add_argument("--columns", type=_positive_int, metavar="N", help=".png output: frames per row")
+    interp.add_argument("--out", required=True, metavar="FILE", help=f"output file: {formats}")
+    interp.set_defaults(handler=cmd_interpolate)
+
+    arith = subparsers.add_parser(
+        "arithmetic", help="decode a latent arithmetic expression such as \"#12 - mean(7) + mean(3)\"",
+        description="Evaluate a latent arithmetic expression over the dataset's codes and write the decoded "
+                    "operands and the result side by side, with captions.",
+        epilog=EXPRESSION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(arith)
+    arith.add_argument("expression", metavar="EXPRESSION", help="see 'expression syntax' below")
+    arith.add_argument("--strength", type=float, default=1.0,
+                       help="scales every term after the first (default: 1)")
+    arith.add_argument("--out", required=True, metavar="FILE.png", help="output image (other formats flip through)")
+    arith.set_defaults(handler=cmd_arithmetic)
+
+
+# ---------------------------------------------------------------------------------------
+# Shared steps
+# ---------------------------------------------------------------------------------------
+def _check_out(path: str) -> None:
+    from pathlib import Path
+
+    from vae_core.export import SUPPORTED_EXTENSIONS
+
+    ext = Path(path).suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise CLIError(f"Cannot write '{path}': the file name must end in one of {', '.join(SUPPORTED_EXTENSIONS)}.")
+
+
+def _load(args):
+    from vae_core.cli import load_checkpoint_for
+    from vae_core.training import resolve_device
+
+    ckpt, data = load_checkpoint_for(args)
+    device = resolve_device(args.device)
+    model = ckpt.model.to(device).eval()
+    split = {"all": data.all, "train": lambda: data.train, "test": lambda: data.test}[args.split]()
+    return model, data, split, device
+
+
+def _check_indices(indices, n: int) -> None:
+    for i in indices:
+        if i >= n:
+            raise CLIError(f"Index {i} is out of range: the dataset has {n} points.")
+
+
+def _default_upscale(model) -> int:
+    return max(1, 128 // max(model.image_shape[1:]))
+
+
+def _decode_label(args, model, fallback):
+    if not getattr(model, "conditional", False):
+        return None
+    label = args.label if args.label is not None else fallback
+    if label is None:
+        label = 0
+    if not 0 <= int(label) < model.num_classes:
+        raise CLIError(f"Label {label} does not exist: this model knows labels 0–{model.num_classes - 1}.")
+    return int(label)
+
+
+def _report(path, frames) -> None:
+    n, h, w = frames.shape[:3]
+    print(f"wrote {path}  ({n} frame{'s' if n != 1 else ''} of {w}×{h} pixels)", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------
+# interpolate
+# ---------------------------------------------------------------------------------------
+def cmd_interpolate(args) -> int:
+    """Handler of ``python -m vae_core interpolate``."""
+    from vae_core.export import export_animation, prepare_frames
+    from vae_core.latent import decode, encode_dataset, interpolate
+
+    _check_out(args.out)
+    if args.fps <= 0:
+        raise CLIError(f"--fps must be positive, got {args.fps:g}.")
+    model, data, split, device = _load(args)
+    chosen = [args.start, *args.via, args.end]
+    _check_indices(chosen, len(split))
+    if args.steps < len(chosen):
+        raise CLIError(f"--steps {args.steps} cannot pass through {len(chosen)} images: use at least {len(chosen)}.")
+    labels = None if split.labels is None else split.labels[chosen]
+    keys, _ = encode_dataset(model, split.images[chosen], labels if model.conditional else None, device=device)
+    codes = interpolate(keys, args.steps, method=args.method, easing=args.easing)
+    fallback = None if labels is None else int(labels[0])
+    frames = decode(model, codes, _decode_label(args, model, fallback), device=device)
+    prepared = prepare_frames(frames, pingpong=args.pingpong, upscale=args.upscale or _default_upscale(model))
+    path = export_animation(prepared, args.out, fps=args.fps, loop=not args.no_loop, grid_columns=args.columns)
+    _report(path, prepared)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# arithmetic
+# ---------------------------------------------------------------------------------------
+def _captions(expr, strength: float) -> list[str]:
+    captions = []
+    for k, term in enumerate(expr.terms):
+        c = term.coefficient
+        body = str(term.operand) if abs(c) == 1 else f"{abs(c):g}*{term.operand}"
+        # ASCII signs: PIL's default font has no U+2212 minus glyph.
+        if k == 0:
+            captions.append(("-" if c < 0 else "") + body)
+        else:
+            captions.append(("- " if c < 0 else "+ ") + body)
+    captions.append("= result" if strength == 1 else f"= result (s={strength:g})")
+    return captions
+
+
+def _first_label(expr, resolver):
+    from vae_core.latent import IndexOperand, LabelOperand
+
+    op = expr.terms[0].operand
+    if isinstance(op, IndexOperand) and resolver.labels is not None and op.index < len(resolver.labels):
+        return int(resolver.labels[op.index])
+    if isinstance(op, LabelOperand):
+        try:
+            return resolver.label_id(op.label)
+        except ValueError:
+            return None
+    return None
+
+
+def cmd_arithmetic(args) -> int:
+    """Handler of ``python -m vae_core arithmetic``."""
+    from vae_core.export import export_animation
+    from vae_core.latent import ExpressionError, LatentResolver, decode, encode_dataset, parse_expression
+
+    _check_out(args.out)
+    try:
+        expr = parse_expression(args.expression)
+    except ExpressionError as exc:
+        raise CLIError(f"{exc} (expression: {args.expression})") from None
+    model, data, split, device = _load(args)
+    mu, _ = encode_dataset(model, split.images, split.labels if model.conditional else None, device=device)
+    resolver = LatentResolver(mu, split.labels, data.class_names)
+    try:
+        operands = resolver.term_vectors(expr)
+        result = resolver.evaluate(expr, args.strength)
+    except ExpressionError as exc:
+        raise CLIError(str(exc)) from None
+    codes = np.stack([*operands, result])
+    images = decode(model, codes, _decode_label(args, model, _first_label(expr, resolver)), device=device)
+    upscale = args.upscale or _default_upscale(model)
+    captions = _captions(expr, args.strength)
+    path = export_animation(images, args.out, fps=1.0, upscale=upscale, captions=captions, gap=2)
+    print(f"{expr}  (strength {args.strength:g}): wrote {path}", file=sys.stderr)
+    return 0
