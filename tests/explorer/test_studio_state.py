@@ -1,0 +1,325 @@
+"""The studio's state without Qt: every frame it shows equals a direct vae_core call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.map_state import PickedPoint
+from explorer.state import ExplorerState
+from explorer.studio_state import EASING_NAMES, AttributeSide, pingpong_indices
+from vae_core import TrainConfig, build_model, fit, load_dataset
+from vae_core import latent as vl
+from vae_core.export import export_animation, prepare_frames
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def _trained_state(digits, model_name="mlp", latent_dim=4, **config) -> ExplorerState:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = build_model(model_name, image_shape=digits.image_shape, latent_dim=latent_dim, hidden=(64,), **config)
+    history = fit(model, digits, TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0))
+    state = ExplorerState()
+    state.set_dataset(digits)
+    state.set_model(model, history=history)
+    state.encode()
+    return state
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    return _trained_state(digits)
+
+
+@pytest.fixture
+def state(trained):
+    """A fresh document sharing the trained model and codes (cheap to build per test)."""
+    s = ExplorerState()
+    s.set_dataset(trained.dataset)
+    s.set_model(trained.model, history=trained.history)
+    s.set_codes(trained.codes, trained.logvar)
+    return s
+
+
+def test_easing_names_match_vae_core():
+    assert EASING_NAMES == tuple(vl.EASINGS)
+
+
+def test_interpolation_frames_are_vae_core_interpolate_and_decode(state):
+    studio = state.studio
+    codes = state.codes
+    studio.add_index_keyframe(3)
+    assert studio.frames is None                      # one keyframe: nothing to play
+    studio.add_centroid_keyframe(7)
+    studio.add_index_keyframe(100)
+    studio.set_method("slerp")
+    studio.set_easing("ease-in-out")
+    studio.set_steps(17)
+
+    mean7 = codes[state.labels == 7].mean(0)
+    keys = np.stack([codes[3], mean7, codes[100]])
+    expected_codes = vl.interpolate(keys, 17, "slerp", "ease-in-out")
+    np.testing.assert_allclose(studio.frame_codes, expected_codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(studio.frames, vl.decode(state.model, expected_codes), atol=1e-6)
+    assert studio.animation_kind == "interpolation"
+    # every keyframe is a frame, exactly where keyframe_frame_indices says
+    at = studio.keyframe_frame_indices()
+    assert at[0] == 0 and at[-1] == 16
+    np.testing.assert_array_equal(studio.frame_codes[at[0]], codes[3])
+    np.testing.assert_array_equal(studio.frame_codes[at[-1]], codes[100])
+    assert studio.captions[at[1]] == "mean of 7"
+
+    studio.move_keyframe(2, 0)
+    assert [k.name for k in studio.keyframes] == ["#100", "#3", "mean of 7"]
+    studio.remove_keyframe(0)
+    studio.remove_keyframe(0)
+    assert studio.frames is None and studio.animation_kind is None
+
+
+def test_steps_never_below_keyframe_count(state):
+    studio = state.studio
+    for i in (1, 2, 3, 4):
+        studio.add_index_keyframe(i)
+    studio.set_steps(2)
+    assert studio.frame_count == 4
+
+
+def test_player_order_is_prepare_frames_order(state):
+    studio = state.studio
+    studio.add_index_keyframe(0)
+    studio.add_index_keyframe(1)
+    studio.set_steps(6)
+    for pingpong in (False, True):
+        studio.set_pingpong(pingpong)
+        shown = studio.display_frames()
+        np.testing.assert_array_equal(shown, prepare_frames(studio.frames, pingpong=pingpong))
+        np.testing.assert_array_equal(shown, prepare_frames(studio.frames)[studio.sequence])
+    assert studio.sequence.tolist() == [0, 1, 2, 3, 4, 5, 4, 3, 2, 1]
+    assert pingpong_indices(2, True).tolist() == [0, 1]
+
+
+def test_player_advances_loops_and_stops(state):
+    studio = state.studio
+    studio.add_index_keyframe(0)
+    studio.add_index_keyframe(1)
+    studio.set_steps(4)
+    studio.set_pingpong(True)                     # 0 1 2 3 2 1
+    studio.play()
+    assert studio.playing
+    seen = [studio.current_index]
+    for _ in range(7):
+        studio.advance()
+        seen.append(studio.current_index)
+    assert seen == [0, 1, 2, 3, 2, 1, 0, 1]
+    studio.set_loop(False)
+    studio.set_current_frame(4)
+    assert studio.advance() is True and studio.current_frame == 5
+    assert studio.advance() is False and not studio.playing and studio.current_frame == 5
+    studio.play()                                 # replays from the start
+    assert studio.playing and studio.current_frame == 0
+    studio.stop()
+    studio.set_current_frame(2)
+    studio.set_pingpong(False)                    # same picture stays on screen
+    assert studio.current_index == 2
+    studio.step(-3)
+    assert studio.current_frame == 3              # wraps around
+
+
+def test_map_path_and_marker_follow_the_player(state):
+    state.map.fit("pca")
+    studio = state.studio
+    studio.add_index_keyframe(5)
+    studio.add_index_keyframe(6)
+    studio.set_steps(5)
+    np.testing.assert_array_equal(state.map.path_codes, studio.frame_codes)
+    assert state.map.path_xy.shape == (5, 2)
+    studio.set_pingpong(True)
+    studio.set_current_frame(6)                   # sequence 0 1 2 3 4 3 2 1 → frame 2
+    assert state.map.path_frame == 2
+    studio.clear_keyframes()
+    assert state.map.path_codes is None
+
+
+def test_map_clicks_pick_keyframes_operands_and_points(state):
+    state.map.fit("pca")
+    studio = state.studio
+    studio.set_pick_target("keyframes")
+    state.map.pick(tuple(state.map.xy[9]), index=9)
+    state.map.pick((0.1, -0.2))
+    assert [k.kind for k in studio.keyframes] == ["index", "map"]
+    np.testing.assert_allclose(studio.keyframes[1].z, state.map.inverse(np.array([0.1, -0.2])), atol=1e-6)
+    assert studio.frame_count == studio.steps
+
+    studio.set_pick_target("arithmetic")
+    state.map.pick(tuple(state.map.xy[4]), index=4)
+    state.map.pick((0.3, 0.3))                    # not a data point: pinned, then used
+    assert studio.expression == "#4 + pin:P1"
+    assert studio.result_z is not None
+
+    studio.set_pick_target("attribute")
+    state.map.pick(tuple(state.map.xy[2]), index=2)
+    assert studio.attribute_base.name == "#2"
+
+    studio.set_pick_target("traversal")
+    state.map.pick(tuple(state.map.xy[8]), index=8)
+    np.testing.assert_array_equal(studio.traversal_code, state.codes[8])
+
+    studio.set_pick_target(None)
+    n = len(studio.keyframes)
+    state.map.pick((0.0, 0.0))
+    assert len(studio.keyframes) == n
+
+
+def test_arithmetic_matches_vae_core(state):
+    studio = state.studio
+    assert studio.set_expression("#12 − mean(7) + mean(3)")
+    studio.set_strength(0.5)
+    resolver = vl.LatentResolver(state.codes, state.labels, state.class_names)
+    expected = vl.evaluate_expression("#12 - mean(7) + mean(3)", resolver, 0.5)
+    np.testing.assert_allclose(studio.result_z, expected, atol=1e-6)
+    np.testing.assert_allclose(studio.result_image, vl.decode(state.model, expected[None])[0], atol=1e-6)
+    idx, dist = vl.nearest_neighbors(state.codes, expected, 8)
+    np.testing.assert_array_equal(studio.neighbor_indices, idx)
+    np.testing.assert_allclose(studio.neighbor_distances, dist, rtol=1e-5)
+    texts = [t for t, _ in studio.term_previews()]
+    assert texts == ["#12", "− 0.5×mean(7)", "+ 0.5×mean(3)"]
+    np.testing.assert_allclose(studio.term_previews()[1][1], vl.decode(state.model, resolver.label_mean(7)[None])[0],
+                               atol=1e-6)
+    # strength 0 → the first term
+    np.testing.assert_allclose(studio.arithmetic_animation_codes(5)[0], state.codes[12], atol=1e-6)
+    np.testing.assert_allclose(studio.arithmetic_animation_codes(5)[-1], expected, atol=1e-6)
+
+    pin = studio.pin_result()
+    np.testing.assert_array_equal(pin.z, studio.result_z)
+    state.map.add_group(np.array([1, 2, 3]), name="g")
+    assert studio.set_expression(f"pin:{pin.name} + 2*group:g")
+    np.testing.assert_allclose(studio.result_z, pin.z + 0.5 * 2 * state.codes[[1, 2, 3]].mean(0), atol=1e-5)
+
+
+def test_arithmetic_errors_are_reported_not_raised(state):
+    studio = state.studio
+    assert not studio.set_expression("#12 - ")
+    assert "column 7" in studio.arithmetic_error and studio.arithmetic_error_position == 6
+    assert studio.result_z is None
+    assert not studio.set_expression("#99999")
+    assert "out of range" in studio.arithmetic_error
+    assert studio.validate_expression("mean(3) + pin:nope")[0].startswith('No pin named "nope"')
+    assert studio.validate_expression("@3 - @4") == (None, None)
+    with pytest.raises(ValueError):
+        studio.pin_result()
+
+
+def test_attribute_vector_and_animation(state):
+    studio = state.studio
+    studio.set_attribute_sides(AttributeSide("label", 1), AttributeSide("label", 7))
+    assert studio.attribute_error == "Pick a point to apply the attribute to."
+    studio.set_attribute_base(studio.operand_from_index(5))
+    studio.set_attribute_amount(-1.5)
+    vector = vl.attribute_vector(state.codes, state.labels, 1, 7)
+    np.testing.assert_allclose(studio.attribute_vector, vector, atol=1e-6)
+    shifted = vl.apply_attribute(state.codes[5], vector, -1.5)
+    np.testing.assert_allclose(studio.attribute_result_z, shifted, atol=1e-6)
+    np.testing.assert_allclose(studio.attribute_images, vl.decode(state.model, np.stack([state.codes[5], shifted])),
+                               atol=1e-6)
+    frames = studio.animate_attribute(9)
+    assert studio.animation_kind == "attribute" and len(frames) == 9
+    np.testing.assert_allclose(studio.frame_codes[0], state.codes[5], atol=1e-6)
+    np.testing.assert_allclose(studio.frame_codes[-1], shifted, atol=1e-6)
+    np.testing.assert_allclose(frames, vl.decode(state.model, studio.frame_codes), atol=1e-6)
+
+    state.map.add_group(np.arange(0, 40), name="first")
+    studio.set_attribute_sides(AttributeSide("group", "first"), AttributeSide("label", 0))
+    np.testing.assert_allclose(studio.attribute_vector,
+                               vl.attribute_vector(state.codes, state.labels, np.arange(40), 0), atol=1e-6)
+    studio.set_attribute_sides(AttributeSide("label", 0), AttributeSide("label", 0))
+    assert studio.attribute_vector is None and "different" in studio.attribute_error
+
+
+def test_traversal_sliders_and_grid(state):
+    studio = state.studio
+    d = state.model.latent_dim
+    kl = studio.kl_values()
+    order = studio.dimension_order()
+    assert sorted(order.tolist()) == list(range(d))
+    assert np.all(np.diff(kl[order]) <= 0)
+    np.testing.assert_array_equal(studio.collapsed_mask(), state.codes.var(0) <= 0.01)
+
+    studio.set_traversal_code(state.codes[0])
+    studio.set_traversal_value(int(order[0]), 1.25)
+    assert studio.traversal_code[order[0]] == np.float32(1.25)
+    studio.set_traversal_options(span=2.0, steps=5)
+    grid = studio.traversal_grid_codes()
+    expected = vl.traversal_grid(studio.traversal_code, kl, steps=5, span=2.0, max_dims=16)
+    np.testing.assert_allclose(grid, expected)
+    images = studio.traversal_grid_images()
+    assert images.shape == (d, 5) + tuple(state.model.image_shape)
+    np.testing.assert_allclose(images, vl.decode(state.model, expected), atol=1e-6)
+    assert studio.traversal_row_captions()[0].startswith(f"z{order[0]}  KL")
+
+    studio.set_traversal_options(sigma="data")
+    mean, std = state.codes.mean(0), state.codes.std(0)
+    lo, hi = studio.slider_range(1)
+    assert lo <= mean[1] - 2.0 * std[1] + 1e-5 and hi >= mean[1] + 2.0 * std[1] - 1e-5
+
+    frames = studio.animate_traversal(int(order[0]), steps=7)
+    assert studio.animation_kind == "traversal" and len(frames) == 7
+    np.testing.assert_allclose(studio.frame_codes[:, order[0]],
+                               mean[order[0]] + np.linspace(-2, 2, 7) * std[order[0]], rtol=1e-5, atol=1e-5)
+
+
+def test_retraining_refreshes_frames_and_keyframes(state):
+    studio = state.studio
+    studio.add_index_keyframe(0)
+    studio.add_index_keyframe(1)
+    before = studio.frames.copy()
+    weights = {k: v + 0.05 for k, v in state.model.state_dict().items()}
+    state.apply_weights(weights)
+    assert not np.allclose(before, studio.frames)
+    np.testing.assert_allclose(studio.frames, vl.decode(state.model, studio.frame_codes), atol=1e-6)
+    state.encode()                                # new codes: data keyframes follow them
+    np.testing.assert_array_equal(studio.keyframes[0].z, state.codes[0])
+    np.testing.assert_array_equal(studio.frame_codes[0], state.codes[0])
+
+
+def test_conditional_label_and_label_sweep(digits):
+    state = _trained_state(digits, "cvae", latent_dim=3, num_classes=10)
+    studio = state.studio
+    assert studio.conditional and studio.num_labels == 10
+    z = state.codes[7]
+    frames = studio.animate_labels(z)
+    assert studio.animation_kind == "labels" and studio.captions == [str(i) for i in range(10)]
+    np.testing.assert_allclose(frames, vl.decode(state.model, np.repeat(z[None], 10, 0), np.arange(10)), atol=1e-6)
+
+    studio.add_index_keyframe(1)
+    studio.add_index_keyframe(2)
+    studio.set_decode_label(4)
+    np.testing.assert_allclose(studio.frames, vl.decode(state.model, studio.frame_codes, 4), atol=1e-6)
+    studio.set_expression("#3")
+    np.testing.assert_allclose(studio.result_image, vl.decode(state.model, state.codes[3:4], 4)[0], atol=1e-6)
+    studio.set_decode_label(2)
+    np.testing.assert_allclose(studio.result_image, vl.decode(state.model, state.codes[3:4], 2)[0], atol=1e-6)
+    pin = studio.pin_result()
+    assert pin.label == 2
+
+
+def test_export_from_state_writes_what_the_player_shows(state, tmp_path):
+    import imageio.v3 as iio
+
+    studio = state.studio
+    studio.add_index_keyframe(0)
+    studio.add_index_keyframe(42)
+    studio.set_steps(8)
+    studio.set_pingpong(True)
+    path = studio.export(tmp_path / "a.gif", upscale=2)
+    written = iio.imread(path, index=None)
+    expected = studio.display_frames(upscale=2)
+    assert written.shape[0] == len(expected) == 14
+    np.testing.assert_array_equal(written[..., 0] if written.ndim == 4 else written, expected)
+    # the same call the dialog makes
+    export_animation(studio.frames, tmp_path / "b.png", **studio.export_options(upscale=1), grid_columns=7)
+    assert iio.imread(tmp_path / "b.png").shape[:2] == (2 * 8, 7 * 8)
