@@ -13,24 +13,50 @@ tests drive them with no window at all. Three parts:
 Threading rule: the model held here is an eval-mode CPU *snapshot*. Training runs on
 its own module in a worker thread and only sends weight copies back
 (:meth:`ExplorerState.apply_weights`), so decoding under the cursor never touches
-a module that is being trained.
+a module that is being trained. :meth:`ExplorerState.trainable_copy` gives the
+worker its own module; :func:`read_checkpoint` and :func:`build_model_for` are
+pure functions a worker thread may call, the ``set_*``/``adopt_*`` methods run on
+the GUI thread.
+
+The engine (``vae_core``, hence torch) is imported on first use rather than at
+import time, so the application window can appear before torch has loaded.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from psygnal import Signal
 
-from vae_core import BaseVAE, DatasetSplits, load_checkpoint, load_dataset, save_checkpoint
-from vae_core.latent import decode as decode_codes
-from vae_core.latent import encode_dataset
-from vae_core.training import ShapeMismatchError, TrainProgress, check_compatible
+if TYPE_CHECKING:
+    from vae_core import BaseVAE, Checkpoint, DatasetSplits
+    from vae_core.training import TrainProgress
 
 TRAINING_STATES = ("idle", "running", "paused", "stopping")
+TRAINING_OUTCOMES = ("completed", "stopped", "failed")
+DATASET_OPTION_KEYS = ("image_size", "channels", "seed", "test_fraction")
+
+# Engine names this module used to import at module level; still importable from here.
+_ENGINE_NAMES = {
+    "BaseVAE": "vae_core", "DatasetSplits": "vae_core", "load_checkpoint": "vae_core",
+    "load_dataset": "vae_core", "save_checkpoint": "vae_core", "ShapeMismatchError": "vae_core.training",
+    "TrainProgress": "vae_core.training", "check_compatible": "vae_core.training",
+}
+
+
+def __getattr__(name: str):
+    if name in _ENGINE_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_ENGINE_NAMES[name]), name)
+    if name in ("decode_codes", "encode_dataset"):
+        from vae_core import latent
+
+        return latent.decode if name == "decode_codes" else latent.encode_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ExplorerState:
@@ -45,6 +71,8 @@ class ExplorerState:
     history_changed = Signal()
     training_status_changed = Signal(str)  # one of TRAINING_STATES
     training_progress = Signal(object)     # TrainProgress
+    training_started = Signal(object)      # the run's TrainConfig
+    training_finished = Signal(str)        # one of TRAINING_OUTCOMES
     message = Signal(str, str)             # level ("info" | "warning" | "error"), text
 
     def __init__(self) -> None:
@@ -54,6 +82,7 @@ class ExplorerState:
         self.dataset: DatasetSplits | None = None
         self.model: BaseVAE | None = None
         self.checkpoint_path: Path | None = None
+        self.data_root: Path | None = None       # where torchvision datasets live (None: core default)
         self.history: list[dict] = []
         self.train_config: dict | None = None
         self.optimizer_state: dict | None = None
@@ -74,7 +103,9 @@ class ExplorerState:
         self.dataset_changed.emit(data)
 
     def load_dataset(self, spec: str, data_root=None, **options) -> DatasetSplits:
-        data = load_dataset(spec, data_root, **options)
+        from vae_core import load_dataset
+
+        data = load_dataset(spec, data_root if data_root is not None else self.data_root, **options)
         self.set_dataset(data)
         return data
 
@@ -111,16 +142,32 @@ class ExplorerState:
         self.model_changed.emit(self.model)
         self.history_changed.emit()
 
-    def compatible(self, model: BaseVAE | None = None) -> str | None:
+    def compatible(self, model: BaseVAE | None = None, dataset: DatasetSplits | None = None) -> str | None:
         """None if the model fits the dataset, else a sentence saying why not."""
+        from vae_core.training import ShapeMismatchError, check_compatible
+
         model = model or self.model
-        if model is None or self.dataset is None:
+        dataset = dataset or self.dataset
+        if model is None or dataset is None:
             return None
         try:
-            check_compatible(model, self.dataset)
+            check_compatible(model, dataset)
         except ShapeMismatchError as exc:
             return str(exc)
         return None
+
+    def trainable_copy(self) -> BaseVAE:
+        """A fresh, trainable copy of the current model for a training worker.
+
+        The snapshot itself is never trained: the GUI keeps decoding with it while the
+        copy learns in another thread.
+        """
+        if self.model is None:
+            raise ValueError("There is no model to train.")
+        clone = copy.deepcopy(self.model)
+        for p in clone.parameters():
+            p.requires_grad_(True)
+        return clone.train()
 
     def apply_weights(self, weights: dict, *, history=None, optimizer_state=None) -> None:
         """Load a weight snapshot from training into the GUI's model copy."""
@@ -138,20 +185,22 @@ class ExplorerState:
 
     def open_checkpoint(self, path, *, data_root=None, dataset: DatasetSplits | None = None) -> None:
         """Load a checkpoint and (unless given) the dataset it was trained on."""
-        ckpt = load_checkpoint(path)
-        data = dataset
-        if data is None and ckpt.dataset and ckpt.dataset.get("spec"):
-            options = {k: v for k, v in (ckpt.dataset.get("options") or {}).items()
-                       if k in ("image_size", "channels", "seed", "test_fraction")}
-            data = load_dataset(ckpt.dataset["spec"], data_root, **options)
-        if data is not None:
-            check_compatible(ckpt.model, data)
-            if data is not self.dataset:
-                self.set_dataset(data)
+        ckpt, data = read_checkpoint(path, data_root=data_root if data_root is not None else self.data_root,
+                                     dataset=dataset, current=self.dataset)
+        self.adopt_checkpoint(ckpt, data)
+
+    def adopt_checkpoint(self, ckpt: Checkpoint, data: DatasetSplits | None = None) -> None:
+        """Make a checkpoint read by :func:`read_checkpoint` (possibly in a worker) current."""
+        if data is not None and data is not self.dataset:
+            self.set_dataset(data)
         self.set_model(ckpt.model, history=ckpt.history, path=ckpt.path, train_config=ckpt.train_config,
                        optimizer_state=ckpt.optimizer_state, dirty=False)
 
     def save_checkpoint(self, path=None, *, extra_files=None) -> Path:
+        from vae_core import save_checkpoint
+
+        if path is None and self.checkpoint_path is None:
+            raise ValueError("Choose where to save the model first.")
         path = Path(path or self.checkpoint_path)
         if self.model is None:
             raise ValueError("There is no model to save.")
@@ -173,9 +222,19 @@ class ExplorerState:
             self.dirty = dirty
             self.dirty_changed.emit(dirty)
 
+    @property
+    def display_name(self) -> str:
+        """The checkpoint's file name, or "Untitled" for a model never saved."""
+        if self.checkpoint_path is None:
+            return "Untitled" if self.model is not None else ""
+        name = self.checkpoint_path.name
+        return name[: -len(".safetensors")] if name.endswith(".safetensors") else name
+
     # -- codes and decoding --------------------------------------------------------------------
     def encode(self, *, progress=None, should_stop=None) -> np.ndarray:
         """Encode the whole dataset with the current snapshot; sets ``codes``."""
+        from vae_core.latent import encode_dataset
+
         if self.model is None or self.dataset is None:
             raise ValueError("Load a dataset and a model first.")
         mu, logvar = encode_dataset(self.model, self.images, self.labels, progress=progress,
@@ -189,12 +248,40 @@ class ExplorerState:
 
     def decode(self, z, labels=None) -> np.ndarray:
         """Decode codes (``d`` or ``N×d``) to ``N×C×H×W`` images in [0, 1] with the snapshot."""
+        from vae_core.latent import decode as decode_codes
+
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
         if self.model is None:
             raise ValueError("There is no model to decode with.")
         if self.model.conditional and labels is None:
             labels = np.full(len(z), self.studio.decode_label, dtype=np.int64)
         return decode_codes(self.model, z, labels)
+
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Decode the posterior means of ``images`` with the snapshot (``N×C×H×W`` in [0, 1])."""
+        from vae_core.latent import decode as decode_codes
+        from vae_core.latent import encode_dataset
+
+        if self.model is None:
+            raise ValueError("There is no model to reconstruct with.")
+        mu, _ = encode_dataset(self.model, images, labels)
+        return decode_codes(self.model, mu, labels if self.model.conditional else None)
+
+    def sample(self, n: int, *, seed: int | None = 0, labels=None) -> np.ndarray:
+        """Decode ``n`` draws from the prior (seeded, so successive epochs are comparable).
+
+        A conditional model decodes draw ``i`` as class ``i mod num_classes`` unless
+        ``labels`` are given.
+        """
+        from vae_core.latent import decode as decode_codes
+        from vae_core.latent import sample_prior
+
+        if self.model is None:
+            raise ValueError("There is no model to sample from.")
+        z = sample_prior(n, self.model.latent_dim, seed=seed)
+        if self.model.conditional and labels is None:
+            labels = np.arange(n, dtype=np.int64) % self.model.num_classes
+        return decode_codes(self.model, z, labels if self.model.conditional else None)
 
     @property
     def kl_per_dim(self) -> np.ndarray | None:
@@ -215,6 +302,125 @@ class ExplorerState:
     @property
     def is_training(self) -> bool:
         return self.training_status != "idle"
+
+    def record_progress(self, progress: TrainProgress) -> None:
+        """Remember a training report and tell the widgets (GUI thread)."""
+        self.last_progress = progress
+        self.training_progress.emit(progress)
+
+    def begin_training(self, config) -> None:
+        """Mark a run as started with ``config`` (a ``TrainConfig``); widgets reset live plots."""
+        self.train_config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        self.last_progress = None
+        self.set_training_status("running")
+        self.training_started.emit(config)
+
+    def end_training(self, outcome: str) -> None:
+        """Mark the run as over: ``completed``, ``stopped`` or ``failed``."""
+        if outcome not in TRAINING_OUTCOMES:
+            raise ValueError(outcome)
+        self.set_training_status("idle")
+        self.training_finished.emit(outcome)
+
+    @property
+    def epochs_trained(self) -> int:
+        return int(self.history[-1].get("epoch", len(self.history))) if self.history else 0
+
+
+# -- pure helpers (no state, safe in a worker thread) ----------------------------------------------
+def read_checkpoint(path, *, data_root=None, dataset: DatasetSplits | None = None,
+                    current: DatasetSplits | None = None) -> tuple[Checkpoint, DatasetSplits | None]:
+    """Load a checkpoint and the dataset it was trained on; check that they fit.
+
+    ``dataset`` is used as given; otherwise ``current`` is reused when it is the
+    checkpoint's dataset (same spec and options) and the data is loaded otherwise.
+
+    Raises
+    ------
+    vae_core.CheckpointError, vae_core.DatasetError, vae_core.training.ShapeMismatchError
+    """
+    from vae_core import load_checkpoint, load_dataset
+    from vae_core.training import check_compatible
+
+    ckpt = load_checkpoint(path)
+    data = dataset
+    if data is None and ckpt.dataset and ckpt.dataset.get("spec"):
+        spec = ckpt.dataset["spec"]
+        options = {k: v for k, v in (ckpt.dataset.get("options") or {}).items() if k in DATASET_OPTION_KEYS}
+        if current is not None and same_dataset(current, spec, options):
+            data = current
+        else:
+            data = load_dataset(spec, data_root, **options)
+    if data is not None:
+        check_compatible(ckpt.model, data)
+    return ckpt, data
+
+
+def same_dataset(data: DatasetSplits, spec: str, options: dict | None = None) -> bool:
+    """Whether ``data`` is what ``load_dataset(spec, **options)`` would give."""
+    from vae_core.data import parse_spec
+
+    try:
+        if parse_spec(data.spec) != parse_spec(spec):
+            return False
+    except ValueError:
+        return False
+    ours = data.options or {}
+    return all(ours.get(k) == v for k, v in (options or {}).items() if k in DATASET_OPTION_KEYS and v is not None)
+
+
+def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=None,
+                    likelihood: str | None = None, seed: int = 0) -> BaseVAE:
+    """A new model ``name`` shaped for ``data``, its initial weights drawn from ``seed``.
+
+    Parameters
+    ----------
+    hidden : sequence of int, optional
+        Hidden sizes: the layers of ``mlp``/``cvae``; for ``conv`` the first number is the
+        width of the fully-connected layer. ``None`` keeps the model's default.
+    likelihood : {"bernoulli", "gaussian"}, optional
+        Decoder likelihood; ``None`` takes the dataset's suggestion.
+
+    Raises
+    ------
+    vae_core.training.ShapeMismatchError
+        If a conditional model is asked for on unlabelled data.
+    """
+    import torch
+
+    from vae_core import build_model
+    from vae_core.training import ShapeMismatchError
+
+    config: dict = {"image_shape": tuple(data.image_shape), "latent_dim": int(latent_dim),
+                    "likelihood": likelihood or data.likelihood}
+    if name == "cvae":
+        if data.num_classes < 2:
+            raise ShapeMismatchError(f"A conditional VAE needs a labelled dataset; {data.spec} has no labels.")
+        config["num_classes"] = data.num_classes
+    if hidden:
+        hidden = tuple(int(h) for h in hidden)
+        config["hidden"] = hidden[0] if name == "conv" else hidden
+    # Seed the initial weights without disturbing the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build_model(name, **config)
+
+
+def describe_model(model: BaseVAE | None) -> str:
+    """One line such as ``mlp · 2-D latent · hidden 256-128 · Bernoulli``."""
+    if model is None:
+        return "No model"
+    config = model.config
+    parts = [model.name, f"{model.latent_dim}-D latent"]
+    hidden = getattr(config, "hidden", None)
+    if isinstance(hidden, (tuple, list)) and hidden:
+        parts.append("hidden " + "-".join(str(h) for h in hidden))
+    elif isinstance(hidden, int):
+        parts.append(f"width {hidden}")
+    if model.conditional:
+        parts.append(f"{model.num_classes} classes")
+    parts.append(config.likelihood.capitalize())
+    return " · ".join(parts)
 
 
 def _snapshot(model: BaseVAE) -> BaseVAE:

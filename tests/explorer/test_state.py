@@ -1,0 +1,181 @@
+"""ExplorerState without a window: documents, snapshots, training bookkeeping, checkpoints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.state import (ExplorerState, build_model_for, describe_model, read_checkpoint, same_dataset)
+from vae_core import CheckpointError, TrainConfig, fit, load_dataset
+from vae_core.training import ShapeMismatchError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def state(digits):
+    s = ExplorerState()
+    s.set_dataset(digits)
+    s.set_model(build_model_for(digits, "mlp", latent_dim=2, hidden=(32,), seed=0))
+    return s
+
+
+def _record(signal):
+    seen = []
+    signal.connect(lambda *args: seen.append(args))
+    return seen
+
+
+def test_importing_the_state_does_not_load_torch():
+    code = "import sys, explorer.state; s = explorer.state.ExplorerState(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_engine_names_stay_importable_from_the_state_module():
+    from explorer.state import ShapeMismatchError as fromstate
+    from explorer.state import load_checkpoint  # noqa: F401
+
+    assert fromstate is ShapeMismatchError
+
+
+def test_build_model_for_is_seeded_and_shaped_for_the_data(digits):
+    a = build_model_for(digits, "mlp", latent_dim=3, hidden=(16, 8), seed=5)
+    b = build_model_for(digits, "mlp", latent_dim=3, hidden=(16, 8), seed=5)
+    c = build_model_for(digits, "mlp", latent_dim=3, hidden=(16, 8), seed=6)
+    assert a.image_shape == digits.image_shape and a.latent_dim == 3
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
+    cvae = build_model_for(digits, "cvae", latent_dim=2, seed=0)
+    assert cvae.conditional and cvae.num_classes == 10
+    conv = build_model_for(digits, "conv", latent_dim=2, hidden=(64,), seed=0)
+    assert conv.config.hidden == 64
+    assert describe_model(a) == "mlp · 3-D latent · hidden 16-8 · Bernoulli"
+    assert describe_model(None) == "No model"
+
+
+def test_build_model_for_refuses_a_cvae_on_unlabelled_data(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, x=np.random.default_rng(0).random((40, 8, 8)).astype(np.float32))
+    data = load_dataset(f"npz:{path}")
+    with pytest.raises(ShapeMismatchError, match="labelled"):
+        build_model_for(data, "cvae", latent_dim=2)
+
+
+def test_trainable_copy_is_independent_of_the_snapshot(state):
+    copy = state.trainable_copy()
+    assert copy is not state.model
+    assert copy.training and all(p.requires_grad for p in copy.parameters())
+    assert not any(p.requires_grad for p in state.model.parameters())
+    with torch.no_grad():
+        next(copy.parameters()).add_(1.0)
+    assert not torch.equal(next(copy.parameters()), next(state.model.parameters()))
+
+
+def test_training_bookkeeping_signals(state, digits):
+    statuses = _record(state.training_status_changed)
+    started = _record(state.training_started)
+    finished = _record(state.training_finished)
+    progress = _record(state.training_progress)
+    weights = _record(state.weights_changed)
+    dirty = _record(state.dirty_changed)
+    config = TrainConfig(epochs=2, batch_size=256, seed=0)
+    state.begin_training(config)
+    assert state.is_training and state.train_config["epochs"] == 2
+    model = state.trainable_copy()
+    from vae_core import iter_training
+    from vae_core.training import _history_entry
+
+    history = []
+    for report in iter_training(model, digits, config):
+        state.record_progress(report)
+        if report.kind == "epoch":
+            history.append(_history_entry(report))
+            state.apply_weights(report.weights, history=history)
+    state.end_training("completed")
+    assert [s[0] for s in statuses] == ["running", "idle"]
+    assert len(started) == 1 and finished == [("completed",)]
+    assert len(progress) >= 2 and state.last_progress is progress[-1][0]
+    assert len(weights) == 2 and dirty == [(True,)]
+    assert state.epochs_trained == 2
+    # The snapshot holds the trained weights; the trained module and the snapshot are different objects.
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state.model.state_dict()[key])
+    assert state.kl_per_dim is not None and len(state.kl_per_dim) == 2
+    with pytest.raises(ValueError):
+        state.end_training("exploded")
+
+
+def test_reconstruct_and_sample_decode_with_the_snapshot(state, digits):
+    images = digits.test.images[:5]
+    recon = state.reconstruct(images, digits.test.labels[:5])
+    assert recon.shape == images.shape and np.all((recon >= 0) & (recon <= 1))
+    a, b = state.sample(6, seed=3), state.sample(6, seed=3)
+    assert a.shape == (6, 1, 8, 8) and np.array_equal(a, b)
+
+
+def test_sample_from_a_conditional_model_cycles_labels(digits):
+    s = ExplorerState()
+    s.set_dataset(digits)
+    s.set_model(build_model_for(digits, "cvae", latent_dim=2, hidden=(16,), seed=0))
+    assert s.sample(12, seed=0).shape == (12, 1, 8, 8)
+
+
+def test_save_and_read_checkpoint_round_trip(state, digits, tmp_path):
+    fit(model := state.trainable_copy(), digits, TrainConfig(epochs=1, batch_size=256))
+    state.apply_weights({k: v.clone() for k, v in model.state_dict().items()}, history=[{"epoch": 1}])
+    assert state.dirty and state.display_name == "Untitled"
+    with pytest.raises(ValueError, match="where to save"):
+        state.save_checkpoint()
+    saved = state.save_checkpoint(tmp_path / "m.safetensors")
+    assert not state.dirty and state.display_name == "m" and state.checkpoint_path == saved
+
+    # The dataset in memory is reused when it is the checkpoint's.
+    ckpt, data = read_checkpoint(saved, current=state.dataset)
+    assert data is state.dataset
+    other = ExplorerState()
+    other.adopt_checkpoint(ckpt, data)
+    assert other.history == [{"epoch": 1}] and not other.dirty
+    for key, value in state.model.state_dict().items():
+        assert torch.equal(value, other.model.state_dict()[key])
+
+    fresh, loaded = read_checkpoint(saved)
+    assert loaded is not state.dataset and same_dataset(loaded, "digits")
+
+
+def test_open_checkpoint_errors_are_clear(tmp_path):
+    s = ExplorerState()
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        s.open_checkpoint(tmp_path / "missing")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError):
+        s.open_checkpoint(bad)
+    assert s.model is None
+
+
+def test_read_checkpoint_refuses_a_dataset_that_does_not_fit(state, tmp_path):
+    saved = state.save_checkpoint(tmp_path / "digits")
+    path = tmp_path / "big.npz"
+    np.savez(path, x=np.random.default_rng(0).random((30, 16, 16)).astype(np.float32))
+    with pytest.raises(ShapeMismatchError, match="8×8"):
+        read_checkpoint(saved, dataset=load_dataset(f"npz:{path}"))
+
+
+def test_same_dataset_compares_spec_and_options(digits):
+    assert same_dataset(digits, "digits")
+    assert same_dataset(digits, "digits", {"seed": 0, "image_size": 8})
+    assert not same_dataset(digits, "digits", {"seed": 1})
+    assert not same_dataset(digits, "mnist")
+    assert not same_dataset(digits, "not a dataset!")
