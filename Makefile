@@ -10,7 +10,7 @@ test:
 setup:
 	bash scripts/bootstrap.sh setup
 
-# The pretrained default model shipped in assets/ (reproducible: fixed seed, one thread).
+# The pretrained default model shipped in assets/ (reproducible: fixed seed, one thread;
+# mlp 64-256-128-2 on digits, 150 epochs; see assets/README.md).
 assets: setup
-	.venv/bin/python -m vae_core train --dataset digits --model mlp --latent-dim 2 --hidden 256 128 \
-	    --epochs 150 --batch-size 64 --lr 2e-3 --seed 0 --threads 1 --quiet --out assets/digits-mlp-2d
+	.venv/bin/python scripts/make_assets.py --out assets/digits-mlp-2d

@@ -1,0 +1,173 @@
+"""Start Latent Explorer: ``latent-explorer [CHECKPOINT] [--dataset SPEC] [--data-root DIR] [--smoke]``.
+
+The window is shown before the engine (torch) is imported, so it appears quickly; the
+engine loads right after the first paint and the model opens in a worker thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+_T0 = time.time()
+
+USAGE_EXIT = 2
+SMOKE_TIMEOUT_S = 120
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latent-explorer",
+        description="Train, map, decode and animate variational autoencoders. With no arguments the app opens "
+                    "on the bundled digits dataset and a small pretrained model.")
+    parser.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                        help="a checkpoint to open (a folder with config.json or a .safetensors file); "
+                             "a folder of images or an .npz file is selected as the training dataset")
+    parser.add_argument("--dataset", metavar="SPEC",
+                        help="dataset spec: digits, mnist, fashion-mnist, kmnist, cifar10, shapes, shapes:32, "
+                             "folder:PATH or npz:PATH (default: the checkpoint's, else digits)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="where torchvision datasets (MNIST, CIFAR-10, ...) are stored or downloaded to; remembered")
+    parser.add_argument("--theme", choices=("system", "light", "dark"), help="colour scheme (remembered)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="open the window, load the model, process events and quit (exit status 0 if all went well)")
+    return parser
+
+
+def user_cache_dir() -> Path:
+    """Per-user cache folder for compiled code (numba) and the like."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "latent-explorer" / "cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "latent-explorer"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-explorer"
+
+
+def _no_display_message() -> str | None:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("latent-explorer: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set).\n"
+            "Run it from a desktop session, or without a screen under a virtual X server:\n"
+            "    xvfb-run -a latent-explorer\n"
+            "or render off screen (nothing is shown; useful for tests):\n"
+            "    QT_QPA_PLATFORM=offscreen latent-explorer")
+
+
+def _timing(event: str) -> None:
+    # Read by bench/bench_gui.py: seconds since the epoch, compared with its own spawn time.
+    if os.environ.get("LATENT_EXPLORER_TIMING"):
+        print(f"LE_TIMING {event} {time.time():.6f} {time.time() - _T0:.6f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
+    if args.smoke and _no_display_message():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    message = _no_display_message()
+    if message:
+        print(message, file=sys.stderr)
+        return USAGE_EXIT
+
+    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName("LatentExplorer")
+    app.setApplicationName("Latent Explorer")
+    app.setDesktopFileName("latent-explorer")
+    if args.smoke:  # never touch the user's settings from a smoke run
+        import tempfile
+
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="le-smoke-"))
+
+    import pyqtgraph as pg
+
+    from explorer.main_window import MainWindow, app_icon, is_checkpoint
+    from explorer.theme import apply_theme
+
+    pg.setConfigOptions(antialias=True)
+    app.setWindowIcon(app_icon())
+    settings = QSettings("LatentExplorer", "Latent Explorer")
+    theme = args.theme or str(settings.value("window/theme", "system"))
+    if args.theme:
+        settings.setValue("window/theme", args.theme)
+    apply_theme(app, theme)
+
+    window = MainWindow(settings=settings, start_engine=False)
+    window.show()
+    app.processEvents()
+    _timing("window_shown")
+    _install_excepthook(window)
+
+    checkpoint, dataset = args.checkpoint, args.dataset
+    if checkpoint and not is_checkpoint(Path(checkpoint)):
+        path = Path(checkpoint)
+        if path.is_dir() and not dataset:
+            checkpoint, dataset = None, f"folder:{path}"
+        elif path.suffix.lower() == ".npz" and not dataset:
+            checkpoint, dataset = None, f"npz:{path}"
+    result = {"ok": True}
+
+    def start() -> None:
+        window.start_engine()
+        _timing("engine_ready")
+        window.open_initial(checkpoint, dataset=dataset, data_root=args.data_root)
+
+    def loaded(ok: bool) -> None:
+        _timing("model_loaded")
+        if args.smoke:
+            result["ok"] = ok
+            QTimer.singleShot(200, window.close)
+
+    window.initial_load_finished.connect(loaded)
+    # Let the window paint first: the engine import takes a few seconds on a small machine.
+    QTimer.singleShot(30, start)
+    if args.smoke:
+        def give_up() -> None:
+            result["ok"] = False
+            window.close()
+
+        QTimer.singleShot(SMOKE_TIMEOUT_S * 1000, give_up)
+
+    app.aboutToQuit.connect(lambda: window.runner.wait(15_000))
+    rc = app.exec()
+    if args.smoke:
+        print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED (see the messages above)"),
+              file=sys.stderr)
+        return 0 if result["ok"] and rc == 0 else 1
+    return rc
+
+
+def _install_excepthook(window) -> None:
+    """Show unexpected errors in a dialog with details instead of losing them on stderr."""
+    import traceback
+
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        previous(exc_type, exc, tb)
+        if issubclass(exc_type, KeyboardInterrupt):
+            return
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            window.show_error("Something went wrong",
+                              f"An unexpected error occurred ({exc_type.__name__}: {exc}). Your work is still open; "
+                              "saving it now is a good idea.", details)
+        except Exception:  # noqa: BLE001 - never fail inside the hook
+            pass
+
+    sys.excepthook = hook
+
+
+if __name__ == "__main__":
+    sys.exit(main())

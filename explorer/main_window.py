@@ -1,0 +1,987 @@
+"""The application window: docks, menus, status bar, files, settings, drag and drop.
+
+Other panels hook in through a few methods (see :class:`MainWindow`):
+
+* :meth:`MainWindow.set_central_panel` — the central view (the latent map);
+* :meth:`MainWindow.add_panel_dock` — a dockable panel, listed in View ▸ Panels with a
+  shortcut and restored with the saved layout;
+* ``window.menus["File" | "Edit" | "View" | "Training" | "Export" | "Help"]`` — QMenus to
+  add actions to (:meth:`MainWindow.add_menu_action` does it in one line);
+* :meth:`MainWindow.run_task` — run a slow function in a worker thread with the busy
+  indicator and a friendly error dialog; :meth:`MainWindow.show_error`.
+
+Start-up happens in two steps so the window shows before torch has loaded:
+``MainWindow(...)`` builds the frame, :meth:`MainWindow.start_engine` imports the engine,
+fills the choices and installs the panels (``_install_panels``), then
+:meth:`MainWindow.open_initial` loads the default model or the file given on the command
+line in a worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QProgressBar, QWidget)
+
+from explorer.dialogs import ShortcutsDialog, ask_save_changes, show_error
+from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
+from explorer.widgets.kl_bars import KLBars
+from explorer.widgets.loss_plot import LossPlot
+from explorer.widgets.model_previews import LatentGridView, ReconstructionView, SampleView
+from explorer.widgets.training_panel import TrainingOptions, TrainingPanel, dataset_display_name
+from explorer.workers import Task, TrainingRunner
+
+ORGANIZATION = "LatentExplorer"
+APPLICATION = "Latent Explorer"
+MAX_RECENT = 8
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
+CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
+
+
+def default_checkpoint() -> Path | None:
+    """The pretrained model shipped in ``assets/`` (None if it is missing)."""
+    path = Path(os.environ.get("LATENT_EXPLORER_DEFAULT_MODEL", DEFAULT_CHECKPOINT))
+    return path if path.exists() else None
+
+
+def is_checkpoint(path: Path) -> bool:
+    return (path.is_dir() and (path / "config.json").is_file()) or (path.is_file() and path.suffix == ".safetensors")
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(Path(__file__).with_name("resources") / "icon.svg"))
+
+
+class MainWindow(QMainWindow):
+    """Latent Explorer's main window around one :class:`ExplorerState`.
+
+    Parameters
+    ----------
+    state : ExplorerState, optional
+        The document; a new one by default.
+    settings : QSettings, optional
+        Where geometry, layout, data root and training options are remembered.
+    start_engine : bool
+        Import the engine and install the panels now (tests); the application passes
+        ``False`` and calls :meth:`start_engine` once the window is on screen.
+
+    Signals
+    -------
+    engine_started()
+        The engine is loaded and the panels installed.
+    initial_load_finished(bool)
+        :meth:`open_initial` is done (True if a model was opened).
+    """
+
+    engine_started = Signal()
+    initial_load_finished = Signal(bool)
+
+    def __init__(self, state: ExplorerState | None = None, *, settings: QSettings | None = None,
+                 start_engine: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state or ExplorerState()
+        self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
+        self.menus: dict[str, QMenu] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.actions: dict[str, QAction] = {}
+        self.engine_ready = False
+        self.central_panel: QWidget | None = None
+        self._tasks: set[Task] = set()
+        self._dock_shortcut = 1
+        self._closing = False
+        self.setObjectName("MainWindow")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.resize(1440, 900)
+
+        self.runner = TrainingRunner(self.state, self)
+        self.runner.failed.connect(self._on_runner_failed)
+        self.runner.finished.connect(self._on_runner_finished)
+
+        self._build_menus()
+        self._build_status_bar()
+        self._build_panels()
+        self._default_layout = self.saveState()
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, (QByteArray, bytes)):
+            self.restoreGeometry(QByteArray(geometry))
+
+        s = self.state
+        s.dirty_changed.connect(self._update_title)
+        s.checkpoint_path_changed.connect(self._update_title)
+        s.model_changed.connect(self._on_state_model_changed)
+        s.weights_changed.connect(self._update_model_label)
+        s.dataset_changed.connect(self._on_state_dataset_changed)
+        s.training_status_changed.connect(self._on_state_training_status_changed)
+        s.message.connect(self._on_state_message)
+        self._update_title()
+        self._update_actions()
+        self.statusBar().showMessage("Starting…")
+        if start_engine:
+            self.start_engine()
+
+    # ==============================================================================================
+    # Hooks for other panels
+    # ==============================================================================================
+    def set_central_panel(self, widget: QWidget) -> None:
+        """Make ``widget`` the central view (the window takes ownership).
+
+        The view it replaces stays available as a dock (View ▸ Panels), hidden by default.
+        """
+        previous = self.centralWidget()
+        self.setCentralWidget(widget)
+        self.central_panel = widget
+        if previous is not None and previous is self.latent_grid and "latent_grid" not in self.docks:
+            dock = self.add_panel_dock("Latent Grid", previous, Qt.DockWidgetArea.RightDockWidgetArea, "latent_grid",
+                                       visible=False)
+            self.tabifyDockWidget(self.docks["samples"], dock)
+
+    def add_panel_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+                       object_name: str | None = None, *, shortcut: str | QKeySequence | None = None,
+                       visible: bool = True, tip: str = "") -> QDockWidget:
+        """Dock ``widget`` in ``area`` and list it in View ▸ Panels.
+
+        Parameters
+        ----------
+        object_name : str
+            Stable name used to save and restore the layout (default: from ``title``).
+        shortcut : str or QKeySequence, optional
+            Toggles the panel; by default Ctrl+1…Ctrl+9 in the order panels are added.
+        visible : bool
+            Shown at first (the saved layout wins once there is one).
+
+        Returns
+        -------
+        QDockWidget
+            Also available as ``window.docks[object_name]``.
+        """
+        object_name = object_name or title.lower().replace(" ", "_")
+        if object_name in self.docks:
+            raise ValueError(f"A panel named {object_name!r} is already docked.")
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        toggle = dock.toggleViewAction()
+        toggle.setText(title)
+        if shortcut is None and self._dock_shortcut <= 9:
+            shortcut = f"Ctrl+{self._dock_shortcut}"
+            self._dock_shortcut += 1
+        if shortcut:
+            toggle.setShortcut(QKeySequence(shortcut))
+        toggle.setStatusTip(tip or f"Show or hide the {title} panel")
+        toggle.setToolTip(tip or f"Show or hide the {title} panel")
+        self.menus["Panels"].addAction(toggle)
+        self.docks[object_name] = dock
+        if not visible:
+            dock.hide()
+        if self.engine_ready:
+            self.restoreDockWidget(dock)  # place it where the saved layout had it
+        return dock
+
+    def add_menu_action(self, menu: str, text: str, slot: Callable, *, shortcut: str | QKeySequence | None = None,
+                        tip: str = "", name: str | None = None) -> QAction:
+        """Add an action to ``self.menus[menu]`` (created on the menu bar if new)."""
+        if menu not in self.menus:
+            created = QMenu(menu, self)
+            created.setToolTipsVisible(True)
+            self.menuBar().insertMenu(self.menus["Help"].menuAction(), created)
+            self.menus[menu] = created
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        self.menus[menu].addAction(action)
+        if name:
+            self.actions[name] = action
+        return action
+
+    def run_task(self, label: str, func: Callable, *args, on_done: Callable | None = None,
+                 error_title: str = "Something went wrong", doing: str = "Loading", **kwargs) -> Task:
+        """Run ``func(*args, **kwargs)`` in a worker thread with the busy indicator showing ``label``.
+
+        ``on_done(result)`` runs on the GUI thread; an exception opens an error dialog
+        titled ``error_title`` with the details available.
+        """
+        task = Task(func, *args, doing=doing, parent=self, **kwargs)
+        task.label = label
+        self._tasks.add(task)
+
+        def finished() -> None:
+            self._tasks.discard(task)
+            self._update_busy()
+            self._update_actions()
+            task.deleteLater()
+
+        def done(result) -> None:
+            finished()
+            if on_done is not None and not self._closing:
+                on_done(result)
+
+        def failed(text: str, details: str) -> None:
+            finished()
+            if not self._closing:
+                self.show_error(error_title, text, details)
+
+        task.done.connect(done)
+        task.failed.connect(failed)
+        task.start()
+        self._update_busy()
+        self._update_actions()
+        return task
+
+    @property
+    def busy(self) -> bool:
+        """Whether a loading task is running."""
+        return bool(self._tasks)
+
+    def show_error(self, title: str, text: str, details: str = "", *, level: str = "error"):
+        """A message for people with the technical details behind "Details…" (non-blocking)."""
+        self.statusBar().showMessage(text, 10_000)
+        self.last_error = (title, text, details)
+        return show_error(self, title, text, details, level=level)
+
+    # ==============================================================================================
+    # Construction
+    # ==============================================================================================
+    def _action(self, name: str, text: str, slot: Callable, *, shortcut=None, tip: str = "",
+                checkable: bool = False, icon=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.actions[name] = action
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        sp = self.style().StandardPixmap
+        file_menu = self.menus["File"] = bar.addMenu("&File")
+        file_menu.setToolTipsVisible(True)
+        file_menu.addAction(self._action("open", "&Open Checkpoint…", self.open_checkpoint_dialog,
+                                         shortcut=QKeySequence.StandardKey.Open, icon=sp.SP_DialogOpenButton,
+                                         tip="Open a saved model (a checkpoint folder or .safetensors file) and its dataset"))
+        self.menus["Recent"] = file_menu.addMenu("Open &Recent")
+        self.menus["Recent"].setToolTipsVisible(True)
+        file_menu.addAction(self._action("open_default", "Open the &Bundled Example", self.open_default,
+                                         tip="Open the small pretrained digits model that ships with Latent Explorer"))
+        file_menu.addAction(self._action("open_folder", "Train on an Image &Folder…", self.choose_image_folder,
+                                         shortcut="Ctrl+Shift+O",
+                                         tip="Pick a folder of your own images (one subfolder per class, or flat) "
+                                             "as the training dataset"))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("save", "&Save", self.save, shortcut=QKeySequence.StandardKey.Save,
+                                         icon=sp.SP_DialogSaveButton, tip="Save the model, its history and optimizer state"))
+        file_menu.addAction(self._action("save_as", "Save &As…", self.save_as, shortcut=QKeySequence.StandardKey.SaveAs,
+                                         tip="Save the model under a new name (a .safetensors file or a folder)"))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("quit", "&Quit", self.close, shortcut=QKeySequence.StandardKey.Quit,
+                                         tip="Quit Latent Explorer (asks to save unsaved training)"))
+        self.actions["quit"].setMenuRole(QAction.MenuRole.QuitRole)
+
+        edit_menu = self.menus["Edit"] = bar.addMenu("&Edit")
+        edit_menu.setToolTipsVisible(True)
+        edit_menu.addAction(self._action("copy_samples", "&Copy Samples Image", self.copy_samples_image,
+                                         shortcut="Ctrl+Shift+C", tip="Copy the grid of prior samples to the clipboard"))
+
+        training = self.menus["Training"] = bar.addMenu("&Training")
+        training.setToolTipsVisible(True)
+        training.addAction(self._action("train", "&Train", self.start_training, shortcut="Ctrl+T",
+                                        icon=sp.SP_MediaPlay, tip="Start training with the settings of the Training panel"))
+        training.addAction(self._action("pause", "&Pause", self.toggle_pause, shortcut="Ctrl+P",
+                                        icon=sp.SP_MediaPause, tip="Pause training, or resume it when paused"))
+        training.addAction(self._action("stop", "&Stop", self.stop_training, shortcut="Ctrl+Shift+T",
+                                        icon=sp.SP_MediaStop, tip="Stop training; the model keeps its last finished epoch"))
+
+        view = self.menus["View"] = bar.addMenu("&View")
+        view.setToolTipsVisible(True)
+        self.menus["Panels"] = view.addMenu("&Panels")
+        view.addSeparator()
+        theme_menu = self.menus["Theme"] = view.addMenu("&Theme")
+        group = QActionGroup(self)
+        current = str(self.settings.value("window/theme", "system"))
+        for key, text in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            action = self._action(f"theme_{key}", text, lambda _=False, k=key: self.set_theme(k), checkable=True,
+                                  tip=f"Use the {key} colour scheme" if key != "system" else "Follow the system's light or dark setting")
+            action.setChecked(key == current)
+            group.addAction(action)
+            theme_menu.addAction(action)
+        view.addAction(self._action("full_screen", "&Full Screen", self.toggle_full_screen,
+                                    shortcut=QKeySequence.StandardKey.FullScreen, checkable=True,
+                                    tip="Use the whole screen"))
+        view.addAction(self._action("reset_layout", "&Reset Layout", self.reset_layout,
+                                    tip="Put every panel back where it was at first"))
+
+        export = self.menus["Export"] = bar.addMenu("E&xport")
+        export.setToolTipsVisible(True)
+        export.addAction(self._action("export_history", "Training &History as CSV…", self.export_history,
+                                      tip="Save the per-epoch losses and metrics as a CSV table"))
+        export.addAction(self._action("export_loss_plot", "&Loss Curves as PNG…", self.export_loss_plot,
+                                      tip="Save the loss curves as an image"))
+        export.addAction(self._action("export_recon", "&Reconstructions as PNG…",
+                                      lambda: self._export_grid(self.recon_view, "reconstructions.png"),
+                                      tip="Save the test images and their reconstructions as one image"))
+        export.addAction(self._action("export_samples", "&Samples as PNG…",
+                                      lambda: self._export_grid(self.sample_view, "samples.png"),
+                                      tip="Save the prior samples as one image"))
+        export.addSeparator()
+
+        help_menu = self.menus["Help"] = bar.addMenu("&Help")
+        help_menu.setToolTipsVisible(True)
+        help_menu.addAction(self._action("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
+                                         shortcut=QKeySequence.StandardKey.HelpContents,
+                                         tip="List every keyboard shortcut"))
+        help_menu.addAction(self._action("readme", "&Documentation", self.open_documentation,
+                                         tip="Open the README"))
+        help_menu.addAction(self._action("about", "&About Latent Explorer", self.show_about,
+                                         tip="Version and credits"))
+        self.actions["about"].setMenuRole(QAction.MenuRole.AboutRole)
+        self._rebuild_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.busy_label = QLabel()
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setToolTip("Working in the background; the window stays usable")
+        self.dataset_label = QLabel()
+        self.dataset_label.setToolTip("The dataset in use")
+        self.model_label = QLabel()
+        self.model_label.setToolTip("The current model")
+        for w in (self.busy_label, self.busy_bar):
+            w.hide()
+            bar.addPermanentWidget(w)
+        bar.addPermanentWidget(self.dataset_label)
+        bar.addPermanentWidget(self.model_label)
+
+    def _build_panels(self) -> None:
+        s = self.state
+        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                               Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.latent_grid = LatentGridView(s)
+        self.setCentralWidget(self.latent_grid)
+        self.central_panel = self.latent_grid
+
+        self.training_panel = TrainingPanel(s)
+        self.training_panel.train_requested.connect(self.start_training)
+        self.training_panel.pause_requested.connect(self.toggle_pause)
+        self.training_panel.stop_requested.connect(self.stop_training)
+        self.add_panel_dock("Training", self.training_panel, left, "training",
+                            tip="Choose a dataset and a model, train, pause and stop")
+        self.loss_plot = LossPlot(s)
+        self.add_panel_dock("Loss Curves", self.loss_plot, bottom, "loss_curves",
+                            tip="Training and test losses, live")
+        self.recon_view = ReconstructionView(s)
+        self.add_panel_dock("Reconstructions", self.recon_view, right, "reconstructions",
+                            tip="Test images and what the model makes of them, after every epoch")
+        self.sample_view = SampleView(s)
+        self.add_panel_dock("Samples", self.sample_view, right, "samples",
+                            tip="Images decoded from the prior, after every epoch")
+        self.kl_bars = KLBars(s)
+        self.add_panel_dock("Latent Units", self.kl_bars, bottom, "latent_units",
+                            tip="KL per latent dimension: active and collapsed units")
+        self.splitDockWidget(self.docks["loss_curves"], self.docks["latent_units"], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["training"]], [self.training_panel.minimumSizeHint().width()],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["reconstructions"]], [430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["reconstructions"], self.docks["samples"]], [200, 460], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["loss_curves"]], [290], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["loss_curves"], self.docks["latent_units"]], [700, 300], Qt.Orientation.Horizontal)
+
+    # ==============================================================================================
+    # Engine start-up and the first model
+    # ==============================================================================================
+    def start_engine(self) -> None:
+        """Import the engine (torch), fill the choices, install panels, restore the layout."""
+        if self.engine_ready:
+            return
+        from vae_core import list_models
+        from vae_core.data import DATASET_SPECS
+        from vae_core.training import available_devices
+
+        self.training_panel.set_choices(DATASET_SPECS, list_models(), available_devices())
+        options = self._saved_options()
+        self.training_panel.set_options(options)
+        self.state.data_root = Path(options.data_root) if options.data_root else None
+        self._install_panels()
+        layout = self.settings.value("window/state")
+        if isinstance(layout, (QByteArray, bytes)):
+            self.restoreState(QByteArray(layout))
+        self.engine_ready = True
+        self._update_actions()
+        self.statusBar().showMessage("Ready", 3000)
+        self.engine_started.emit()
+
+    def _install_panels(self) -> None:
+        """Install the panels of the other parts of the application.
+
+        The latent map becomes the central view with ``self.set_central_panel(...)``;
+        studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
+        """
+
+    def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None) -> None:
+        """Open ``checkpoint`` (or the bundled example) in a worker; emit ``initial_load_finished``.
+
+        ``dataset`` (a spec) selects the training dataset; with no checkpoint and a dataset
+        other than the example's, only that dataset is loaded.
+        """
+        if data_root:
+            self.training_panel.data_root_edit.setText(str(data_root))
+            self.state.data_root = Path(data_root)
+        if dataset:
+            self.training_panel.set_dataset_spec(dataset)
+        path = Path(checkpoint) if checkpoint else None
+        if path is None and dataset and not dataset.startswith("digits"):
+            self._load_dataset_only(dataset)
+            return
+        path = path or default_checkpoint()
+        if path is None:
+            self.statusBar().showMessage("Train a model in the Training panel to begin.", 10_000)
+            self._load_dataset_only(dataset or "digits")
+            return
+        self.open_checkpoint(path, initial=True, dataset=dataset)
+
+    def _load_dataset_only(self, spec: str) -> None:
+        from vae_core import load_dataset
+
+        def done(data) -> None:
+            self.state.set_dataset(data)
+            self.initial_load_finished.emit(False)
+
+        task = self.run_task(f"Loading {dataset_display_name(spec)}…", load_dataset, spec, self._data_root(),
+                             on_done=done, error_title="Could not load the dataset")
+        task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
+
+    # ==============================================================================================
+    # Files
+    # ==============================================================================================
+    def open_checkpoint_dialog(self) -> None:
+        start = str(self.state.checkpoint_path.parent) if self.state.checkpoint_path else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open Checkpoint", start, f"{CHECKPOINT_FILTER};;All files (*)")
+        if path:
+            p = Path(path)
+            self.open_checkpoint(p.parent if p.name == "config.json" else p)
+
+    def open_default(self) -> None:
+        path = default_checkpoint()
+        if path is None:
+            self.show_error("The bundled example is missing",
+                            "The pretrained example model was not found in the assets folder. "
+                            "Rebuild it with “make assets”.", level="warning")
+            return
+        self.open_checkpoint(path)
+
+    def open_checkpoint(self, path, *, initial: bool = False, dataset: str | None = None) -> bool:
+        """Open a checkpoint and its dataset in a worker; False if the user cancelled or training runs."""
+        path = Path(path)
+        if self.state.is_training:
+            self.show_error("Training is running", "Stop training before opening another model.", level="info")
+            return False
+        if self.busy:
+            self.statusBar().showMessage("Still loading; try again in a moment.", 4000)
+            return False
+        if not initial and not self._confirm_discard("opening another model"):
+            return False
+        data = None
+        if dataset:
+            data = self.state.dataset if self.state.dataset is not None and same_dataset(self.state.dataset, dataset) else None
+
+        def read():
+            # dataset=SPEC on the command line: load it here (in the worker) unless already loaded.
+            chosen = data
+            if dataset and chosen is None:
+                from vae_core import load_dataset
+
+                chosen = load_dataset(dataset, self._data_root())
+            return read_checkpoint(path, data_root=self._data_root(), dataset=chosen, current=self.state.dataset)
+
+        def done(result) -> None:
+            ckpt, loaded = result
+            self.state.adopt_checkpoint(ckpt, loaded)
+            if not initial or path != default_checkpoint():
+                self._add_recent(path)
+            name = self.state.display_name
+            self.statusBar().showMessage(f"Opened {name}" + (f" · {dataset_display_name(loaded.spec)}" if loaded else ""), 6000)
+            if initial:
+                self.initial_load_finished.emit(True)
+
+        task = self.run_task(f"Opening {path.name}…", read, on_done=done, doing="Opening the checkpoint",
+                             error_title="Could not open the checkpoint")
+        if initial:
+            task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
+        return True
+
+    def save(self) -> bool:
+        """Save to the current checkpoint path (asks for one the first time). True if saved."""
+        if self.state.model is None:
+            self.statusBar().showMessage("There is no model to save yet.", 4000)
+            return False
+        path = self.state.checkpoint_path
+        if path is None or self._is_bundled(path):
+            return self.save_as()
+        return self._save_to(path)
+
+    def save_as(self) -> bool:
+        if self.state.model is None:
+            self.statusBar().showMessage("There is no model to save yet.", 4000)
+            return False
+        start_dir = Path(str(self.settings.value("files/last_dir", "")) or Path.home())
+        name = self.state.display_name if self.state.checkpoint_path and not self._is_bundled(self.state.checkpoint_path) \
+            else self._suggest_name()
+        path, chosen_filter = QFileDialog.getSaveFileName(
+            self, "Save Model As", str(start_dir / f"{name}.safetensors"),
+            "Checkpoint file (*.safetensors);;Checkpoint folder (*)")
+        if not path:
+            return False
+        p = Path(path)
+        if "folder" not in chosen_filter and p.suffix != ".safetensors":
+            p = p.with_suffix(".safetensors")
+        if "folder" in chosen_filter and p.suffix == ".safetensors":
+            p = p.with_suffix("")
+        return self._save_to(p)
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            saved = self.state.save_checkpoint(path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            from explorer.workers import _details, friendly_error
+
+            self.show_error("Could not save the model", friendly_error(exc, "Saving"), _details(exc))
+            return False
+        self.settings.setValue("files/last_dir", str(saved.parent))
+        self._add_recent(saved)
+        self.statusBar().showMessage(f"Saved {saved}", 6000)
+        return True
+
+    def _suggest_name(self) -> str:
+        model, data = self.state.model, self.state.dataset
+        if model is None:
+            return "model"
+        spec = (data.spec.partition(":")[0] if data else "model").replace("/", "-")
+        return f"{spec}-{model.name}-{model.latent_dim}d"
+
+    @staticmethod
+    def _is_bundled(path: Path) -> bool:
+        try:
+            return Path(path).resolve().is_relative_to((REPO_ROOT / "assets").resolve())
+        except OSError:
+            return False
+
+    def choose_image_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a Folder of Images", str(Path.home()))
+        if folder:
+            self.use_dataset(f"folder:{folder}")
+
+    def use_dataset(self, spec: str) -> None:
+        """Select ``spec`` as the training dataset (it loads when training starts)."""
+        if self.state.is_training:
+            self.show_error("Training is running", "Stop training before choosing another dataset.", level="info")
+            return
+        self.training_panel.set_dataset_spec(spec)
+        self.docks["training"].show()
+        self.docks["training"].raise_()
+        self.statusBar().showMessage(f"{dataset_display_name(spec)} selected for training: press Train (Ctrl+T).", 8000)
+
+    # -- recent files ---------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        raw = self.settings.value("files/recent", "[]")
+        try:
+            items = json.loads(raw) if isinstance(raw, str) else list(raw or [])
+        except (TypeError, ValueError):
+            items = []
+        return [str(p) for p in items if isinstance(p, str)]
+
+    def _add_recent(self, path: Path) -> None:
+        path = str(Path(path).resolve())
+        items = [p for p in self.recent_files() if p != path]
+        items.insert(0, path)
+        self.settings.setValue("files/recent", json.dumps(items[:MAX_RECENT]))
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.menus["Recent"]
+        menu.clear()
+        items = self.recent_files()
+        for i, path in enumerate(items):
+            label = f"&{i + 1} {Path(path).name}" if i < 9 else Path(path).name
+            action = menu.addAction(label)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _=False, p=path: self._open_recent(p))
+        if items:
+            menu.addSeparator()
+        clear = menu.addAction("Clear Recent Files")
+        clear.setEnabled(bool(items))
+        clear.triggered.connect(self._clear_recent)
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).exists():
+            self.show_error("File not found", f"{path} no longer exists; it was removed from the recent files.",
+                            level="warning")
+            self.settings.setValue("files/recent", json.dumps([p for p in self.recent_files() if p != path]))
+            self._rebuild_recent_menu()
+            return
+        self.open_checkpoint(path)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("files/recent", "[]")
+        self._rebuild_recent_menu()
+
+    # ==============================================================================================
+    # Training
+    # ==============================================================================================
+    def start_training(self, options: TrainingOptions | None = None) -> bool:
+        """Train with ``options`` (default: the Training panel's). Data loads in a worker first if needed."""
+        if not isinstance(options, TrainingOptions):
+            options = self.training_panel.options()
+        if not self.engine_ready or self.state.is_training or self.busy:
+            return False
+        self._save_options(options)
+        if options.continue_training and self.state.model is None:
+            self.show_error("No model to continue", "Open a checkpoint first, or choose “New model”.", level="info")
+            return False
+        if not options.continue_training and not self._confirm_discard("training a new model"):
+            return False
+        try:
+            config = options.train_config()
+        except ValueError as exc:
+            self.show_error("Check the training settings", str(exc), level="warning")
+            return False
+        self.state.data_root = Path(options.data_root) if options.data_root else None
+        current = self.state.dataset
+        if current is not None and same_dataset(current, options.dataset):
+            self._start_training_with(current, options, config)
+            return True
+        from vae_core import load_dataset
+
+        self.run_task(f"Loading {dataset_display_name(options.dataset)}…", load_dataset, options.dataset,
+                      self._data_root(), on_done=lambda data: self._start_training_with(data, options, config),
+                      error_title="Could not load the dataset")
+        return True
+
+    def _start_training_with(self, data, options: TrainingOptions, config) -> None:
+        from explorer.state import build_model_for
+        from explorer.workers import _details, friendly_error
+
+        state = self.state
+        if options.continue_training:
+            problem = state.compatible(state.model, data)
+            if problem:
+                self.show_error("This model cannot train on this dataset",
+                                f"{problem} Choose “New model” to train one for {dataset_display_name(data.spec)}, "
+                                "or pick the dataset the model was trained on.", level="warning")
+                return
+            if data is not state.dataset:
+                state.set_dataset(data)
+            model = state.trainable_copy()
+            history = list(state.history)
+            optimizer_state = _with_learning_rate(state.optimizer_state, config.lr)
+        else:
+            try:
+                model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
+                                        likelihood=None if options.likelihood == "auto" else options.likelihood,
+                                        seed=options.seed)
+            except ValueError as exc:
+                self.show_error("Cannot build this model", friendly_error(exc, "Building the model"), _details(exc),
+                                level="warning")
+                return
+            if data is not state.dataset:
+                state.set_dataset(data)
+            state.set_model(model, dirty=False)
+            model = state.trainable_copy()
+            history, optimizer_state = [], None
+        self.runner.start(model, data, config, history=history, optimizer_state=optimizer_state)
+        self.statusBar().showMessage(f"Training on {dataset_display_name(data.spec)}…", 4000)
+
+    def toggle_pause(self) -> None:
+        self.runner.toggle_pause()
+
+    def stop_training(self) -> None:
+        self.runner.stop()
+
+    def _on_runner_failed(self, text: str, details: str) -> None:
+        if not self._closing:
+            self.show_error("Training stopped", text, details)
+
+    def _on_runner_finished(self, outcome) -> None:
+        epochs = self.state.epochs_trained
+        if outcome.status == "completed":
+            self.statusBar().showMessage(f"Training finished: {epochs} epochs. Save with Ctrl+S.", 10_000)
+        elif outcome.status == "stopped":
+            self.statusBar().showMessage("Training stopped; the model keeps its last finished epoch.", 10_000)
+
+    # ==============================================================================================
+    # View
+    # ==============================================================================================
+    def set_theme(self, theme: str) -> None:
+        from explorer.theme import apply_theme
+
+        apply_theme(QApplication.instance(), theme)
+        self.settings.setValue("window/theme", theme)
+        action = self.actions.get(f"theme_{theme}")
+        if action is not None:
+            action.setChecked(True)
+
+    def toggle_full_screen(self) -> None:
+        self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
+        self.actions["full_screen"].setChecked(self.isFullScreen())
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_layout)
+        for dock in self.docks.values():
+            if dock.objectName() != "latent_grid":
+                dock.show()
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self, [m for k, m in self.menus.items() if k not in ("Recent", "Theme")]).exec()
+
+    def show_about(self) -> None:
+        from explorer import __name__ as _  # noqa: F401
+
+        QMessageBox.about(self, "About Latent Explorer",
+                          "<h3>Latent Explorer 0.1</h3>"
+                          "<p>Train, map, decode and animate variational autoencoders.</p>"
+                          "<p>Built with PyTorch, Qt (PySide6), pyqtgraph and superqt. MIT licence.</p>")
+
+    def open_documentation(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(REPO_ROOT / "README.md")))
+
+    def copy_samples_image(self) -> None:
+        array = self.sample_view.to_array()
+        if array is None:
+            return
+        QApplication.clipboard().setImage(self.sample_view.grab().toImage())
+        self.statusBar().showMessage("Samples copied to the clipboard.", 3000)
+
+    # ==============================================================================================
+    # Export
+    # ==============================================================================================
+    def export_history(self) -> None:
+        history = self.state.history
+        if not history:
+            self.statusBar().showMessage("There is no training history yet.", 4000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export Training History", f"{self._suggest_name()}-history.csv",
+                                              "CSV tables (*.csv)")
+        if path:
+            write_history_csv(path, history)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def export_loss_plot(self) -> None:
+        import pyqtgraph.exporters as exporters
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export Loss Curves", "loss-curves.png", "PNG images (*.png)")
+        if path:
+            exporter = exporters.ImageExporter(self.loss_plot.view.scene())
+            exporter.parameters()["width"] = 1600
+            exporter.export(path)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def _export_grid(self, grid, default_name: str) -> None:
+        if grid.to_array() is None:
+            self.statusBar().showMessage("Nothing to export yet.", 4000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export Image", default_name, "PNG images (*.png)")
+        if path:
+            grid.save_png(path)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    # ==============================================================================================
+    # State → window
+    # ==============================================================================================
+    def _update_title(self, *_args) -> None:
+        name = self.state.display_name
+        self.setWindowTitle(f"{name}[*] — Latent Explorer" if name else "Latent Explorer")
+        self.setWindowModified(self.state.dirty)
+
+    def _on_state_model_changed(self, _model) -> None:
+        self._update_title()
+        self._update_model_label()
+        self._update_actions()
+
+    def _update_model_label(self) -> None:
+        model = self.state.model
+        epochs = self.state.epochs_trained
+        text = describe_model(model) if model is not None else "No model"
+        if model is not None:
+            text += f" · {epochs} epoch{'s' if epochs != 1 else ''}"
+        self.model_label.setText(text)
+
+    def _on_state_dataset_changed(self, data) -> None:
+        if data is None:
+            self.dataset_label.setText("")
+            return
+        shape = "×".join(str(s) for s in data.image_shape)
+        self.dataset_label.setText(f"{dataset_display_name(data.spec)} · {len(data.train) + len(data.test):,} images · {shape}")
+        if data.skipped:
+            self.statusBar().showMessage(f"{data.skipped} files in the folder were skipped (not readable images).", 10_000)
+
+    def _on_state_training_status_changed(self, _status: str) -> None:
+        self._update_actions()
+
+    def _on_state_message(self, level: str, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000 if level != "info" else 5000)
+
+    def _update_actions(self) -> None:
+        status = self.state.training_status
+        idle = status == "idle"
+        ready = self.engine_ready and not self.busy
+        a = self.actions
+        a["train"].setEnabled(ready and idle)
+        a["pause"].setEnabled(status in ("running", "paused"))
+        a["pause"].setText("&Resume" if status == "paused" else "&Pause")
+        a["stop"].setEnabled(status in ("running", "paused"))
+        for name in ("open", "open_default", "open_folder"):
+            a[name].setEnabled(ready and idle)
+        self.menus["Recent"].setEnabled(ready and idle)
+        has_model = self.state.model is not None
+        a["save"].setEnabled(has_model)
+        a["save_as"].setEnabled(has_model)
+        self.training_panel.train_button.setEnabled(ready and idle)
+
+    def _update_busy(self) -> None:
+        busy = bool(self._tasks)
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setVisible(busy)
+        if busy:
+            self.busy_label.setText(next(iter(self._tasks)).label)
+
+    # ==============================================================================================
+    # Drag and drop
+    # ==============================================================================================
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        path = self._dropped_path(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        # Let the drag finish before any dialog opens.
+        QTimer.singleShot(0, lambda: self.open_path(path))
+
+    @staticmethod
+    def _dropped_path(mime) -> Path | None:
+        if not mime.hasUrls():
+            return None
+        urls = [u for u in mime.urls() if u.isLocalFile()]
+        return Path(urls[0].toLocalFile()) if len(urls) == 1 else None
+
+    def open_path(self, path) -> None:
+        """Open whatever ``path`` is: a checkpoint, a folder of images or an .npz file."""
+        path = Path(path)
+        if is_checkpoint(path):
+            self.open_checkpoint(path)
+        elif path.is_dir():
+            self.use_dataset(f"folder:{path}")
+        elif path.suffix.lower() == ".npz":
+            self.use_dataset(f"npz:{path}")
+        else:
+            self.show_error("Cannot open this file",
+                            f"{path.name} is neither a Latent Explorer checkpoint (.safetensors or a folder with "
+                            "config.json), a folder of images nor a NumPy .npz file.", level="warning")
+
+    # ==============================================================================================
+    # Settings and closing
+    # ==============================================================================================
+    def _data_root(self) -> str | None:
+        text = self.training_panel.data_root_edit.text().strip()
+        return text or None
+
+    def _saved_options(self) -> TrainingOptions:
+        raw = self.settings.value("training/options", "")
+        try:
+            values = json.loads(raw) if isinstance(raw, str) and raw else {}
+        except ValueError:
+            values = {}
+        options = TrainingOptions.from_dict(values)
+        root = self.settings.value("data/root", "")
+        if root and not options.data_root:
+            options.data_root = str(root)
+        options.continue_training = False
+        return options
+
+    def _save_options(self, options: TrainingOptions | None = None) -> None:
+        options = options or self.training_panel.options()
+        self.settings.setValue("training/options", json.dumps(options.to_dict()))
+        self.settings.setValue("data/root", options.data_root)
+        self.settings.setValue("data/last_dataset", options.dataset)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        if self.engine_ready:
+            self.settings.setValue("window/state", self.saveState())
+            self._save_options()
+        self.settings.sync()
+
+    def _confirm_discard(self, doing: str) -> bool:
+        """Ask to save unsaved training; True to go on (saved or discarded), False to cancel."""
+        if not self.state.dirty or self.state.model is None:
+            return True
+        answer = ask_save_changes(self, self.state.display_name, doing)
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self._closing and not self._confirm_discard("quitting"):
+            event.ignore()
+            return
+        self._closing = True
+        if self.runner.running and not self.runner.wait(15_000):
+            self.statusBar().showMessage("Waiting for training to stop…")
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(10_000)  # a dataset still loading
+        self.save_settings()
+        event.accept()
+
+
+def write_history_csv(path, history: list[dict]) -> None:
+    """Write per-epoch history as CSV (lists such as per-dimension KL become ``;``-joined)."""
+    keys: list[str] = []
+    for entry in history:
+        keys.extend(k for k in entry if k not in keys)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        for entry in history:
+            writer.writerow({k: ";".join(f"{v:.6g}" for v in entry[k]) if isinstance(entry.get(k), list) else entry.get(k)
+                             for k in keys})
+
+
+def _with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:
+    """The saved Adam state with the learning rate of this run (Adam restores the old one otherwise)."""
+    if not optimizer_state:
+        return optimizer_state
+    groups = [dict(g, lr=lr) for g in optimizer_state.get("param_groups", [])]
+    return {"state": optimizer_state.get("state", {}), "param_groups": groups}

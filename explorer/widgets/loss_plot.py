@@ -1,0 +1,216 @@
+"""Live loss curves: training loss, reconstruction and KL as batches come, test ELBO per epoch.
+
+Two pyqtgraph plots share the epoch axis: the top one the negative ELBO and its
+reconstruction term, the bottom one the KL term (it is much smaller, so it gets its own
+scale). Points arrive at up to ~10 per second from the training worker; redraws are
+throttled to 10 Hz and reuse the same ``PlotDataItem`` objects (``setData``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from explorer.theme import plot_colors, series_color
+
+__all__ = ["LossPlot"]
+
+# name -> (label, plot row, history key, live key, is per-epoch test metric)
+_SERIES = {
+    "loss": ("Train loss (−ELBO)", 0, "train_loss", "loss", False),
+    "recon": ("Train reconstruction", 0, "train_recon", "recon", False),
+    "test": ("Test −ELBO", 0, "test_neg_elbo", None, True),
+    "kl": ("Train KL", 1, "train_kl", "kl", False),
+    "test_kl": ("Test KL", 1, "test_kl", None, True),
+}
+REDRAW_INTERVAL_MS = 100
+MAX_MARKERS = 40
+
+
+class LossPlot(QWidget):
+    """Loss curves of the current model, following ``state`` (an :class:`ExplorerState`)."""
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._live: dict[str, list[float]] = {"x": [], "loss": [], "recon": [], "kl": []}
+        self._run_start_epoch = 0
+        self._redraws = 0
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setToolTip("Loss per image in nats. Drag to pan, scroll to zoom, right-click for options; "
+                             "double-click to fit the curves.")
+        # One legend for both plots, in a row of its own so it never hides a curve.
+        self.legend = pg.LegendItem(colCount=5, labelTextSize="8pt", horSpacing=18, verSpacing=-4)
+        self.view.addItem(self.legend, row=0, col=0)
+        self.loss_axes = self.view.addPlot(row=1, col=0)
+        self.kl_axes = self.view.addPlot(row=2, col=0)
+        self.kl_axes.setXLink(self.loss_axes)
+        self.loss_axes.setLabel("left", "−ELBO")
+        self.kl_axes.setLabel("left", "KL")
+        self.setMinimumHeight(220)
+        self.kl_axes.setLabel("bottom", "epoch")
+        self.view.ci.layout.setRowStretchFactor(0, 0)
+        self.view.ci.layout.setRowStretchFactor(1, 3)
+        self.view.ci.layout.setRowStretchFactor(2, 2)
+        self.view.ci.layout.setContentsMargins(4, 0, 8, 4)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for name, (label, row, *_rest, is_test) in _SERIES.items():
+            axes = self.loss_axes if row == 0 else self.kl_axes
+            curve = axes.plot([], [])
+            self.legend.addItem(curve, label)
+            self.curves[name] = curve
+        # Fit the y axes to training after its first steps (the first losses are huge and would
+        # flatten the rest), until the user zooms by hand; the "A" button brings the fit back.
+        self._auto_y = True
+        for axes in (self.loss_axes, self.kl_axes):
+            axes.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
+            axes.autoBtn.clicked.connect(self._on_auto_button_clicked)
+        for axes in (self.loss_axes, self.kl_axes):
+            axes.showGrid(x=True, y=True, alpha=0.15)
+            axes.setMenuEnabled(True)
+            axes.getViewBox().setMouseEnabled(x=True, y=True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._apply_colors()
+
+        state.history_changed.connect(self._on_state_history_changed)
+        state.model_changed.connect(self._on_state_model_changed)
+        state.training_started.connect(self._on_state_training_started)
+        state.training_progress.connect(self._on_state_training_progress)
+        self.redraw()
+
+    # -- data -----------------------------------------------------------------------------------
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The x (epochs) and y values a curve shows now."""
+        x, y = self.curves[name].getData()
+        return (np.zeros(0), np.zeros(0)) if x is None else (np.asarray(x), np.asarray(y))
+
+    @property
+    def redraw_count(self) -> int:
+        return self._redraws
+
+    def _history_series(self, key: str, upto: int | None = None) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for entry in self.state.history:
+            epoch = entry.get("epoch")
+            value = entry.get(key)
+            if epoch is None or value is None or not np.isfinite(value):
+                continue
+            if upto is not None and epoch > upto:
+                continue
+            xs.append(float(epoch))
+            ys.append(float(value))
+        return xs, ys
+
+    def redraw(self) -> None:
+        """Push the current data into the curves (called at most every 100 ms while training)."""
+        self._redraws += 1
+        live_x = self._live["x"]
+        for name, (_label, _row, hist_key, live_key, is_test) in _SERIES.items():
+            if is_test or live_key is None:
+                xs, ys = self._history_series(hist_key)
+            else:
+                # Epochs before this run come from the history, this run from its live reports.
+                upto = self._run_start_epoch if live_x else None
+                xs, ys = self._history_series(hist_key, upto)
+                if live_x:
+                    xs = xs + live_x
+                    ys = ys + self._live[live_key]
+            if is_test:  # markers while they stay readable, a plain line for long histories
+                self.curves[name].setSymbol("o" if len(xs) <= MAX_MARKERS else None)
+                self.curves[name].setSymbolSize(6)
+            self.curves[name].setData(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+        has_data = bool(self.state.history) or bool(live_x)
+        self.loss_axes.setTitle(None if has_data else "Loss curves appear here while a model trains")
+        if self._auto_y and has_data:
+            self._fit_y(self.loss_axes, ("loss", "recon", "test"))
+            self._fit_y(self.kl_axes, ("kl", "test_kl"))
+
+    def _fit_y(self, axes, names) -> None:
+        xs = [self.series(n)[0] for n in names]
+        ys = [self.series(n)[1] for n in names]
+        x_all = np.concatenate(xs) if xs else np.zeros(0)
+        if not len(x_all):
+            return
+        lo_x, hi_x = float(np.nanmin(x_all)), float(np.nanmax(x_all))
+        skip = lo_x + 0.1 * (hi_x - lo_x) if hi_x - lo_x >= 2 else -np.inf  # ignore the first 10% of training
+        values = np.concatenate([y[(x >= skip) & np.isfinite(y)] for x, y in zip(xs, ys)])
+        if not len(values):
+            return
+        lo, hi = float(values.min()), float(values.max())
+        pad = max((hi - lo) * 0.08, 1e-3 * max(1.0, abs(hi)))
+        axes.getViewBox().enableAutoRange(x=True)
+        axes.setYRange(lo - pad, hi + pad, padding=0)
+
+    def _on_view_range_changed_manually(self, *_args) -> None:
+        self._auto_y = False
+
+    def _on_auto_button_clicked(self) -> None:
+        self._auto_y = True
+        self.redraw()
+
+    def _schedule_redraw(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    # -- state events ------------------------------------------------------------------------------
+    def _on_state_history_changed(self) -> None:
+        self._schedule_redraw()
+
+    def _on_state_model_changed(self, _model) -> None:
+        if not self.state.is_training:
+            self._clear_live()
+        self.redraw()
+
+    def _on_state_training_started(self, _config) -> None:
+        self._clear_live()
+        self._run_start_epoch = self.state.epochs_trained
+        self.redraw()
+
+    def _on_state_training_progress(self, progress) -> None:
+        x = progress.step / max(1, progress.steps_per_epoch)
+        self._live["x"].append(float(x))
+        for key in ("loss", "recon", "kl"):
+            self._live[key].append(float(progress.losses.get(key, np.nan)))
+        self._schedule_redraw()
+
+    def _clear_live(self) -> None:
+        for values in self._live.values():
+            values.clear()
+
+    # -- look ------------------------------------------------------------------------------------
+    def _apply_colors(self) -> None:
+        colors = plot_colors(self.palette())
+        self.view.setBackground(colors["background"])
+        for axes in (self.loss_axes, self.kl_axes):
+            for side in ("left", "bottom"):
+                axis = axes.getAxis(side)
+                axis.setPen(pg.mkPen(colors["muted"]))
+                axis.setTextPen(pg.mkPen(colors["foreground"]))
+            axes.titleLabel.setAttr("color", colors["foreground"])
+        widths = {"loss": 2.0, "recon": 1.5, "test": 2.0, "kl": 2.0, "test_kl": 2.0}
+        colour_names = {"loss": "loss", "recon": "recon", "test": "test", "kl": "kl", "test_kl": "test"}
+        for name, curve in self.curves.items():
+            color = series_color(colour_names[name], self.palette())
+            style = Qt.PenStyle.DashLine if name == "recon" else Qt.PenStyle.SolidLine
+            curve.setPen(pg.mkPen(color, width=widths[name], style=style))
+            if _SERIES[name][4]:
+                curve.setSymbolBrush(pg.mkBrush(color))
+                curve.setSymbolPen(pg.mkPen(colors["background"]))
+        self.legend.setLabelTextColor(colors["foreground"])
+        self.legend.setBrush(pg.mkBrush(None))
+        self.legend.setPen(pg.mkPen(None))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_colors()
+            self.redraw()
+        super().changeEvent(event)

@@ -1,0 +1,684 @@
+"""The Training panel: choose data, model and optimisation settings; train, pause, stop; watch progress.
+
+The panel is a view: :meth:`TrainingPanel.options` reads the form into a
+:class:`TrainingOptions`, the buttons emit :attr:`train_requested`,
+:attr:`pause_requested` and :attr:`stop_requested`, and the main window does the work
+(loading data in a worker, building or copying the model, starting the run). The panel
+follows ``state.training_status`` for its buttons and ``state.training_progress`` for the
+progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QStyle, QToolButton,
+                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtCore import QRegularExpression
+
+__all__ = ["TrainingOptions", "TrainingPanel", "format_duration", "dataset_display_name"]
+
+MODEL_DEFAULT_HIDDEN = {"mlp": "400", "conv": "256", "cvae": "400"}
+MODEL_DESCRIPTIONS = {
+    "mlp": "Fully-connected encoder and decoder: fast, the classic VAE.",
+    "conv": "Convolutional encoder and decoder: better on photos and larger images.",
+    "cvae": "Conditioned on the class label: decode one style as every class (labelled data only).",
+}
+_DISPLAY = {
+    "digits": "Digits (8×8, bundled)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST (Kuzushiji)",
+    "cifar10": "CIFAR-10",
+    "shapes": "Shapes (64×64)",
+    "shapes:32": "Shapes (32×32)",
+}
+FOLDER_ITEM = "folder:PATH"
+NPZ_ITEM = "npz:PATH"
+TORCHVISION_SPECS = ("mnist", "fashion-mnist", "kmnist", "cifar10")
+
+
+def dataset_display_name(spec: str) -> str:
+    """A short name for a dataset spec: ``"MNIST"``, ``"Images in cats"``, ``"faces.npz"``."""
+    if spec in _DISPLAY:
+        return _DISPLAY[spec]
+    kind, _, arg = spec.partition(":")
+    if kind == "folder" and arg:
+        return f"Images in {Path(arg).name or arg}"
+    if kind == "npz" and arg:
+        return Path(arg).name
+    if kind == "shapes" and arg:
+        return f"Shapes ({arg}×{arg})"
+    return spec
+
+
+def format_duration(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(max(0.0, seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass
+class TrainingOptions:
+    """Everything the form says, as plain values (saved in the settings between runs)."""
+
+    dataset: str = "digits"
+    data_root: str = ""
+    continue_training: bool = False
+    model: str = "mlp"
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (256, 128)
+    likelihood: str = "auto"          # auto | bernoulli | gaussian
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    beta: float = 1.0
+    kl_anneal: str = "none"
+    warmup_epochs: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["hidden"] = list(self.hidden)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "TrainingOptions":
+        defaults = cls()
+        if not isinstance(values, dict):
+            return defaults
+        clean = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in values:
+                continue
+            value, default = values[f.name], getattr(defaults, f.name)
+            try:
+                if f.name == "hidden":
+                    value = tuple(int(v) for v in value)
+                elif isinstance(default, bool):
+                    value = value in (True, "true", "True", 1, "1")
+                elif isinstance(default, int):
+                    value = int(value)
+                elif isinstance(default, float):
+                    value = float(value)
+                else:
+                    value = str(value)
+            except (TypeError, ValueError):
+                continue
+            clean[f.name] = value
+        return dataclasses.replace(defaults, **clean)
+
+    def train_config(self, **overrides):
+        """The :class:`vae_core.TrainConfig` for these options."""
+        from vae_core import TrainConfig
+
+        values = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
+                      kl_anneal=self.kl_anneal, warmup_epochs=self.warmup_epochs if self.kl_anneal == "linear" else 0.0,
+                      seed=self.seed, device=self.device)
+        values.update(overrides)
+        return TrainConfig(**values)
+
+
+def _tip(widget: QWidget, text: str) -> QWidget:
+    widget.setToolTip(text)
+    widget.setStatusTip(text.split(". ")[0].rstrip(".") + ".")
+    return widget
+
+
+class TrainingPanel(QWidget):
+    """Form + controls + live progress of a training run.
+
+    Signals
+    -------
+    train_requested(TrainingOptions)
+    pause_requested()
+        Pause, or resume when paused.
+    stop_requested()
+    dataset_changed(str)
+        The user picked another dataset spec.
+    """
+
+    train_requested = Signal(object)
+    pause_requested = Signal()
+    stop_requested = Signal()
+    dataset_changed = Signal(str)
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._new_model_options = TrainingOptions()   # the form's own values while "continue" shows the model's
+        self._run_start_step: int | None = None
+        self._run_start_epoch = 0
+        self._engine_ready = False
+        self._build()
+        state.training_status_changed.connect(self._on_state_training_status_changed)
+        state.training_progress.connect(self._on_state_training_progress)
+        state.training_started.connect(self._on_state_training_started)
+        state.training_finished.connect(self._on_state_training_finished)
+        state.model_changed.connect(self._on_state_model_changed)
+        state.dataset_changed.connect(self._on_state_dataset_changed)
+        self._update_enabled()
+
+    # -- construction ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(8)
+
+        # Data
+        data_box = QGroupBox("Data")
+        form = QFormLayout(data_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.dataset_combo = _tip(QComboBox(), "The images to train on. Digits ships with the app and works "
+                                               "offline; MNIST, Fashion-MNIST, KMNIST and CIFAR-10 are read from the "
+                                               "data root (or downloaded there when online); pick a folder of your "
+                                               "own images or a NumPy .npz file with the last two entries.")
+        self.dataset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset_combo.setMinimumContentsLength(12)
+        self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
+        form.addRow("&Dataset:", self.dataset_combo)
+        self.dataset_info = QLabel()
+        self.dataset_info.setWordWrap(True)
+        self.dataset_info.setEnabled(False)  # greyed: a description, not a control
+        form.addRow("", self.dataset_info)
+        root_row = QHBoxLayout()
+        root_row.setSpacing(4)
+        self.data_root_edit = _tip(QLineEdit(), "Folder where MNIST, Fashion-MNIST, KMNIST and CIFAR-10 are stored "
+                                                "(each in its torchvision layout, e.g. MNIST/raw). Remembered between runs.")
+        self.data_root_edit.setPlaceholderText("default: ~/.cache/latent-explorer/data")
+        self.data_root_edit.setClearButtonEnabled(True)
+        self.data_root_button = _tip(QToolButton(), "Choose the data root folder")
+        self.data_root_button.setText("…")
+        self.data_root_button.clicked.connect(self._browse_data_root)
+        root_row.addWidget(self.data_root_edit, 1)
+        root_row.addWidget(self.data_root_button)
+        self.data_root_label = QLabel("Data root:")
+        self.data_root_label.setBuddy(self.data_root_edit)
+        form.addRow(self.data_root_label, root_row)
+        layout.addWidget(data_box)
+
+        # Model
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        start_row = QVBoxLayout()
+        start_row.setSpacing(2)
+        self.new_radio = _tip(QRadioButton("&New model"), "Train a new model from scratch with the settings below")
+        self.continue_radio = _tip(QRadioButton("&Continue the current model"),
+                                   "Train the open model further, keeping its weights, optimizer state and history")
+        self.new_radio.setChecked(True)
+        self._start_group = QButtonGroup(self)
+        self._start_group.addButton(self.new_radio)
+        self._start_group.addButton(self.continue_radio)
+        self.continue_radio.toggled.connect(self._on_continue_toggled)
+        start_row.addWidget(self.new_radio)
+        start_row.addWidget(self.continue_radio)
+        form.addRow("Start from:", start_row)
+        self.model_combo = _tip(QComboBox(), "Architecture: mlp (fully connected), conv (convolutional) or "
+                                             "cvae (conditioned on the class label)")
+        self.model_combo.currentTextChanged.connect(self._on_model_combo_changed)
+        form.addRow("&Architecture:", self.model_combo)
+        self.latent_spin = _tip(QSpinBox(), "Size of the latent code z. 2 gives a map you can read directly; "
+                                            "more dimensions reconstruct better and are mapped with PCA or UMAP")
+        self.latent_spin.setRange(1, 512)
+        form.addRow("&Latent dimensions:", self.latent_spin)
+        self.hidden_edit = _tip(QLineEdit(), "Hidden layer sizes, comma separated (e.g. 256, 128). For conv, the "
+                                             "width of the fully-connected layer")
+        self.hidden_edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"^\s*\d{1,5}(\s*[, ]\s*\d{1,5})*\s*$")))
+        form.addRow("&Hidden sizes:", self.hidden_edit)
+        self.likelihood_combo = _tip(QComboBox(), "Decoder distribution: Bernoulli suits near-binary images such as "
+                                                  "digits, Gaussian suits photographs. Auto follows the dataset")
+        for text, value in (("Auto (from the dataset)", "auto"), ("Bernoulli", "bernoulli"), ("Gaussian", "gaussian")):
+            self.likelihood_combo.addItem(text, value)
+        form.addRow("Li&kelihood:", self.likelihood_combo)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setEnabled(False)
+        form.addRow("", self.model_info)
+        layout.addWidget(model_box)
+
+        # Optimisation
+        opt_box = QGroupBox("Optimisation")
+        form = QFormLayout(opt_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.epochs_spin = _tip(QSpinBox(), "Passes over the training images in this run")
+        self.epochs_spin.setRange(1, 10_000)
+        form.addRow("&Epochs:", self.epochs_spin)
+        self.batch_spin = _tip(QSpinBox(), "Images per optimizer step")
+        self.batch_spin.setRange(1, 65_536)
+        self.batch_spin.setSingleStep(16)
+        form.addRow("&Batch size:", self.batch_spin)
+        self.lr_spin = _tip(QDoubleSpinBox(), "Adam learning rate. Lower it if the loss jumps or becomes NaN")
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(1e-5, 1.0)
+        self.lr_spin.setSingleStep(5e-4)
+        form.addRow("Learning &rate:", self.lr_spin)
+        self.beta_spin = _tip(QDoubleSpinBox(), "β: weight of the KL term. 1 is the plain ELBO; above 1 encourages "
+                                                "disentangled codes at the cost of blurrier reconstructions")
+        self.beta_spin.setDecimals(2)
+        self.beta_spin.setRange(0.0, 1000.0)
+        self.beta_spin.setSingleStep(0.25)
+        form.addRow("&β (KL weight):", self.beta_spin)
+        warm_row = QHBoxLayout()
+        warm_row.setSpacing(4)
+        self.anneal_combo = _tip(QComboBox(), "KL warm-up against posterior collapse: linear raises the KL weight "
+                                              "from 0 to β over the given epochs; cyclical repeats a ramp 4 times")
+        for text, value in (("None", "none"), ("Linear", "linear"), ("Cyclical", "cyclical")):
+            self.anneal_combo.addItem(text, value)
+        self.anneal_combo.currentIndexChanged.connect(self._update_enabled)
+        self.warmup_spin = _tip(QDoubleSpinBox(), "Epochs of linear KL warm-up")
+        self.warmup_spin.setRange(0.0, 10_000.0)
+        self.warmup_spin.setDecimals(1)
+        self.warmup_spin.setSuffix(" epochs")
+        warm_row.addWidget(self.anneal_combo, 1)
+        warm_row.addWidget(self.warmup_spin, 1)
+        form.addRow("KL warm-up:", warm_row)
+        self.seed_spin = _tip(QSpinBox(), "Random seed for the initial weights and the batch order: the same seed "
+                                          "and settings train the same model")
+        self.seed_spin.setRange(0, 2**31 - 1)
+        form.addRow("&Seed:", self.seed_spin)
+        self.device_combo = _tip(QComboBox(), "Where to train: the devices found on this machine. The window "
+                                              "always decodes on the CPU")
+        form.addRow("De&vice:", self.device_combo)
+        layout.addWidget(opt_box)
+
+        layout.addStretch(1)
+
+        # Controls: always visible below the scrolling form.
+        controls = QFrame()
+        controls.setFrameShape(QFrame.Shape.NoFrame)
+        layout = QVBoxLayout(controls)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(6)
+        outer.addWidget(controls)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        style = self.style()
+        self.train_button = _tip(QPushButton("Train"), "Start training with these settings (Ctrl+T)")
+        self.train_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self._on_train_clicked)
+        self.pause_button = _tip(QPushButton("Pause"), "Pause training; press again to resume (Ctrl+P)")
+        self.pause_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self.pause_button.clicked.connect(self.pause_requested)
+        self.stop_button = _tip(QPushButton("Stop"), "Stop training; the model keeps its last finished epoch "
+                                                     "(Ctrl+Shift+T)")
+        self.stop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_button.clicked.connect(self.stop_requested)
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        self.progress_bar = _tip(QProgressBar(), "Progress of this training run")
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("Not training")
+        layout.addWidget(self.progress_bar)
+        self.progress_label = QLabel(" ")
+        self.progress_label.setToolTip("Epoch, optimizer step, speed and estimated time left")
+        self.loss_label = QLabel(" ")
+        self.loss_label.setToolTip("Running means over this epoch's batches, and the last test evaluation (nats per image)")
+        for label in (self.progress_label, self.loss_label):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(label)
+        self._scroll = scroll
+        self._body = body
+
+        self._restore_form(TrainingOptions())
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt override: never clip the form horizontally
+        hint = super().minimumSizeHint()
+        width = self._body.minimumSizeHint().width() + self._scroll.verticalScrollBar().sizeHint().width() + 4
+        hint.setWidth(max(hint.width(), width))
+        return hint
+
+    # -- engine choices (filled once vae_core is imported) ---------------------------------------------------
+    def set_choices(self, dataset_specs, models, devices) -> None:
+        """Fill the combos: ``dataset_specs`` as ``[(spec, description)]``, model names, device names."""
+        current = self.options()
+        with _blocked(self.dataset_combo, self.model_combo, self.device_combo):
+            self.dataset_combo.clear()
+            for spec, description in dataset_specs:
+                if spec == FOLDER_ITEM:
+                    self.dataset_combo.addItem("Image folder…", FOLDER_ITEM)
+                elif spec == NPZ_ITEM:
+                    self.dataset_combo.addItem("NumPy .npz file…", NPZ_ITEM)
+                else:
+                    self.dataset_combo.addItem(dataset_display_name(spec), spec)
+                self.dataset_combo.setItemData(self.dataset_combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.clear()
+            for name in models:
+                self.model_combo.addItem(name)
+                self.model_combo.setItemData(self.model_combo.count() - 1, MODEL_DESCRIPTIONS.get(name, ""),
+                                             Qt.ItemDataRole.ToolTipRole)
+            self.device_combo.clear()
+            best = devices[0] if devices else "cpu"
+            self.device_combo.addItem(f"Auto ({_device_name(best)})", "auto")
+            for name in devices:
+                self.device_combo.addItem(_device_name(name), name)
+        self._descriptions = dict(dataset_specs)
+        self._engine_ready = True
+        self._restore_form(current)
+        self._update_enabled()
+
+    # -- options ------------------------------------------------------------------------------------------
+    def options(self) -> TrainingOptions:
+        """The form's values."""
+        hidden = tuple(int(v) for v in self.hidden_edit.text().replace(",", " ").split() if v.strip())
+        return TrainingOptions(
+            dataset=self.current_dataset_spec() or "digits",
+            data_root=self.data_root_edit.text().strip(),
+            continue_training=self.continue_radio.isChecked(),
+            model=self.model_combo.currentText() or "mlp",
+            latent_dim=self.latent_spin.value(),
+            hidden=hidden,
+            likelihood=self.likelihood_combo.currentData() or "auto",
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=self.lr_spin.value(),
+            beta=self.beta_spin.value(),
+            kl_anneal=self.anneal_combo.currentData() or "none",
+            warmup_epochs=self.warmup_spin.value(),
+            seed=self.seed_spin.value(),
+            device=self.device_combo.currentData() or "auto",
+        )
+
+    def set_options(self, options: TrainingOptions | dict) -> None:
+        """Fill the form (e.g. from the settings of the previous session)."""
+        if isinstance(options, dict):
+            options = TrainingOptions.from_dict(options)
+        self._restore_form(options)
+        self._update_enabled()
+
+    def _restore_form(self, o: TrainingOptions) -> None:
+        self.set_dataset_spec(o.dataset)
+        self.data_root_edit.setText(o.data_root)
+        _select(self.model_combo, o.model, by_text=True)
+        self.latent_spin.setValue(o.latent_dim)
+        self.hidden_edit.setText(", ".join(str(h) for h in o.hidden))
+        _select(self.likelihood_combo, o.likelihood)
+        self.epochs_spin.setValue(o.epochs)
+        self.batch_spin.setValue(o.batch_size)
+        self.lr_spin.setValue(o.lr)
+        self.beta_spin.setValue(o.beta)
+        _select(self.anneal_combo, o.kl_anneal)
+        self.warmup_spin.setValue(o.warmup_epochs)
+        self.seed_spin.setValue(o.seed)
+        _select(self.device_combo, o.device)
+        can_continue = self.state.model is not None
+        self.continue_radio.setChecked(bool(o.continue_training and can_continue))
+        if not self.continue_radio.isChecked():
+            self.new_radio.setChecked(True)
+        self._update_model_info()
+
+    # -- dataset combo ------------------------------------------------------------------------------------------
+    def current_dataset_spec(self) -> str | None:
+        spec = self.dataset_combo.currentData()
+        return None if spec in (FOLDER_ITEM, NPZ_ITEM) else spec
+
+    def set_dataset_spec(self, spec: str) -> None:
+        """Select ``spec`` in the combo, adding an entry for a folder or .npz path."""
+        if not spec:
+            return
+        index = self.dataset_combo.findData(spec)
+        if index < 0:
+            kind = spec.partition(":")[0]
+            if kind not in ("folder", "npz", "shapes") and not self._engine_ready:
+                # Choices not filled yet: keep the spec so options() still reports it.
+                self.dataset_combo.addItem(dataset_display_name(spec), spec)
+                index = self.dataset_combo.count() - 1
+            else:
+                at = self.dataset_combo.findData(FOLDER_ITEM)
+                at = at if at >= 0 else self.dataset_combo.count()
+                self.dataset_combo.insertItem(at, dataset_display_name(spec), spec)
+                self.dataset_combo.setItemData(at, spec.partition(":")[2] or spec, Qt.ItemDataRole.ToolTipRole)
+                index = at
+        with _blocked(self.dataset_combo):
+            self.dataset_combo.setCurrentIndex(index)
+        self._last_dataset_index = index
+        self._update_dataset_info()
+
+    def _on_dataset_combo_activated(self, index: int) -> None:
+        spec = self.dataset_combo.itemData(index)
+        if spec == FOLDER_ITEM:
+            folder = QFileDialog.getExistingDirectory(self, "Choose a Folder of Images", str(Path.home()))
+            if not folder:
+                self._revert_dataset_combo()
+                return
+            spec = f"folder:{folder}"
+        elif spec == NPZ_ITEM:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a NumPy .npz File", str(Path.home()),
+                                                  "NumPy archives (*.npz)")
+            if not path:
+                self._revert_dataset_combo()
+                return
+            spec = f"npz:{path}"
+        self.set_dataset_spec(spec)
+        self._update_enabled()
+        self.dataset_changed.emit(spec)
+
+    def _revert_dataset_combo(self) -> None:
+        with _blocked(self.dataset_combo):
+            self.dataset_combo.setCurrentIndex(getattr(self, "_last_dataset_index", 0))
+
+    def _update_dataset_info(self) -> None:
+        spec = self.current_dataset_spec() or ""
+        descriptions = getattr(self, "_descriptions", {})
+        kind = spec.partition(":")[0]
+        text = descriptions.get(spec) or descriptions.get(f"{kind}:PATH") or ""
+        if kind in ("folder", "npz"):
+            text = spec.partition(":")[2]
+        data = self.state.dataset
+        if data is not None and spec and _same_spec(data.spec, spec):
+            text = (f"{len(data.train):,} training and {len(data.test):,} test images, "
+                    f"{'×'.join(str(s) for s in data.image_shape)}" + (f", {data.num_classes} classes" if data.num_classes else ""))
+        self.dataset_info.setText(text)
+        torchvision = spec in TORCHVISION_SPECS
+        self.data_root_edit.setEnabled(torchvision and not self.state.is_training)
+        self.data_root_button.setEnabled(torchvision and not self.state.is_training)
+        self.data_root_label.setEnabled(torchvision)
+
+    def _browse_data_root(self) -> None:
+        start = self.data_root_edit.text() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose the Data Root", start)
+        if folder:
+            self.data_root_edit.setText(folder)
+
+    # -- model fields -------------------------------------------------------------------------------------------
+    def _on_model_combo_changed(self, name: str) -> None:
+        text = self.hidden_edit.text().replace(" ", "")
+        if text in {v.replace(" ", "") for v in MODEL_DEFAULT_HIDDEN.values()} | {""}:
+            self.hidden_edit.setText(MODEL_DEFAULT_HIDDEN.get(name, text))
+        self._update_model_info()
+
+    def _on_continue_toggled(self, checked: bool) -> None:
+        if checked:
+            self._new_model_options = self.options()
+            self._show_current_model_architecture()
+        else:
+            o = self._new_model_options
+            _select(self.model_combo, o.model, by_text=True)
+            self.latent_spin.setValue(o.latent_dim)
+            self.hidden_edit.setText(", ".join(str(h) for h in o.hidden))
+            _select(self.likelihood_combo, o.likelihood)
+        self._update_enabled()
+        self._update_model_info()
+
+    def _show_current_model_architecture(self) -> None:
+        model = self.state.model
+        if model is None:
+            return
+        config = model.config
+        _select(self.model_combo, model.name, by_text=True)
+        self.latent_spin.setValue(model.latent_dim)
+        hidden = getattr(config, "hidden", ())
+        hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        self.hidden_edit.setText(", ".join(str(h) for h in hidden))
+        _select(self.likelihood_combo, config.likelihood)
+
+    def _update_model_info(self) -> None:
+        if self.continue_radio.isChecked() and self.state.model is not None:
+            from explorer.state import describe_model
+
+            epochs = self.state.epochs_trained
+            trained = f"trained for {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "not trained yet"
+            self.model_info.setText(f"{describe_model(self.state.model)}; {trained}.")
+        else:
+            self.model_info.setText(MODEL_DESCRIPTIONS.get(self.model_combo.currentText(), ""))
+
+    # -- buttons ------------------------------------------------------------------------------------------------
+    def _on_train_clicked(self) -> None:
+        if self.state.is_training or not self._engine_ready:
+            return
+        self.train_requested.emit(self.options())
+
+    def _update_enabled(self, *_args) -> None:
+        status = self.state.training_status
+        idle = status == "idle"
+        ready = self._engine_ready
+        form_enabled = idle and ready
+        cont = self.continue_radio.isChecked()
+        for w in (self.dataset_combo, self.new_radio, self.epochs_spin, self.batch_spin, self.lr_spin, self.beta_spin,
+                  self.anneal_combo, self.seed_spin, self.device_combo):
+            w.setEnabled(form_enabled)
+        self.continue_radio.setEnabled(form_enabled and self.state.model is not None)
+        for w in (self.model_combo, self.latent_spin, self.hidden_edit, self.likelihood_combo):
+            w.setEnabled(form_enabled and not cont)
+        self.warmup_spin.setEnabled(form_enabled and self.anneal_combo.currentData() == "linear")
+        self.train_button.setEnabled(form_enabled)
+        self.train_button.setText("Train" if not cont else "Continue")
+        self.pause_button.setEnabled(status in ("running", "paused"))
+        self.pause_button.setText("Resume" if status == "paused" else "Pause")
+        self.pause_button.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPlay if status == "paused" else QStyle.StandardPixmap.SP_MediaPause))
+        self.stop_button.setEnabled(status in ("running", "paused"))
+        self._update_dataset_info()
+
+    # -- state events ------------------------------------------------------------------------------------------------
+    def _on_state_training_status_changed(self, status: str) -> None:
+        self._update_enabled()
+        if status == "paused":
+            self.progress_bar.setFormat("Paused · %p%")
+        elif status == "stopping":
+            self.progress_bar.setFormat("Stopping…")
+
+    def _on_state_training_started(self, config) -> None:
+        self._run_start_epoch = self.state.epochs_trained
+        self._run_start_step = None
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Starting…")
+        self.progress_label.setText(f"Training for {config.epochs} epoch{'s' if config.epochs != 1 else ''} "
+                                    f"on {self.state.dataset.spec if self.state.dataset else 'the dataset'}…")
+        self.loss_label.setText(" ")
+
+    def _on_state_training_progress(self, p) -> None:
+        if self._run_start_step is None:
+            self._run_start_step = self._run_start_epoch * p.steps_per_epoch
+        run_total = max(1, p.total_steps - self._run_start_step)
+        run_done = max(0, p.step - self._run_start_step)
+        fraction = min(1.0, run_done / run_total)
+        self.progress_bar.setValue(int(round(fraction * 1000)))
+        if self.state.training_status == "running":
+            self.progress_bar.setFormat(f"Epoch {p.epoch + 1} of {p.epochs} · %p%")
+        eta = p.elapsed / run_done * (run_total - run_done) if run_done else float("nan")
+        step_in_epoch = p.step - p.epoch * p.steps_per_epoch
+        self.progress_label.setText(
+            f"Epoch {p.epoch + 1}/{p.epochs} · step {step_in_epoch:,}/{p.steps_per_epoch:,} · "
+            f"{p.images_per_sec:,.0f} img/s · elapsed {format_duration(p.elapsed)} · ETA {format_duration(eta)}")
+        losses = p.losses
+        text = f"loss {losses['loss']:.2f} · recon {losses['recon']:.2f} · KL {losses['kl']:.2f}"
+        if p.kind == "epoch" and p.test:
+            text += f" · test −ELBO {p.test['neg_elbo']:.2f}"
+        elif self.state.history and "test_neg_elbo" in self.state.history[-1]:
+            text += f" · test −ELBO {self.state.history[-1]['test_neg_elbo']:.2f}"
+        if losses.get("beta") is not None and self.state.train_config and self.state.train_config.get("kl_anneal") != "none":
+            text += f" · KL weight {losses['beta']:.2f}"
+        self.loss_label.setText(text)
+
+    def _on_state_training_finished(self, outcome: str) -> None:
+        epochs = self.state.epochs_trained
+        if outcome == "completed":
+            self.progress_bar.setValue(1000)
+            self.progress_bar.setFormat(f"Done · {epochs} epoch{'s' if epochs != 1 else ''} trained")
+        elif outcome == "stopped":
+            self.progress_bar.setFormat(f"Stopped · the model keeps epoch {epochs}" if epochs else
+                                        "Stopped before the first epoch ended")
+        else:
+            self.progress_bar.setFormat("Failed · see the message")
+        self._update_enabled()
+        self._update_model_info()
+
+    def _on_state_model_changed(self, model) -> None:
+        if model is None and self.continue_radio.isChecked():
+            self.new_radio.setChecked(True)
+        elif self.continue_radio.isChecked() and not self.state.is_training:
+            self._show_current_model_architecture()
+        self._update_enabled()
+        self._update_model_info()
+
+    def _on_state_dataset_changed(self, data) -> None:
+        if data is not None and not self.state.is_training:
+            self.set_dataset_spec(data.spec)
+        self._update_dataset_info()
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def _device_name(device: str) -> str:
+    return {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}.get(device, device)
+
+
+def _select(combo: QComboBox, value, *, by_text: bool = False) -> None:
+    index = combo.findText(str(value)) if by_text else combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+    elif by_text and combo.count() == 0:
+        combo.addItem(str(value))
+
+
+def _same_spec(a: str, b: str) -> bool:
+    def norm(spec: str) -> str:
+        kind, sep, arg = spec.partition(":")
+        if kind in ("folder", "npz") and arg:
+            return f"{kind}:{os.path.abspath(os.path.expanduser(arg))}"
+        return spec.lower()
+
+    return norm(a) == norm(b)
+
+
+class _blocked:
+    """``with _blocked(*widgets):`` — no signals while the code inside changes them."""
+
+    def __init__(self, *widgets) -> None:
+        self._widgets = widgets
+
+    def __enter__(self):
+        self._previous = [w.blockSignals(True) for w in self._widgets]
+
+    def __exit__(self, *exc):
+        for w, previous in zip(self._widgets, self._previous):
+            w.blockSignals(previous)

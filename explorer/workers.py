@@ -1,0 +1,320 @@
+"""Background work for the window: training and slow loading, on superqt workers.
+
+Training hands :func:`vae_core.training.iter_training` to a superqt
+``GeneratorWorker``; :class:`TrainingRunner` turns what it yields into state updates
+on the GUI thread:
+
+* every report → :meth:`ExplorerState.record_progress` (loss curves, progress bar);
+* every epoch report → :meth:`ExplorerState.apply_weights` with a CPU copy of the
+  weights, the history so far and the optimizer state, so the map and the image
+  grids refresh from a snapshot while the worker goes on training its own module.
+
+Only floats, lists and CPU tensor copies cross threads. ``pause()``/``resume()`` and
+``stop()`` are honoured at the next report (``TrainConfig.yield_interval``, 0.1 s by
+default). Failures never escape as exceptions: they end the run with a short message
+for people and the traceback as details.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
+from superqt.utils import FunctionWorker, GeneratorWorker
+
+
+def training_threads() -> int:
+    """torch threads for training: all cores but one, which stays with the window."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@dataclass(frozen=True)
+class EpochUpdate:
+    """What an epoch sends to the GUI thread besides its :class:`TrainProgress`."""
+
+    history: list[dict]
+    optimizer_state: dict | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """One item yielded by the training worker."""
+
+    progress: Any                      # vae_core.training.TrainProgress
+    epoch: EpochUpdate | None = None
+
+
+@dataclass
+class TrainingOutcome:
+    """How a run ended: ``completed``, ``stopped`` or ``failed`` (with ``text`` and ``details``)."""
+
+    status: str
+    history: list[dict] = field(default_factory=list)
+    text: str = ""
+    details: str = ""
+    error: BaseException | None = field(default=None, repr=False)
+
+
+def friendly_error(exc: BaseException, doing: str = "Training") -> str:
+    """A short sentence for people; the traceback goes in the details."""
+    from vae_core import CheckpointError, DatasetError, NonFiniteLossError
+    from vae_core.training import ShapeMismatchError
+
+    if isinstance(exc, NonFiniteLossError):
+        return f"{doing} stopped because the loss stopped being a number. {exc}"
+    if isinstance(exc, (ShapeMismatchError, DatasetError, CheckpointError)):
+        return str(exc)
+    if _is_out_of_memory(exc):
+        return (f"{doing} ran out of memory. Try a smaller batch size or a smaller model, "
+                "or train on another device.")
+    if isinstance(exc, FileNotFoundError):
+        return f"A file was not found: {exc.filename or exc}."
+    if isinstance(exc, PermissionError):
+        return f"Permission denied: {exc.filename or exc}."
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"{doing} failed unexpectedly ({type(exc).__name__}: {exc})."
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    try:
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError):
+            return True
+    except (ImportError, AttributeError):
+        pass
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _details(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+def _train(model, data, config, history, optimizer_state):
+    """Generator run in the worker thread: yields :class:`Report`, returns a :class:`TrainingOutcome`.
+
+    Exceptions are caught here because superqt's ``GeneratorWorker`` treats any
+    ``RuntimeError`` (which includes ``NonFiniteLossError`` and CUDA out-of-memory) as
+    "the worker was deleted" and swallows it.
+    """
+    from vae_core.training import _history_entry, iter_training
+
+    history = list(history or [])
+    gen = iter_training(model, data, config, history=history, optimizer_state=optimizer_state)
+    try:
+        for progress in gen:
+            if progress.kind != "epoch":
+                yield Report(progress)
+                continue
+            history.append(_history_entry(progress))
+            optimizer = getattr(model, "_optimizer", None)
+            # Adam updates its tensors in place: the GUI needs a copy, not the live state.
+            opt_state = _copy_optimizer_state(optimizer.state_dict()) if optimizer is not None else None
+            yield Report(progress, EpochUpdate(list(history), opt_state))
+    except Exception as exc:  # noqa: BLE001 - reported to the user, never raised in the pool
+        return TrainingOutcome("failed", history, friendly_error(exc), _details(exc), exc)
+    finally:
+        gen.close()
+    return TrainingOutcome("completed", history)
+
+
+def _copy_optimizer_state(state: dict) -> dict:
+    import torch
+
+    def copy(value):
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {k: copy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [copy(v) for v in value]
+        return value
+
+    return copy(state)
+
+
+class _ClosingGeneratorWorker(GeneratorWorker):
+    """A GeneratorWorker that closes its generator in the worker thread when it ends.
+
+    superqt leaves an aborted generator suspended; closing it here runs the training
+    loop's ``finally`` (restoring torch's thread count) in the thread that owns it.
+    """
+
+    def work(self):
+        try:
+            return super().work()
+        finally:
+            self._gen.close()
+
+
+class TrainingRunner(QObject):
+    """Owns the training worker of one window and keeps :class:`ExplorerState` in step.
+
+    Signals
+    -------
+    failed(text, details)
+        The run ended with an error: a sentence for people and the technical details.
+    finished(outcome)
+        Emitted once per run with its :class:`TrainingOutcome`.
+    """
+
+    failed = Signal(str, str)
+    finished = Signal(object)
+
+    def __init__(self, state, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._worker: _ClosingGeneratorWorker | None = None
+        self._outcome: TrainingOutcome | None = None
+        self._stop_requested_at: float | None = None
+        self._pause_requested_at: float | None = None
+        self.last_pause_latency: float | None = None   # seconds from request to pause
+        self.last_stop_latency: float | None = None    # seconds from request to the worker's end
+
+    # -- control ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._worker is not None and self._worker.is_paused
+
+    def start(self, model, data, config, *, history=None, optimizer_state=None) -> None:
+        """Train ``model`` (a module of its own, never ``state.model``) on ``data``.
+
+        ``state.model`` must be a snapshot of the same architecture: epoch reports
+        load their weights into it.
+        """
+        if self._worker is not None:
+            raise RuntimeError("A training run is already in progress.")
+        if model is self.state.model:
+            raise ValueError("Train a copy (state.trainable_copy()), never the GUI's snapshot.")
+        if config.num_threads is None:
+            config.num_threads = training_threads()
+        self._outcome = None
+        self._stop_requested_at = self._pause_requested_at = None
+        worker = _ClosingGeneratorWorker(_train, model, data, config, history, optimizer_state)
+        worker.yielded.connect(self._on_worker_yielded)
+        worker.returned.connect(self._on_worker_returned)
+        worker.errored.connect(self._on_worker_errored)
+        worker.paused.connect(self._on_worker_paused)
+        worker.resumed.connect(self._on_worker_resumed)
+        worker.finished.connect(self._on_worker_finished)
+        self._worker = worker
+        self.state.begin_training(config)
+        worker.start()
+
+    def pause(self) -> None:
+        if self._worker is not None and not self._worker.is_paused and self.state.training_status == "running":
+            self._pause_requested_at = time.perf_counter()
+            self._worker.pause()
+
+    def resume(self) -> None:
+        if self._worker is not None:
+            self._worker.resume()
+
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def stop(self) -> None:
+        """Ask the run to end at its next report; the model keeps its last finished epoch."""
+        if self._worker is None or self._stop_requested_at is not None:
+            return
+        self._stop_requested_at = time.perf_counter()
+        self.state.set_training_status("stopping")
+        self._worker.quit()
+
+    def wait(self, timeout_ms: int = 10_000) -> bool:
+        """Stop the run and block until its thread ends (for quitting); True if it did."""
+        worker = self._worker
+        if worker is None:
+            return True
+        self.stop()
+        deadline = time.perf_counter() + timeout_ms / 1000
+        while worker.is_running and time.perf_counter() < deadline:
+            QThreadPool.globalInstance().waitForDone(50)
+            QCoreApplication.processEvents()
+        QCoreApplication.processEvents()
+        return not worker.is_running
+
+    # -- worker signals (GUI thread) --------------------------------------------------------------
+    def _on_worker_yielded(self, report: Report) -> None:
+        if self._stop_requested_at is not None and report.epoch is None:
+            return  # stopping: step reports that raced the request are stale; a finished epoch is kept
+        self.state.record_progress(report.progress)
+        if report.epoch is not None:
+            self.state.apply_weights(report.progress.weights, history=report.epoch.history,
+                                     optimizer_state=report.epoch.optimizer_state)
+
+    def _on_worker_returned(self, outcome: TrainingOutcome) -> None:
+        self._outcome = outcome
+
+    def _on_worker_errored(self, exc: Exception) -> None:
+        self._outcome = TrainingOutcome("failed", list(self.state.history), friendly_error(exc), _details(exc), exc)
+
+    def _on_worker_paused(self) -> None:
+        if self._pause_requested_at is not None:
+            self.last_pause_latency = time.perf_counter() - self._pause_requested_at
+        if self.state.training_status == "running":
+            self.state.set_training_status("paused")
+
+    def _on_worker_resumed(self) -> None:
+        if self.state.training_status == "paused":
+            self.state.set_training_status("running")
+
+    def _on_worker_finished(self) -> None:
+        outcome = self._outcome
+        if outcome is None:  # aborted: superqt emits no "returned"
+            outcome = TrainingOutcome("stopped", list(self.state.history))
+        if self._stop_requested_at is not None:
+            self.last_stop_latency = time.perf_counter() - self._stop_requested_at
+        self._worker = None
+        self._stop_requested_at = None
+        if outcome.status == "failed":
+            self.state.message.emit("error", outcome.text)
+        self.state.end_training(outcome.status)
+        if outcome.status == "failed":
+            self.failed.emit(outcome.text, outcome.details)
+        self.finished.emit(outcome)
+
+
+class Task(QObject):
+    """Run ``func(*args)`` in a pool thread; deliver the result or a friendly error on the GUI thread.
+
+    Signals
+    -------
+    done(result)
+    failed(text, details)
+    """
+
+    done = Signal(object)
+    failed = Signal(str, str)
+
+    def __init__(self, func: Callable, *args, doing: str = "Loading", parent: QObject | None = None, **kwargs):
+        super().__init__(parent)
+        self._doing = doing
+        self.worker = FunctionWorker(func, *args, **kwargs)
+        self.worker.returned.connect(self.done)
+        self.worker.errored.connect(self._on_worker_errored)
+
+    def start(self) -> "Task":
+        self.worker.start()
+        return self
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker.is_running
+
+    def _on_worker_errored(self, exc: Exception) -> None:
+        self.failed.emit(friendly_error(exc, self._doing), _details(exc))
