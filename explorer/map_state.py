@@ -1,11 +1,37 @@
-"""State of the latent map: projection, 2D layout, cursor, pins and selection groups (no Qt)."""
+"""State of the latent map: projection, 2D layout, cursor, pins and selection groups (no Qt).
+
+The map shows every code of ``owner.codes`` (the encoded ``dataset.all()``) as a point
+``xy[i]`` of a 2D projection (:mod:`vae_core.projection`). Any map position goes back to a
+latent code through ``projection.inverse``: that is what the cursor decodes, what a click
+pins, and what the decoded backdrop tiles.
+
+Everything here is plain NumPy and psygnal so tests and other panels can drive the map
+without a window. The slow parts (encoding, fitting UMAP) are pure functions
+(:meth:`MapState.compute_layout`) that :mod:`explorer.map_workers` runs in a thread; their
+results come back through :meth:`MapState.set_projection`.
+
+Operands for the studio: ``pins`` (``pin:name``) and ``groups`` (``group:name``, the
+centroid of the group's codes), see :meth:`MapState.named_vectors`. The studio can also
+draw a path of codes on the map (:meth:`MapState.set_path`) and listen to
+:attr:`MapState.point_picked` to take keyframes from clicks.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from psygnal import Signal
+
+PINS_FORMAT = "latent-explorer-pins"
+PINS_FORMAT_VERSION = 1
+KINDS = ("dims", "pca", "umap")
+KIND_NAMES = {"dims": "Latent dims", "pca": "PCA", "umap": "UMAP"}
 
 
 @dataclass
@@ -18,7 +44,36 @@ class Pin:
     label: int | None = None      # label to decode with (conditional models)
 
 
+@dataclass(frozen=True)
+class PickedPoint:
+    """What a click on the map picked (see :attr:`MapState.point_picked`)."""
+
+    z: np.ndarray                 # latent code (inverse projection of xy, or the data code)
+    xy: tuple[float, float]       # map position
+    index: int | None             # data point under the cursor, if any
+    label: int | None             # its label, if any
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest data codes of a query code (latent-space Euclidean distance)."""
+
+    z: np.ndarray
+    indices: np.ndarray           # k indices into owner.codes, nearest first
+    distances: np.ndarray         # k distances
+
+    @property
+    def distance(self) -> float:
+        return float(self.distances[0]) if len(self.distances) else math.nan
+
+
 class MapState:
+    """The map's document: what is projected, where the points are, what the user marked.
+
+    Signals are emitted from the GUI thread only; workers hand their results to the
+    setters.
+    """
+
     projection_changed = Signal(object)    # the projection object (vae_core.projection)
     layout_changed = Signal()              # self.xy changed (N×2)
     cursor_changed = Signal(object)        # latent code under the cursor (d,) or None
@@ -26,17 +81,332 @@ class MapState:
     pins_changed = Signal()
     groups_changed = Signal()
     selection_changed = Signal(object)     # np.ndarray of indices
+    settings_changed = Signal()            # kind / dims / umap_params edited
+    nearest_changed = Signal(object)       # Nearest for the cursor, or None
+    highlight_changed = Signal(object)     # np.ndarray of highlighted data indices
+    hidden_labels_changed = Signal(object) # frozenset of labels not drawn
+    path_changed = Signal()                # path_codes / path_xy set or cleared
+    path_frame_changed = Signal(int)       # current frame marker on the path (-1: none)
+    point_picked = Signal(object)          # PickedPoint, on every click on the map
 
     def __init__(self, owner) -> None:
         self.owner = owner
         self.projection = None
         self.xy: np.ndarray | None = None
         self.cursor_z: np.ndarray | None = None
+        self.cursor_xy: tuple[float, float] | None = None
         self.hovered_index: int | None = None
         self.pins: list[Pin] = []
         self.groups: dict[str, np.ndarray] = {}
         self.selection = np.zeros(0, dtype=np.int64)
+        self.active_group: str | None = None
+        # projection settings (what the switcher shows)
+        self.kind = "pca"
+        self.dims = (0, 1)
+        self.umap_params = {"n_neighbors": 15, "min_dist": 0.1}
+        # cursor neighbourhood and highlights
+        self.nearest: Nearest | None = None
+        self.highlight = np.zeros(0, dtype=np.int64)
+        self.hidden_labels: frozenset[int] = frozenset()
+        # a path of codes drawn by the studio
+        self.path_codes: np.ndarray | None = None
+        self.path_xy: np.ndarray | None = None
+        self.path_frame = -1
+        self._neighbor_index = None
+        self._data_spacing: float | None = None
+        codes_changed = getattr(owner, "codes_changed", None)
+        if codes_changed is not None:
+            codes_changed.connect(self._on_owner_codes_changed)
 
+    # -- data helpers ------------------------------------------------------------------------
+    @property
+    def codes(self) -> np.ndarray | None:
+        return getattr(self.owner, "codes", None)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return getattr(self.owner, "labels", None)
+
+    @property
+    def num_points(self) -> int:
+        return 0 if self.xy is None else len(self.xy)
+
+    def _on_owner_codes_changed(self) -> None:
+        self._neighbor_index = None
+        self._data_spacing = None
+
+    # -- projection settings and layouts -------------------------------------------------------
+    def default_kind(self) -> str:
+        """``dims`` for a 2D latent space (the map *is* the space), else ``pca``."""
+        codes = self.codes
+        return "dims" if codes is not None and codes.shape[1] == 2 else "pca"
+
+    def set_kind(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"Unknown projection {kind!r}: use one of {', '.join(KINDS)}.")
+        if kind != self.kind:
+            self.kind = kind
+            self.settings_changed.emit()
+
+    def set_dims(self, i: int, j: int) -> None:
+        i, j = int(i), int(j)
+        if i == j or min(i, j) < 0:
+            raise ValueError("Pick two different latent dimensions.")
+        if (i, j) != self.dims:
+            self.dims = (i, j)
+            self.settings_changed.emit()
+
+    def set_umap_params(self, **params) -> None:
+        unknown = set(params) - {"n_neighbors", "min_dist", "n_epochs", "seed", "max_fit", "metric"}
+        if unknown:
+            raise ValueError(f"Unknown UMAP settings: {', '.join(sorted(unknown))}.")
+        merged = {**self.umap_params, **params}
+        if merged != self.umap_params:
+            self.umap_params = merged
+            self.settings_changed.emit()
+
+    def projection_params(self, kind: str | None = None) -> dict:
+        kind = kind or self.kind
+        if kind == "dims":
+            return {"i": self.dims[0], "j": self.dims[1]}
+        if kind == "umap":
+            return dict(self.umap_params)
+        return {}
+
+    @staticmethod
+    def compute_layout(codes, kind: str, params: dict | None = None, *, previous=None, previous_xy=None,
+                       align: bool = False, keep_umap_layout: bool = False, progress=None, should_stop=None):
+        """Fit a projection to ``codes`` and lay them out; pure, safe to call in a worker.
+
+        Parameters
+        ----------
+        codes
+            ``N×d`` codes.
+        kind, params
+            Projection kind (``dims``/``pca``/``umap``) and its constructor arguments.
+        previous, previous_xy
+            The projection and layout shown so far (same points, same order).
+        align
+            Rotate/scale/translate the new layout onto ``previous_xy`` (Procrustes) so points
+            do not jump; ignored for ``dims`` (its axes are latent dimensions).
+        keep_umap_layout
+            With a fitted UMAP ``previous`` of the same size and settings, keep its 2D layout
+            and only re-attach the new codes (instant; used after each training epoch). The
+            inverse then decodes with the current codes.
+        progress, should_stop
+            Passed to ``Projection.fit`` (``should_stop`` raises ``Cancelled``).
+
+        Returns
+        -------
+        projection, xy : (vae_core.projection.Projection, np.ndarray)
+            The fitted projection and ``N×2`` float32 positions.
+        """
+        from vae_core.projection import Projection, make_projection
+
+        codes = np.ascontiguousarray(codes, dtype=np.float32)
+        params = dict(params or {})
+        if (keep_umap_layout and kind == "umap" and previous is not None and previous.kind == "umap"
+                and previous.fitted and previous.embedding is not None
+                and len(previous.embedding) == len(codes) and previous.latent_dim == codes.shape[1]):
+            meta, arrays = previous.state()
+            arrays = dict(arrays, codes=codes)
+            proj = Projection.from_state(meta, arrays)
+        else:
+            proj = make_projection(kind, **params)
+            proj.fit(codes, progress=progress, should_stop=should_stop)
+            if (align and kind != "dims" and previous_xy is not None and len(previous_xy) == len(codes)
+                    and np.isfinite(previous_xy).all()):
+                proj.align_with(previous_xy, codes)
+        xy = np.ascontiguousarray(proj.transform(codes), dtype=np.float32)
+        return proj, xy
+
+    def fit(self, kind: str | None = None, *, align: bool = False, progress=None, should_stop=None):
+        """Fit synchronously with the current settings and show the result (tests, scripts)."""
+        if self.codes is None:
+            raise ValueError("Encode the dataset first: there are no codes to project.")
+        kind = kind or self.kind
+        self.set_kind(kind)
+        proj, xy = self.compute_layout(self.codes, kind, self.projection_params(kind), previous=self.projection,
+                                       previous_xy=self.xy, align=align, progress=progress,
+                                       should_stop=should_stop)
+        self.set_projection(proj, xy)
+        return proj
+
+    def set_projection(self, projection, xy=None) -> None:
+        """Show ``projection``; ``xy`` defaults to ``projection.transform(owner.codes)``."""
+        if xy is None and projection is not None and self.codes is not None:
+            xy = projection.transform(self.codes)
+        self.projection = projection
+        if projection is not None and projection.kind in KINDS and projection.kind != self.kind:
+            self.kind = projection.kind
+            self.settings_changed.emit()
+        if projection is not None and projection.kind == "dims" and (projection.i, projection.j) != self.dims:
+            self.dims = (projection.i, projection.j)
+            self.settings_changed.emit()
+        self.projection_changed.emit(projection)
+        self.set_layout(xy)
+
+    def set_layout(self, xy) -> None:
+        self.xy = None if xy is None else np.ascontiguousarray(xy, dtype=np.float32)
+        if self.xy is not None and self.selection.size and self.selection.max() >= len(self.xy):
+            self.selection = np.zeros(0, dtype=np.int64)
+            self.selection_changed.emit(self.selection)
+        self._update_path_xy()
+        self.layout_changed.emit()
+
+    def clear(self) -> None:
+        """Forget the layout (new dataset or model); pins stay, groups and selection go."""
+        self.projection = None
+        self.xy = None
+        self.groups = {}
+        self.active_group = None
+        self.selection = np.zeros(0, dtype=np.int64)
+        self.highlight = np.zeros(0, dtype=np.int64)
+        self.nearest = None
+        self.projection_changed.emit(None)
+        self.layout_changed.emit()
+        self.groups_changed.emit()
+        self.selection_changed.emit(self.selection)
+        self.highlight_changed.emit(self.highlight)
+
+    # -- map <-> latent --------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.projection is not None and getattr(self.projection, "fitted", False)
+
+    def inverse(self, points) -> np.ndarray:
+        """Map position(s) → latent code(s) through the projection's inverse."""
+        if not self.ready:
+            raise ValueError("The map has no projection yet.")
+        return self.projection.inverse(points)
+
+    def forward(self, codes) -> np.ndarray:
+        """Latent code(s) → map position(s), float32.
+
+        Exact for dims and PCA; for UMAP a blend of the 2D positions of the nearest data
+        codes (fast and deterministic, good for drawing paths).
+        """
+        if not self.ready:
+            raise ValueError("The map has no projection yet.")
+        return np.asarray(self.projection.transform(codes), dtype=np.float32)
+
+    def pin_xy(self, pin: Pin) -> tuple[float, float] | None:
+        """Where ``pin`` sits on the current map (its data point's position when it has one)."""
+        if not self.ready:
+            return None
+        if pin.index is not None and self.xy is not None and 0 <= pin.index < len(self.xy):
+            codes = self.codes
+            if codes is not None and np.allclose(codes[pin.index], pin.z, atol=1e-6):
+                return tuple(float(v) for v in self.xy[pin.index])
+        try:
+            x, y = self.forward(pin.z)
+        except ValueError:
+            return None
+        return float(x), float(y)
+
+    # -- cursor --------------------------------------------------------------------------------------
+    def set_cursor(self, xy) -> np.ndarray | None:
+        """Move the cursor to map position ``xy`` (or None: it left the map); returns its code."""
+        if xy is None or not self.ready:
+            if self.cursor_xy is not None or self.cursor_z is not None:
+                self.cursor_xy, self.cursor_z = None, None
+                self.cursor_changed.emit(None)
+            return None
+        x, y = float(xy[0]), float(xy[1])
+        z = self.projection.inverse(np.array([x, y]))
+        self.cursor_xy, self.cursor_z = (x, y), z
+        self.cursor_changed.emit(z)
+        return z
+
+    def set_hovered_index(self, index) -> None:
+        index = None if index is None else int(index)
+        if index != self.hovered_index:
+            self.hovered_index = index
+            self.hovered_index_changed.emit(index)
+
+    def nearest_index(self, xy, radius: float) -> int | None:
+        """The data point closest to map position ``xy`` within ``radius`` (map units)."""
+        if self.xy is None or not len(self.xy):
+            return None
+        visible = self.visible_mask()
+        d2 = (self.xy[:, 0] - xy[0]) ** 2 + (self.xy[:, 1] - xy[1]) ** 2
+        if visible is not None:
+            d2 = np.where(visible, d2, np.inf)
+        i = int(np.argmin(d2))
+        return i if d2[i] <= radius * radius else None
+
+    # -- latent neighbours ------------------------------------------------------------------------
+    @property
+    def neighbor_index(self):
+        """A :class:`vae_core.latent.NeighborIndex` over the codes (built on first use)."""
+        from vae_core.latent import NeighborIndex
+
+        codes = self.codes
+        if codes is None:
+            return None
+        if self._neighbor_index is None or self._neighbor_index.codes.shape != codes.shape:
+            self._neighbor_index = NeighborIndex(codes)
+        return self._neighbor_index
+
+    def query_nearest(self, z, k: int = 1) -> Nearest | None:
+        """The ``k`` data codes nearest to ``z`` (pure; may run in a worker thread)."""
+        index = self.neighbor_index
+        if index is None or z is None or not len(index):
+            return None
+        z = np.asarray(z, dtype=np.float32).reshape(-1)
+        idx, dist = index.query(z, k=max(1, int(k)))
+        return Nearest(z=z, indices=np.asarray(idx, dtype=np.int64), distances=np.asarray(dist, dtype=np.float32))
+
+    @property
+    def data_spacing(self) -> float | None:
+        """Median distance from a data code to its nearest other code (sampled)."""
+        if self._data_spacing is None:
+            index = self.neighbor_index
+            if index is None or len(index) < 2:
+                return None
+            n = len(index)
+            sample = index.codes[np.linspace(0, n - 1, min(n, 300)).astype(np.int64)]
+            _, dist = index.query(sample, k=2)
+            self._data_spacing = float(np.median(dist[:, 1])) or 1e-6
+        return self._data_spacing
+
+    def known_data_spacing(self) -> float | None:
+        """:attr:`data_spacing` if it was computed already (never computes it)."""
+        index = self._neighbor_index
+        if index is None or self.codes is None or index.codes.shape != self.codes.shape:
+            return None
+        return self._data_spacing
+
+    def set_nearest(self, nearest: Nearest | None) -> None:
+        """Store the cursor's nearest data codes (computed by a worker, see query_nearest)."""
+        self.nearest = nearest
+        self.nearest_changed.emit(nearest)
+
+    def set_highlight(self, indices) -> None:
+        """Highlight data points on the map (e.g. neighbours of a pin); empty clears."""
+        self.highlight = np.unique(np.asarray(indices if indices is not None else [], dtype=np.int64))
+        self.highlight_changed.emit(self.highlight)
+
+    # -- classes shown -------------------------------------------------------------------------------
+    def set_label_visible(self, label: int, visible: bool) -> None:
+        hidden = set(self.hidden_labels)
+        hidden.discard(int(label)) if visible else hidden.add(int(label))
+        self.set_hidden_labels(hidden)
+
+    def set_hidden_labels(self, labels) -> None:
+        labels = frozenset(int(v) for v in labels)
+        if labels != self.hidden_labels:
+            self.hidden_labels = labels
+            self.hidden_labels_changed.emit(labels)
+
+    def visible_mask(self) -> np.ndarray | None:
+        """Boolean mask of points whose class is shown (None: all are)."""
+        labels = self.labels
+        if not self.hidden_labels or labels is None:
+            return None
+        return ~np.isin(labels, np.fromiter(self.hidden_labels, dtype=np.int64))
+
+    # -- pins ------------------------------------------------------------------------------------------
     def add_pin(self, z, *, name: str | None = None, index: int | None = None, label: int | None = None) -> Pin:
         taken = {p.name for p in self.pins}
         if name is None:
@@ -51,10 +421,302 @@ class MapState:
         self.pins_changed.emit()
         return pin
 
+    def pin(self, name: str) -> Pin:
+        for p in self.pins:
+            if p.name == name:
+                return p
+        raise KeyError(f"There is no pin named {name!r}.")
+
+    def remove_pin(self, name: str) -> None:
+        pin = self.pin(name)
+        self.pins.remove(pin)
+        self.pins_changed.emit()
+
+    def rename_pin(self, old: str, new: str) -> None:
+        new = new.strip()
+        if not new:
+            raise ValueError("A pin needs a name.")
+        pin = self.pin(old)
+        if new == old:
+            return
+        if any(p.name == new for p in self.pins):
+            raise ValueError(f"A pin named {new!r} already exists.")
+        pin.name = new
+        self.pins_changed.emit()
+
+    def clear_pins(self) -> None:
+        if self.pins:
+            self.pins = []
+            self.pins_changed.emit()
+
+    def pin_cursor(self, *, name: str | None = None) -> Pin | None:
+        """Pin the code under the cursor (the hovered data point's own code when on one)."""
+        picked = self.pick(self.cursor_xy, index=self.hovered_index) if self.cursor_xy is not None else None
+        if picked is None:
+            return None
+        return self.add_pin(picked.z, name=name, index=picked.index, label=picked.label)
+
+    def pick(self, xy, index: int | None = None) -> PickedPoint | None:
+        """Resolve a click at ``xy`` (on data point ``index``, if any) and emit point_picked."""
+        if not self.ready or xy is None:
+            return None
+        codes, labels = self.codes, self.labels
+        if index is not None and codes is not None and 0 <= index < len(codes):
+            z = codes[index].copy()
+        else:
+            index = None
+            z = self.projection.inverse(np.array([float(xy[0]), float(xy[1])]))
+        label = int(labels[index]) if index is not None and labels is not None else None
+        picked = PickedPoint(z=np.asarray(z, dtype=np.float32), xy=(float(xy[0]), float(xy[1])), index=index,
+                             label=label)
+        self.point_picked.emit(picked)
+        return picked
+
+    def save_pins(self, path) -> Path:
+        """Write the pins to a JSON file (names, codes, source indices, labels)."""
+        path = Path(path)
+        dims = {len(p.z) for p in self.pins}
+        data = {
+            "format": PINS_FORMAT,
+            "format_version": PINS_FORMAT_VERSION,
+            "latent_dim": dims.pop() if len(dims) == 1 else None,
+            "pins": [{"name": p.name, "z": [float(v) for v in p.z], "index": p.index, "label": p.label}
+                     for p in self.pins],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load_pins(self, path, *, replace: bool = False) -> list[Pin]:
+        """Read pins saved by :meth:`save_pins`; clashing names get a suffix."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path.name} is not a readable pins file ({exc}).") from None
+        if not isinstance(data, dict) or data.get("format") != PINS_FORMAT:
+            raise ValueError(f"{path.name} is not a Latent Explorer pins file.")
+        if int(data.get("format_version", 0)) > PINS_FORMAT_VERSION:
+            raise ValueError(f"{path.name} was saved by a newer version of Latent Explorer.")
+        codes = self.codes
+        want = codes.shape[1] if codes is not None else None
+        loaded = []
+        for entry in data.get("pins", []):
+            z = np.asarray(entry.get("z", []), dtype=np.float32)
+            if z.ndim != 1 or not len(z) or not np.isfinite(z).all():
+                raise ValueError(f"{path.name}: pin {entry.get('name')!r} has no valid code.")
+            if want is not None and len(z) != want:
+                raise ValueError(f"{path.name} holds {len(z)}-dimensional pins; this model's codes have {want} "
+                                 "dimensions.")
+            index = entry.get("index")
+            label = entry.get("label")
+            loaded.append(Pin(name=str(entry.get("name") or "P"), z=z, index=None if index is None else int(index),
+                              label=None if label is None else int(label)))
+        if replace:
+            self.pins = []
+        taken = {p.name for p in self.pins}
+        for pin in loaded:
+            base, n = pin.name, 2
+            while pin.name in taken:
+                pin.name = f"{base} ({n})"
+                n += 1
+            taken.add(pin.name)
+            self.pins.append(pin)
+        self.pins_changed.emit()
+        return loaded
+
+    # -- selection and groups ------------------------------------------------------------------------
+    def set_selection(self, indices) -> None:
+        sel = np.unique(np.asarray(indices if indices is not None else [], dtype=np.int64))
+        if not np.array_equal(sel, self.selection):
+            self.selection = sel
+            self.selection_changed.emit(sel)
+
+    def select_rect(self, x0, y0, x1, y1) -> np.ndarray:
+        """Indices of the shown points inside the rectangle (map units)."""
+        if self.xy is None:
+            return np.zeros(0, dtype=np.int64)
+        xa, xb = sorted((float(x0), float(x1)))
+        ya, yb = sorted((float(y0), float(y1)))
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        mask = (x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)
+        visible = self.visible_mask()
+        if visible is not None:
+            mask &= visible
+        return np.flatnonzero(mask)
+
+    def select_polygon(self, polygon) -> np.ndarray:
+        """Indices of the shown points inside a closed polygon (``M×2`` map coordinates)."""
+        if self.xy is None:
+            return np.zeros(0, dtype=np.int64)
+        inside = points_in_polygon(self.xy, polygon)
+        visible = self.visible_mask()
+        if visible is not None:
+            inside &= visible
+        return np.flatnonzero(inside)
+
+    def _unique_group_name(self, base: str) -> str:
+        if base not in self.groups:
+            return base
+        n = 2
+        while f"{base} ({n})" in self.groups:
+            n += 1
+        return f"{base} ({n})"
+
+    def add_group(self, indices, name: str | None = None, *, select: bool = True) -> str:
+        """Store ``indices`` as a named group (an operand: ``group:name`` is its centroid)."""
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
+        if name is None:
+            n = len(self.groups) + 1
+            while f"G{n}" in self.groups:
+                n += 1
+            name = f"G{n}"
+        else:
+            name = name.strip()
+            if not name:
+                raise ValueError("A group needs a name.")
+            if name in self.groups:
+                raise ValueError(f"A group named {name!r} already exists.")
+        self.groups[name] = idx
+        self.groups_changed.emit()
+        if select:
+            self.select_group(name)
+        return name
+
+    def select_group(self, name: str | None) -> None:
+        """Make a group the active one and select its points (None: clear the selection)."""
+        if name is not None and name not in self.groups:
+            raise KeyError(f"There is no group named {name!r}.")
+        self.active_group = name
+        self.set_selection(self.groups[name] if name is not None else [])
+
+    def remove_group(self, name: str) -> None:
+        if name not in self.groups:
+            raise KeyError(f"There is no group named {name!r}.")
+        del self.groups[name]
+        if self.active_group == name:
+            self.active_group = None
+            self.set_selection([])
+        self.groups_changed.emit()
+
+    def rename_group(self, old: str, new: str) -> None:
+        new = new.strip()
+        if old not in self.groups:
+            raise KeyError(f"There is no group named {old!r}.")
+        if not new:
+            raise ValueError("A group needs a name.")
+        if new == old:
+            return
+        if new in self.groups:
+            raise ValueError(f"A group named {new!r} already exists.")
+        self.groups = {(new if k == old else k): v for k, v in self.groups.items()}
+        if self.active_group == old:
+            self.active_group = new
+        self.groups_changed.emit()
+
+    def group_centroid(self, name: str) -> np.ndarray:
+        codes = self.codes
+        idx = self.groups[name]
+        if codes is None or not len(idx):
+            raise ValueError(f"Group {name!r} has no codes.")
+        return codes[idx].mean(0)
+
     def named_vectors(self) -> dict[str, np.ndarray]:
         """Pins as ``pin:name`` and group centroids as ``group:name``, for latent arithmetic."""
         named = {f"pin:{p.name}": p.z for p in self.pins}
-        codes = self.owner.codes
+        codes = self.codes
         if codes is not None:
             named.update({f"group:{g}": codes[idx].mean(0) for g, idx in self.groups.items() if len(idx)})
         return named
+
+    # -- a path of codes (studio) ----------------------------------------------------------------
+    def set_path(self, codes) -> None:
+        """Draw a path through latent ``codes`` (``T×d``) on the map; None clears it."""
+        if codes is None or len(codes) == 0:
+            self.path_codes = self.path_xy = None
+            self.path_frame = -1
+        else:
+            self.path_codes = np.atleast_2d(np.asarray(codes, dtype=np.float32)).copy()
+            if self.path_frame >= len(self.path_codes):
+                self.path_frame = -1
+        self._update_path_xy(emit=False)
+        self.path_changed.emit()
+
+    def set_path_frame(self, frame: int) -> None:
+        """Mark frame ``frame`` of the path (-1 hides the marker)."""
+        frame = int(frame)
+        if self.path_codes is None or not (0 <= frame < len(self.path_codes)):
+            frame = -1
+        if frame != self.path_frame:
+            self.path_frame = frame
+            self.path_frame_changed.emit(frame)
+
+    def _update_path_xy(self, emit: bool = True) -> None:
+        if self.path_codes is None or not self.ready:
+            self.path_xy = None
+        else:
+            try:
+                self.path_xy = self.forward(self.path_codes)
+            except ValueError:  # a path from another model (different latent size)
+                self.path_xy = None
+        if emit and self.path_codes is not None:
+            self.path_changed.emit()
+
+    # -- export --------------------------------------------------------------------------------------
+    def export_csv(self, path) -> Path:
+        """Write ``index,x,y,label,class,group`` rows for every point of the map."""
+        if self.xy is None:
+            raise ValueError("There is no map to export yet.")
+        path = Path(path)
+        labels = self.labels
+        names = tuple(getattr(self.owner, "class_names", ()) or ())
+        member = np.full(len(self.xy), "", dtype=object)
+        for name, idx in self.groups.items():
+            idx = idx[idx < len(member)]
+            member[idx] = np.where(member[idx] == "", name, member[idx] + ";" + name)
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            import csv
+
+            writer = csv.writer(f)
+            writer.writerow(["index", "x", "y", "label", "class", "group"])
+            for i, (x, y) in enumerate(self.xy.tolist()):
+                lab = int(labels[i]) if labels is not None else ""
+                cls = names[lab] if labels is not None and 0 <= lab < len(names) else ""
+                writer.writerow([i, f"{x:.6g}", f"{y:.6g}", lab, cls, member[i]])
+        return path
+
+
+def points_in_polygon(points, polygon) -> np.ndarray:
+    """Boolean mask of ``N×2`` points inside a closed ``M×2`` polygon (even-odd rule).
+
+    Vectorised ray casting over the polygon's edges, with a bounding-box pre-filter so a
+    small lasso over a million points stays fast.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    poly = np.asarray(polygon, dtype=np.float64)
+    inside = np.zeros(len(pts), dtype=bool)
+    if len(poly) < 3 or not len(pts):
+        return inside
+    lo, hi = poly.min(0), poly.max(0)
+    cand = np.flatnonzero((pts[:, 0] >= lo[0]) & (pts[:, 0] <= hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] <= hi[1]))
+    if not len(cand):
+        return inside
+    x, y = pts[cand, 0], pts[cand, 1]
+    result = np.zeros(len(cand), dtype=bool)
+    x0, y0 = poly[:, 0], poly[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    for xa, ya, xb, yb in zip(x0, y0, x1, y1):
+        if ya == yb:
+            continue
+        crosses = (ya > y) != (yb > y)
+        xcross = xa + (y - ya) * (xb - xa) / (yb - ya)
+        result ^= crosses & (x < xcross)
+    inside[cand] = result
+    return inside

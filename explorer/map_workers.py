@@ -1,0 +1,388 @@
+"""Background work for the latent map: encoding, projection fits, nearest-data queries.
+
+:class:`MapJobs` keeps ``state.map`` in step with the model:
+
+* a new model or dataset → encode everything (worker) → fit the current projection;
+* ``weights_changed`` after a training epoch → re-encode with a copy of the snapshot →
+  refit dims/PCA (cheap, PCA aligned to the previous layout with Procrustes) or, for
+  UMAP, keep the 2D layout and re-attach the new codes (instant; *Refit* recomputes);
+* the projection switcher → fit in a worker with progress; *Cancel* stops it between
+  UMAP epochs. A newer request cancels the running one and waits for it to stop.
+
+Jobs run as superqt ``create_worker`` function workers; progress crosses threads through a
+Qt signal (queued to the GUI thread). UMAP runs under ``threadpool_limits(1)`` inside
+:mod:`vae_core.projection`, so a fit leaves the other core to the GUI.
+
+:class:`NearestQuery` answers "which data codes are nearest to the cursor" in a plain
+Python thread, latest request wins: a million-code query takes ~15 ms, too long to run on
+every mouse move in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6 import QtCore
+from superqt.utils import create_worker
+
+from vae_core.latent import Cancelled
+
+SYNC_ENCODE_ELEMENTS = 4_000_000     # N × pixels below which encoding runs in the GUI thread
+SYNC_LAYOUT_ELEMENTS = 4_000_000     # N × d below which dims/PCA fits run in the GUI thread
+
+
+@dataclass
+class _Job:
+    kind: str                 # "encode" | "layout"
+    generation: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    worker: object = None
+    label: str = ""
+    switch: bool = False      # a projection switch (revert the switcher when cancelled)
+
+
+class _Relay(QtCore.QObject):
+    """Carries progress from worker threads to the GUI thread."""
+
+    progressed = QtCore.Signal(object, int, int)   # job, done, total
+
+
+class MapJobs(QtCore.QObject):
+    """Encodes and projects in the background so the map follows the model."""
+
+    busy_changed = QtCore.Signal(bool)
+    progress = QtCore.Signal(str, float)      # what, fraction in [0, 1] (or -1: unknown)
+    message = QtCore.Signal(str, str)         # level, text
+    layout_applied = QtCore.Signal()
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.map = state.map
+        self.auto_encode = True
+        self._job: _Job | None = None
+        self._pending = None            # callable starting the next job
+        self._generation = 0
+        self._relay = _Relay(self)
+        self._relay.progressed.connect(self._on_progress)
+        self._last_progress = 0.0
+        self._scheduled = False         # an encode is queued on the event loop
+        self.nearest = NearestQuery(self.map, self)
+        self.nearest.result_ready.connect(self._on_nearest_ready)
+        self._connections = []
+        for signal, slot in ((state.model_changed, self._on_model_changed),
+                             (state.dataset_changed, self._on_dataset_changed),
+                             (state.weights_changed, self._on_weights_changed),
+                             (state.codes_changed, self._on_codes_changed)):
+            signal.connect(slot)
+            self._connections.append((signal, slot))
+        app = QtCore.QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        pool = QtCore.QThreadPool.globalInstance()
+        # Training holds one pool thread for its whole run: keep room for map jobs.
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), 4))
+        if state.model is not None and state.dataset is not None:
+            self._scheduled = True
+            QtCore.QTimer.singleShot(0, self._initial)
+
+    # -- public --------------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def switch_projection(self, kind: str | None = None, *, refit: bool = False) -> None:
+        """Show projection ``kind`` (default: the map's setting) with the current settings.
+
+        A switch animates from the old layout. UMAP layouts are aligned (Procrustes) to the
+        layout they replace; dims and PCA keep their own axes.
+        """
+        if kind is not None:
+            self.map.set_kind(kind)
+        kind = self.map.kind
+        if self.state.codes is None:
+            self.encode()
+            return
+        self._request_layout(kind, align=(kind == "umap"), keep_umap_layout=False, switch=True,
+                             label=("Refitting " if refit else "Fitting ") + _kind_label(kind))
+
+    def refresh(self) -> None:
+        """Re-project after the codes changed (training epoch), keeping the picture stable."""
+        codes = self.state.codes
+        if codes is None:
+            return
+        proj = self.map.projection
+        kind = self.map.kind
+        same_points = self.map.xy is not None and len(self.map.xy) == len(codes)
+        if kind == "dims" and max(self.map.dims) >= codes.shape[1]:
+            self.map.set_dims(0, 1)
+        if proj is None or not same_points:
+            kind = kind if proj is not None else self.map.default_kind()
+            self.map.set_kind(kind)
+            self._request_layout(kind, align=same_points and kind != "pca", keep_umap_layout=False, switch=False,
+                                 label="Fitting " + _kind_label(kind))
+            return
+        self._request_layout(kind, align=True, keep_umap_layout=True, switch=False,
+                             label="Updating " + _kind_label(kind))
+
+    def encode(self) -> None:
+        """Encode the dataset with a copy of the current model snapshot (worker)."""
+        state = self.state
+        if state.model is None or state.dataset is None or state.compatible() is not None:
+            return
+        images, labels = state.images, state.labels if getattr(state.model, "conditional", False) else None
+        model = copy.deepcopy(state.model)
+        gen = self._generation
+        n_elements = int(images.size)
+
+        def run(progress=None, should_stop=None):
+            from vae_core.latent import encode_dataset
+
+            return encode_dataset(model, images, labels, progress=progress, should_stop=should_stop)
+
+        if n_elements <= SYNC_ENCODE_ELEMENTS and self._job is None:
+            mu, logvar = run()
+            self._apply_codes(gen, (mu, logvar))
+            return
+        self._submit(_Job("encode", gen, label="Encoding the dataset"), run,
+                     lambda result: self._apply_codes(gen, result))
+
+    def cancel(self) -> None:
+        """Stop the running job (between batches / UMAP epochs) and drop queued ones."""
+        self._pending = None
+        job = self._job
+        if job is not None:
+            job.cancel.set()
+            self.progress.emit("Cancelling…", -1.0)
+            if job.switch:
+                self._revert_switcher()
+
+    def query_nearest(self, z, k: int = 1) -> None:
+        """Ask for the ``k`` data codes nearest ``z``; the answer lands in ``map.set_nearest``."""
+        self.nearest.submit(z, k)
+
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """Cancel everything and wait for the threads (called on application quit)."""
+        self.cancel()
+        self.nearest.close()
+        for signal, slot in self._connections:
+            try:
+                signal.disconnect(slot)
+            except (ValueError, RuntimeError, TypeError):
+                pass
+        self._connections = []
+        job = self._job
+        if job is not None and job.worker is not None:
+            deadline = time.monotonic() + wait_ms / 1000
+            while self._job is not None and time.monotonic() < deadline:
+                QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+                time.sleep(0.01)
+
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        """Process events until no job is running (scripts and tests)."""
+        deadline = time.monotonic() + timeout_s
+        while (self._job is not None or self._pending is not None or self._scheduled) and time.monotonic() < deadline:
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.005)
+        QtCore.QCoreApplication.processEvents()
+        return self._job is None
+
+    # -- state events --------------------------------------------------------------------------------
+    def _initial(self) -> None:
+        self._scheduled = False
+        if self.state.codes is None:
+            self.encode()
+        elif self.map.projection is None:
+            self.refresh()
+
+    def _on_model_changed(self, model) -> None:
+        self._generation += 1
+        self._drop_running()
+        if model is not None and self.auto_encode:
+            self._scheduled = True
+            QtCore.QTimer.singleShot(0, self._encode_if_needed)
+
+    def _on_dataset_changed(self, data) -> None:
+        self._generation += 1
+        self._drop_running()
+        self.map.clear()
+        if self.auto_encode:
+            self._scheduled = True
+            QtCore.QTimer.singleShot(0, self._encode_if_needed)
+
+    def _encode_if_needed(self) -> None:
+        self._scheduled = False
+        if self.state.codes is None:
+            self.encode()
+
+    def _on_weights_changed(self) -> None:
+        if self.auto_encode:
+            self.encode()
+
+    def _on_codes_changed(self) -> None:
+        self.refresh()
+
+    # -- jobs ----------------------------------------------------------------------------------------
+    def _drop_running(self) -> None:
+        self._pending = None
+        if self._job is not None:
+            self._job.cancel.set()
+
+    def _request_layout(self, kind, *, align, keep_umap_layout, switch, label) -> None:
+        codes = self.state.codes
+        params = self.map.projection_params(kind)
+        previous, previous_xy = self.map.projection, self.map.xy
+        gen = self._generation
+        compute = self.map.compute_layout
+
+        def run(progress=None, should_stop=None):
+            return compute(codes, kind, params, previous=previous, previous_xy=previous_xy, align=align,
+                           keep_umap_layout=keep_umap_layout, progress=progress, should_stop=should_stop)
+
+        quick = kind in ("dims", "pca") and codes.size <= SYNC_LAYOUT_ELEMENTS
+        instant = (keep_umap_layout and kind == "umap" and previous is not None and previous.kind == "umap"
+                   and previous_xy is not None and len(previous_xy) == len(codes))
+        if (quick or instant) and self._job is None:
+            try:
+                result = run()
+            except (ValueError, RuntimeError) as exc:
+                self.message.emit("error", f"Could not project the codes: {exc}")
+                return
+            self._apply_layout(gen, result)
+            return
+        self._submit(_Job("layout", gen, label=label, switch=switch), run,
+                     lambda result: self._apply_layout(gen, result))
+
+    def _submit(self, job: _Job, func, on_done) -> None:
+        if self._job is not None:
+            # The running job is stale now: stop it, start this one when it is gone.
+            self._job.cancel.set()
+            self._pending = lambda: self._submit(job, func, on_done)
+            return
+        relay = self._relay
+        last = [0.0]
+
+        def progress(done, total):
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or done >= total:
+                last[0] = now
+                relay.progressed.emit(job, int(done), int(total))
+
+        worker = create_worker(func, progress=progress, should_stop=job.cancel.is_set, _start_thread=False)
+        job.worker = worker
+        worker.returned.connect(lambda result: None if job.cancel.is_set() else on_done(result))
+        worker.errored.connect(lambda exc: self._on_job_error(job, exc))
+        worker.finished.connect(lambda: self._on_job_finished(job))
+        self._job = job
+        self.busy_changed.emit(True)
+        self.progress.emit(job.label + "…", 0.0)
+        worker.start()
+
+    def _on_progress(self, job, done, total) -> None:
+        if job is self._job and not job.cancel.is_set():
+            self.progress.emit(job.label + "…", done / total if total else -1.0)
+
+    def _on_job_error(self, job, exc) -> None:
+        if isinstance(exc, Cancelled) or job.cancel.is_set():
+            return
+        self.message.emit("error", f"{job.label} failed: {exc}")
+        if job.switch:
+            self._revert_switcher()
+
+    def _on_job_finished(self, job) -> None:
+        if job is not self._job:
+            return
+        self._job = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+        if self._job is None:
+            self.busy_changed.emit(False)
+            self.progress.emit("", 1.0)
+
+    def _revert_switcher(self) -> None:
+        shown = self.map.projection
+        if shown is not None and shown.kind != self.map.kind:
+            self.map.set_kind(shown.kind)
+
+    def _apply_codes(self, generation, result) -> None:
+        if generation != self._generation:
+            return
+        mu, logvar = result
+        self.state.set_codes(mu, logvar)   # -> codes_changed -> refresh()
+
+    def _apply_layout(self, generation, result) -> None:
+        if generation != self._generation:
+            return
+        proj, xy = result
+        codes = self.state.codes
+        if codes is None or len(xy) != len(codes):
+            return
+        self.map.set_projection(proj, xy)
+        self.layout_applied.emit()
+
+    def _on_nearest_ready(self, nearest) -> None:
+        self.map.set_nearest(nearest)
+
+
+def _kind_label(kind: str) -> str:
+    from explorer.map_state import KIND_NAMES
+
+    return KIND_NAMES.get(kind, kind)
+
+
+class NearestQuery(QtCore.QObject):
+    """Nearest-data queries in a background thread; only the newest request is answered."""
+
+    result_ready = QtCore.Signal(object)   # explorer.map_state.Nearest
+
+    def __init__(self, map_state, parent=None):
+        super().__init__(parent)
+        self.map = map_state
+        self._cond = threading.Condition()
+        self._request = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="map-nearest", daemon=True)
+        self._thread.start()
+
+    def submit(self, z, k: int = 1) -> None:
+        if z is None:
+            return
+        with self._cond:
+            self._request = (np.asarray(z, dtype=np.float32).copy(), int(k))
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._request is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                z, k = self._request
+                self._request = None
+            try:
+                result = self.map.query_nearest(z, k)
+            except Exception:  # codes replaced mid-query (shape change): the next request will do
+                continue
+            if result is None:
+                continue
+            try:
+                self.result_ready.emit(result)
+                if self.map.known_data_spacing() is None:
+                    _ = self.map.data_spacing   # computed once, here, off the GUI thread
+                    self.result_ready.emit(result)
+            except RuntimeError:  # the QObject is gone (application quitting)
+                return
+            except Exception:
+                continue

@@ -1,0 +1,245 @@
+"""The live decoder preview: what the model draws at the point under the cursor.
+
+Listens to ``state.map``: ``cursor_changed`` (decode the code, show it large),
+``hovered_index_changed`` (the data point under the cursor: its original image, its
+reconstruction, label and index) and ``nearest_changed`` (distance to the nearest data code,
+so users see when they leave the data).
+
+Decoding a 28×28 image costs tens of microseconds, so it runs synchronously in the slot;
+``ImageItem.setImage`` with fixed levels keeps painting cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from explorer.widgets.latent_map import BACKGROUND, _disconnect_all, class_colors
+
+ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
+
+
+class TimedImageItem(pg.ImageItem):
+    """An ImageItem that records when it was last painted (latency measurements)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.paint_count = 0
+        self.last_paint = 0.0
+
+    def paint(self, painter, *args):
+        super().paint(painter, *args)
+        self.paint_count += 1
+        self.last_paint = time.perf_counter()
+
+
+def _to_display(image: np.ndarray) -> np.ndarray:
+    """``C×H×W`` → ``H×W`` or ``H×W×3`` float32 (row-major for ImageItem)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        return image
+    if image.shape[0] == 1:
+        return image[0]
+    return np.ascontiguousarray(np.moveaxis(image[:3], 0, -1))
+
+
+class ImagePane(pg.GraphicsLayoutWidget):
+    """One image, aspect locked, no mouse interaction, fixed [0, 1] levels."""
+
+    def __init__(self, parent=None, *, minimum: int = 64):
+        super().__init__(parent=parent, border=None)
+        self.setBackground(BACKGROUND)
+        self.ci.setContentsMargins(0, 0, 0, 0)
+        self.vb = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
+        self.vb.setDefaultPadding(0.0)
+        self.image_item = TimedImageItem(axisOrder="row-major")
+        self.vb.addItem(self.image_item)
+        self.image: np.ndarray | None = None
+        self.setMinimumSize(minimum, minimum)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
+        self._shape = None
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self.image = None
+            self.image_item.clear()
+            return
+        disp = _to_display(image)
+        self.image = disp
+        self.image_item.setImage(disp, levels=(0.0, 1.0), autoLevels=False)
+        if disp.shape[:2] != self._shape:
+            self._shape = disp.shape[:2]
+            self.vb.setRange(xRange=(0, disp.shape[1]), yRange=(0, disp.shape[0]), padding=0)
+
+
+class DecoderView(QtWidgets.QWidget):
+    """Large live preview of the decoded cursor position, plus the hovered data point."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.map = state.map
+        self.preview_image: np.ndarray | None = None    # C×H×W, the last decoded cursor image
+        self.decode_count = 0
+        self.last_decode_ms = 0.0
+
+        self.preview = ImagePane(minimum=160)
+        self.preview.setObjectName("decoder_preview")
+        self.title = QtWidgets.QLabel("Move the mouse over the map")
+        self.title.setObjectName("decoder_title")
+        self.title.setStyleSheet("font-weight: 600;")
+        self.coords = QtWidgets.QLabel("")
+        self.coords.setStyleSheet("color: palette(mid);")
+        self.coords.setWordWrap(True)
+        self.distance = QtWidgets.QLabel("Distance to nearest data: –")
+        self.distance.setObjectName("decoder_distance")
+        self.distance.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.distance.setWordWrap(True)
+
+        self.original = ImagePane(minimum=72)
+        self.reconstruction = ImagePane(minimum=72)
+        self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
+        self.hover_caption.setWordWrap(True)
+        self.hover_caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
+
+        pair = QtWidgets.QGridLayout()
+        pair.setContentsMargins(0, 0, 0, 0)
+        pair.addWidget(self.original, 0, 0)
+        pair.addWidget(self.reconstruction, 0, 1)
+        cap_o, cap_r = QtWidgets.QLabel("Original"), QtWidgets.QLabel("Reconstruction")
+        for cap in (cap_o, cap_r):
+            cap.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter)
+        pair.addWidget(cap_o, 1, 0)
+        pair.addWidget(cap_r, 1, 1)
+
+        self.hover_box = QtWidgets.QGroupBox("Data point under the cursor")
+        hb = QtWidgets.QVBoxLayout(self.hover_box)
+        hb.addLayout(pair, 1)
+        hb.addWidget(self.hover_caption)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.preview, 3)
+        layout.addWidget(self.distance)
+        layout.addWidget(self.coords)
+        layout.addWidget(self.hover_box, 2)
+
+        self._connections = []
+        for signal, slot in ((self.map.cursor_changed, self._on_cursor_changed),
+                             (self.map.hovered_index_changed, self._on_hovered_index_changed),
+                             (self.map.nearest_changed, self._on_nearest_changed),
+                             (state.weights_changed, self._on_weights_changed),
+                             (state.model_changed, self._on_weights_changed),
+                             (state.dataset_changed, self._on_dataset_changed)):
+            signal.connect(slot)
+            self._connections.append((signal, slot))
+        conns = self._connections
+        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+        self._last_z = None
+
+    # -- slots --------------------------------------------------------------------------------------
+    def _on_cursor_changed(self, z) -> None:
+        if z is None:
+            if self.preview_image is not None:
+                self.title.setText("Cursor left the map — last decoded point")
+            return
+        self.show_code(z)
+        xy = self.map.cursor_xy
+        if xy is not None:
+            zs = ", ".join(f"{v:+.2f}" for v in np.asarray(z)[:8])
+            more = " …" if len(z) > 8 else ""
+            self.coords.setText(f"map ({xy[0]:.3g}, {xy[1]:.3g})  ·  z = [{zs}{more}]")
+
+    def show_code(self, z) -> None:
+        """Decode ``z`` and show it in the large preview."""
+        if self.state.model is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            image = self.state.decode(z)[0]
+        except (ValueError, RuntimeError) as exc:  # e.g. a model of another latent size mid-switch
+            self.title.setText(f"Cannot decode: {exc}")
+            return
+        self.preview_image = image
+        self.preview.set_image(image)
+        self._last_z = np.asarray(z, dtype=np.float32).copy()
+        self.decode_count += 1
+        self.last_decode_ms = (time.perf_counter() - t0) * 1e3
+        label_note = ""
+        model = self.state.model
+        if getattr(model, "conditional", False):
+            names = self.state.class_names
+            lab = self.state.studio.decode_label
+            label_note = f" (decoded as {names[lab] if lab < len(names) else lab})"
+        self.title.setText("Decoded at the cursor" + label_note)
+
+    def _on_nearest_changed(self, nearest) -> None:
+        if nearest is None or not len(nearest.distances):
+            self.distance.setText("Distance to nearest data: –")
+            return
+        d = nearest.distance
+        spacing = self.map.known_data_spacing()   # computed by the query thread, never here
+        if spacing and math.isfinite(d):
+            ratio = d / spacing
+            if ratio <= ON_DATA:
+                color, verdict = "#4caf50", "on the data"
+            elif ratio <= NEAR_DATA:
+                color, verdict = "#ffb300", "near the data"
+            else:
+                color, verdict = "#ef5350", "off the data — the decoder is extrapolating"
+            self.distance.setText(
+                f"<span style='color:{color}; font-size:14pt'>●</span> Distance to nearest data: "
+                f"<b>{d:.3g}</b> ({ratio:.1f}× typical spacing) — {verdict}")
+        else:
+            self.distance.setText(f"Distance to nearest data: <b>{d:.3g}</b>")
+
+    def _on_hovered_index_changed(self, index) -> None:
+        if index is None:
+            self.hover_box.setTitle("Data point under the cursor")
+            return
+        images = self.state.images
+        if images is None or not (0 <= index < len(images)):
+            return
+        self.original.set_image(images[index])
+        codes = self.state.codes
+        labels = self.state.labels
+        label = int(labels[index]) if labels is not None else None
+        if codes is not None and index < len(codes) and self.state.model is not None:
+            try:
+                recon = self.state.decode(codes[index], None if label is None else np.array([label]))[0]
+                self.reconstruction.set_image(recon)
+            except (ValueError, RuntimeError):
+                self.reconstruction.set_image(None)
+        names = self.state.class_names
+        if label is not None:
+            color = class_colors(max(len(names), label + 1))[label]
+            name = names[label] if label < len(names) else str(label)
+            text = (f"<b>#{index:,}</b> · label <span style='color:rgb{color}'>■</span> <b>{label}</b>"
+                    + (f" ({name})" if name != str(label) else ""))
+        else:
+            text = f"<b>#{index:,}</b> · unlabeled"
+        split = "train" if self.state.dataset is not None and index < len(self.state.dataset.train) else "test"
+        self.hover_caption.setText(f"{text} · {split} set")
+        self.hover_box.setTitle(f"Data point #{index:,}")
+
+    def _on_weights_changed(self, *args) -> None:
+        if self._last_z is not None and self.state.model is not None:
+            if len(self._last_z) == getattr(self.state.model, "latent_dim", len(self._last_z)):
+                self.show_code(self._last_z)
+            else:
+                self._last_z = None
+
+    def _on_dataset_changed(self, *args) -> None:
+        self.original.set_image(None)
+        self.reconstruction.set_image(None)
+        self.hover_caption.setText("Hover a data point to compare it with its reconstruction")
+
+    # -- sizing -------------------------------------------------------------------------------------
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(300, 560)
+

@@ -1,0 +1,499 @@
+"""The latent map panel: projection switcher, tools, legend and the map plot.
+
+``MapPanel(state)`` is the window's central widget. It owns a :class:`~explorer.map_workers.MapJobs`
+(encoding and projection fits in the background) and a
+:class:`~explorer.widgets.latent_map.LatentMapView`.
+
+For the studio
+--------------
+* ``panel.show_path(codes)`` draws a path of latent codes (``T×d``) on the map;
+  ``panel.set_path_frame(i)`` moves the current-frame marker; ``panel.clear_path()``.
+  With ``follow_studio=True`` (default) the panel does this by itself whenever
+  ``state.studio.frames_changed`` / ``current_frame_changed`` fire.
+* ``state.map.point_picked`` (psygnal, also ``panel.point_picked``) fires on every click
+  with a :class:`~explorer.map_state.PickedPoint` (code, map position, data index, label).
+  Set ``panel.pin_on_click = False`` to pick without adding a pin.
+* Pins (``state.map.pins``) and groups (``state.map.groups``) are operands:
+  ``state.map.named_vectors()`` gives ``pin:name`` and ``group:name`` vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+from superqt.utils import signals_blocked
+
+from explorer.map_state import KIND_NAMES, KINDS
+from explorer.map_workers import MapJobs
+from explorer.widgets.latent_map import LatentMapView, _disconnect_all
+
+
+def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
+    pm = QtGui.QPixmap(size, size)
+    pm.fill(QtCore.Qt.GlobalColor.transparent)
+    p = QtGui.QPainter(pm)
+    p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    p.setBrush(QtGui.QColor(*rgb))
+    p.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 120), 1))
+    p.drawEllipse(1, 1, size - 2, size - 2)
+    p.end()
+    return QtGui.QIcon(pm)
+
+
+class ClassLegend(QtWidgets.QWidget):
+    """One toggle per class (click hides/shows it on the map); double-click shows only it."""
+
+    def __init__(self, state, colors_fn, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.map = state.map
+        self._colors_fn = colors_fn
+        self.buttons: list[QtWidgets.QToolButton] = []
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(2, 2, 2, 2)
+        self._layout.setSpacing(1)
+        self.title = QtWidgets.QLabel("Classes")
+        self.title.setStyleSheet("font-weight: 600;")
+        self._layout.addWidget(self.title)
+        self._box = QtWidgets.QVBoxLayout()
+        self._box.setSpacing(0)
+        self._layout.addLayout(self._box)
+        row = QtWidgets.QHBoxLayout()
+        self.all_button = QtWidgets.QToolButton(text="All")
+        self.all_button.setToolTip("Show every class")
+        self.all_button.clicked.connect(lambda: self.map.set_hidden_labels(()))
+        self.none_button = QtWidgets.QToolButton(text="None")
+        self.none_button.setToolTip("Hide every class")
+        self.none_button.clicked.connect(self._hide_all)
+        row.addWidget(self.all_button)
+        row.addWidget(self.none_button)
+        self._layout.addLayout(row)
+        self._layout.addStretch(1)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        for b in self.buttons:
+            b.deleteLater()
+        self.buttons = []
+        labels = self.state.labels
+        names = self.state.class_names
+        visible = labels is not None
+        self.setVisible(visible)
+        if not visible:
+            return
+        colors = self._colors_fn()
+        counts = np.bincount(labels, minlength=len(colors))
+        for k, rgb in enumerate(colors):
+            name = names[k] if k < len(names) else str(k)
+            b = QtWidgets.QToolButton()
+            b.setText(name if len(name) <= 14 else name[:13] + "…")
+            b.setIcon(_swatch(rgb))
+            b.setCheckable(True)
+            b.setChecked(k not in self.map.hidden_labels)
+            b.setAutoRaise(True)
+            b.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setToolTip(f"{name}: {int(counts[k]) if k < len(counts) else 0:,} points — click to hide/show")
+            b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            b.toggled.connect(lambda on, k=k: self.map.set_label_visible(k, on))
+            self._box.addWidget(b)
+            self.buttons.append(b)
+
+    def sync(self, *args) -> None:
+        for k, b in enumerate(self.buttons):
+            with signals_blocked(b):
+                b.setChecked(k not in self.map.hidden_labels)
+
+    def _hide_all(self) -> None:
+        self.map.set_hidden_labels(range(len(self.buttons)))
+
+
+class MapPanel(QtWidgets.QWidget):
+    """Toolbar + class legend + the latent map (see the module docstring for the hooks)."""
+
+    def __init__(self, state, parent=None, *, jobs: MapJobs | None = None, follow_studio: bool = True):
+        super().__init__(parent)
+        self.setObjectName("map_panel")
+        self.state = state
+        self.map = state.map
+        self.jobs = jobs or MapJobs(state, self)
+        self.view = LatentMapView(state)
+        self.neighbours_k = 8
+        self.follow_studio = follow_studio
+
+        self._build_toolbar()
+        self.legend = ClassLegend(state, lambda: self.view.colors)
+        self.legend.setFixedWidth(118)
+        self.status = QtWidgets.QLabel("")
+        self.status.setObjectName("map_status")
+        self.status.setStyleSheet("color: palette(mid);")
+
+        body = QtWidgets.QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(2)
+        body.addWidget(self.view, 1)
+        body.addWidget(self.legend)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 2)
+        layout.setSpacing(3)
+        layout.addWidget(self.bar1)
+        layout.addWidget(self.bar2)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.status)
+
+        self.jobs.busy_changed.connect(self._on_busy_changed)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.message.connect(self._on_message)
+        self.view.sig_status.connect(self.show_status)
+
+        self._connections = []
+        m = self.map
+        pairs = [(m.settings_changed, self._sync_controls),
+                 (m.projection_changed, self._on_projection_changed),
+                 (m.cursor_changed, self._on_cursor_changed),
+                 (m.nearest_changed, self._on_nearest_changed),
+                 (m.hidden_labels_changed, self.legend.sync),
+                 (m.layout_changed, self._update_status),
+                 (state.dataset_changed, self._on_dataset_changed),
+                 (state.model_changed, self._on_model_changed),
+                 (state.codes_changed, self._sync_controls)]
+        studio = getattr(state, "studio", None)
+        if studio is not None:
+            if hasattr(studio, "frames_changed"):
+                pairs.append((studio.frames_changed, self._on_studio_frames_changed))
+            if hasattr(studio, "current_frame_changed"):
+                pairs.append((studio.current_frame_changed, self._on_studio_frame_changed))
+        for signal, slot in pairs:
+            signal.connect(slot)
+            self._connections.append((signal, slot))
+        conns = self._connections
+        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+        self._on_busy_changed(False)
+        self._sync_controls()
+        self._update_status()
+
+    # -- toolbar -----------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        self.bar1 = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(self.bar1)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QtWidgets.QLabel("Projection"))
+        self.kind_combo = QtWidgets.QComboBox()
+        self.kind_combo.setObjectName("projection_combo")
+        for kind in KINDS:
+            self.kind_combo.addItem(KIND_NAMES[kind], kind)
+        self.kind_combo.setToolTip("Two latent dimensions, the best linear plane (PCA), or UMAP (slow to fit)")
+        self.kind_combo.currentIndexChanged.connect(self._on_kind_picked)
+        row.addWidget(self.kind_combo)
+
+        self.dims_box = QtWidgets.QWidget()
+        dl = QtWidgets.QHBoxLayout(self.dims_box)
+        dl.setContentsMargins(0, 0, 0, 0)
+        self.dim_x = QtWidgets.QComboBox()
+        self.dim_y = QtWidgets.QComboBox()
+        self.dim_x.setObjectName("dim_x")
+        self.dim_y.setObjectName("dim_y")
+        dl.addWidget(QtWidgets.QLabel("x"))
+        dl.addWidget(self.dim_x)
+        dl.addWidget(QtWidgets.QLabel("y"))
+        dl.addWidget(self.dim_y)
+        self.swap_dims = QtWidgets.QToolButton(text="⇄")
+        self.swap_dims.setToolTip("Swap the two dimensions")
+        self.swap_dims.clicked.connect(lambda: self._pick_dims(self.map.dims[1], self.map.dims[0]))
+        dl.addWidget(self.swap_dims)
+        self.dim_x.activated.connect(lambda _: self._pick_dims(self.dim_x.currentData(), self.map.dims[1]))
+        self.dim_y.activated.connect(lambda _: self._pick_dims(self.map.dims[0], self.dim_y.currentData()))
+        row.addWidget(self.dims_box)
+
+        self.umap_box = QtWidgets.QWidget()
+        ul = QtWidgets.QHBoxLayout(self.umap_box)
+        ul.setContentsMargins(0, 0, 0, 0)
+        self.n_neighbors = QtWidgets.QSpinBox()
+        self.n_neighbors.setRange(2, 200)
+        self.n_neighbors.setToolTip("UMAP n_neighbors: larger values keep more global structure")
+        self.min_dist = QtWidgets.QDoubleSpinBox()
+        self.min_dist.setRange(0.0, 1.0)
+        self.min_dist.setSingleStep(0.05)
+        self.min_dist.setDecimals(2)
+        self.min_dist.setToolTip("UMAP min_dist: how tightly points may pack")
+        ul.addWidget(QtWidgets.QLabel("neighbours"))
+        ul.addWidget(self.n_neighbors)
+        ul.addWidget(QtWidgets.QLabel("min dist"))
+        ul.addWidget(self.min_dist)
+        self.refit_button = QtWidgets.QPushButton("Refit")
+        self.refit_button.setToolTip("Fit UMAP again on the current codes with these settings")
+        self.refit_button.clicked.connect(self._on_refit)
+        ul.addWidget(self.refit_button)
+        row.addWidget(self.umap_box)
+        row.addStretch(1)
+
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setObjectName("map_progress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFixedWidth(220)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setObjectName("map_cancel")
+        self.cancel_button.clicked.connect(self.jobs.cancel)
+        row.addWidget(self.progress)
+        row.addWidget(self.cancel_button)
+
+        self.bar2 = QtWidgets.QWidget()
+        row2 = QtWidgets.QHBoxLayout(self.bar2)
+        row2.setContentsMargins(0, 0, 0, 0)
+        self.tool_buttons = {}
+        for tool, text, tip in (("pan", "Pan", "Drag to pan, wheel to zoom, click to pin"),
+                                ("rect", "Rectangle", "Drag a rectangle to make a group (Shift adds)"),
+                                ("lasso", "Lasso", "Draw around points to make a group (Shift adds)")):
+            b = QtWidgets.QToolButton(text=text)
+            b.setCheckable(True)
+            b.setToolTip(tip)
+            b.setAutoExclusive(True)
+            b.setChecked(tool == "pan")
+            b.toggled.connect(lambda on, tool=tool: on and self.set_tool(tool))
+            row2.addWidget(b)
+            self.tool_buttons[tool] = b
+        row2.addWidget(_vline())
+
+        self.backdrop_check = QtWidgets.QCheckBox("Decoded backdrop")
+        self.backdrop_check.setObjectName("backdrop_check")
+        self.backdrop_check.setToolTip("Tile decoded images of a grid over the visible area behind the points")
+        self.backdrop_check.toggled.connect(self.view.set_backdrop_enabled)
+        self.backdrop_k = QtWidgets.QSpinBox()
+        self.backdrop_k.setRange(4, 40)
+        self.backdrop_k.setValue(self.view.backdrop_grid)
+        self.backdrop_k.setSuffix(" ×")
+        self.backdrop_k.setToolTip("Backdrop grid size (k×k decoded images)")
+        self.backdrop_k.valueChanged.connect(self.view.set_backdrop_grid)
+        self.thumbs_check = QtWidgets.QCheckBox("Thumbnails")
+        self.thumbs_check.setObjectName("thumbnails_check")
+        self.thumbs_check.setToolTip("Draw the data images at their points when zoomed in")
+        self.thumbs_check.toggled.connect(self.view.set_thumbnails_enabled)
+        self.neighbours_check = QtWidgets.QCheckBox("Neighbours")
+        self.neighbours_check.setObjectName("neighbours_check")
+        self.neighbours_check.setToolTip("Highlight the nearest data points (in latent space) of the cursor")
+        self.neighbours_check.toggled.connect(self._on_neighbours_toggled)
+        self.neighbours_spin = QtWidgets.QSpinBox()
+        self.neighbours_spin.setRange(1, 64)
+        self.neighbours_spin.setValue(self.neighbours_k)
+        self.neighbours_spin.valueChanged.connect(self._on_neighbours_k)
+        for w in (self.backdrop_check, self.backdrop_k, self.thumbs_check, self.neighbours_check, self.neighbours_spin):
+            row2.addWidget(w)
+        row2.addStretch(1)
+        self.reset_button = QtWidgets.QToolButton(text="Fit view")
+        self.reset_button.setToolTip("Frame all points")
+        self.reset_button.clicked.connect(self.view.reset_view)
+        row2.addWidget(self.reset_button)
+        self.export_button = QtWidgets.QToolButton(text="Export")
+        self.export_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QtWidgets.QMenu(self.export_button)
+        menu.addAction("Map as PNG image…", lambda: self._export_dialog("png"))
+        menu.addAction("Map as SVG vector…", lambda: self._export_dialog("svg"))
+        menu.addAction("Coordinates and labels as CSV…", lambda: self._export_dialog("csv"))
+        self.export_button.setMenu(menu)
+        row2.addWidget(self.export_button)
+
+    # -- controls <-> state ------------------------------------------------------------------------
+    def _sync_controls(self, *args) -> None:
+        m = self.map
+        with signals_blocked(self.kind_combo):
+            self.kind_combo.setCurrentIndex(KINDS.index(m.kind))
+        d = self.state.codes.shape[1] if self.state.codes is not None else (
+            getattr(self.state.model, "latent_dim", 0) if self.state.model is not None else 0)
+        kl = self.state.kl_per_dim
+        for combo, value in ((self.dim_x, m.dims[0]), (self.dim_y, m.dims[1])):
+            with signals_blocked(combo):
+                combo.clear()
+                for i in range(d):
+                    text = f"z{i}" + (f"  (KL {kl[i]:.2f})" if kl is not None and i < len(kl) else "")
+                    combo.addItem(text, i)
+                if 0 <= value < d:
+                    combo.setCurrentIndex(value)
+        with signals_blocked(self.n_neighbors), signals_blocked(self.min_dist):
+            self.n_neighbors.setValue(int(m.umap_params.get("n_neighbors", 15)))
+            self.min_dist.setValue(float(m.umap_params.get("min_dist", 0.1)))
+        self.dims_box.setVisible(m.kind == "dims")
+        self.umap_box.setVisible(m.kind == "umap")
+
+    def _on_kind_picked(self, index: int) -> None:
+        kind = self.kind_combo.itemData(index)
+        self.set_projection(kind)
+
+    def set_projection(self, kind: str) -> None:
+        """Switch the map to ``dims``, ``pca`` or ``umap`` (fits in the background)."""
+        if kind == "dims" and self.state.codes is not None and self.state.codes.shape[1] < 2:
+            self.show_status("Two latent dimensions are needed for this view.")
+            return
+        if kind == "umap":
+            self.map.set_umap_params(n_neighbors=self.n_neighbors.value(), min_dist=round(self.min_dist.value(), 4))
+        self.map.set_kind(kind)
+        self._sync_controls()
+        self.jobs.switch_projection(kind)
+
+    def _pick_dims(self, i, j) -> None:
+        if i is None or j is None:
+            return
+        if i == j:
+            d = self.dim_x.count()
+            j = (i + 1) % d if d else j
+        self.map.set_dims(i, j)
+        self._sync_controls()
+        self.jobs.switch_projection("dims")
+
+    def _on_refit(self) -> None:
+        self.map.set_umap_params(n_neighbors=self.n_neighbors.value(), min_dist=round(self.min_dist.value(), 4))
+        self.jobs.switch_projection("umap", refit=True)
+
+    def set_tool(self, tool: str) -> None:
+        """``pan`` (drag pans, click pins), ``rect`` or ``lasso`` (drag makes a group)."""
+        self.view.set_tool(tool)
+        b = self.tool_buttons[tool]
+        if not b.isChecked():
+            b.setChecked(True)
+
+    # -- neighbours ----------------------------------------------------------------------------------
+    def _on_neighbours_toggled(self, on: bool) -> None:
+        if on:
+            if self.map.cursor_z is not None:
+                self.jobs.query_nearest(self.map.cursor_z, self.neighbours_k)
+        else:
+            self.map.set_highlight([])
+
+    def _on_neighbours_k(self, k: int) -> None:
+        self.neighbours_k = int(k)
+        if self.neighbours_check.isChecked() and self.map.cursor_z is not None:
+            self.jobs.query_nearest(self.map.cursor_z, self.neighbours_k)
+
+    def _on_cursor_changed(self, z) -> None:
+        if z is not None:
+            self.jobs.query_nearest(z, self.neighbours_k if self.neighbours_check.isChecked() else 1)
+
+    def _on_nearest_changed(self, nearest) -> None:
+        if self.neighbours_check.isChecked() and nearest is not None and self.map.cursor_z is not None:
+            self.map.set_highlight(nearest.indices)
+
+    def show_neighbours(self, z, k: int | None = None) -> np.ndarray:
+        """Highlight the ``k`` data points nearest to code ``z`` (e.g. a pin's); returns them."""
+        result = self.map.query_nearest(z, k or self.neighbours_k)
+        idx = result.indices if result is not None else np.zeros(0, np.int64)
+        with signals_blocked(self.neighbours_check):
+            self.neighbours_check.setChecked(False)
+        self.map.set_highlight(idx)
+        return idx
+
+    # -- studio hooks --------------------------------------------------------------------------------
+    @property
+    def point_picked(self):
+        """psygnal signal: a :class:`~explorer.map_state.PickedPoint` per click on the map."""
+        return self.map.point_picked
+
+    @property
+    def pin_on_click(self) -> bool:
+        return self.view.pin_on_click
+
+    @pin_on_click.setter
+    def pin_on_click(self, on: bool) -> None:
+        self.view.pin_on_click = bool(on)
+
+    def show_path(self, codes, frame: int | None = None) -> None:
+        """Draw latent ``codes`` (``T×d``) as a path on the map (forward-projected)."""
+        self.map.set_path(codes)
+        if frame is not None:
+            self.map.set_path_frame(frame)
+
+    def set_path_frame(self, frame: int) -> None:
+        self.map.set_path_frame(frame)
+
+    def clear_path(self) -> None:
+        self.map.set_path(None)
+
+    def _on_studio_frames_changed(self, *args) -> None:
+        if self.follow_studio:
+            codes = getattr(self.state.studio, "frame_codes", None)
+            self.map.set_path(codes)
+            self.map.set_path_frame(getattr(self.state.studio, "current_frame", -1))
+
+    def _on_studio_frame_changed(self, frame) -> None:
+        if self.follow_studio:
+            self.map.set_path_frame(frame)
+
+    # -- export --------------------------------------------------------------------------------------
+    def export(self, path) -> None:
+        """Export by extension: ``.png`` / ``.svg`` (the plot) or ``.csv`` (coordinates and labels)."""
+        path = str(path)
+        if path.lower().endswith(".csv"):
+            self.map.export_csv(path)
+        else:
+            self.view.export_image(path)
+        self.show_status(f"Saved {path}")
+
+    def _export_dialog(self, kind: str) -> None:
+        filters = {"png": "PNG image (*.png)", "svg": "SVG vector image (*.svg)", "csv": "CSV table (*.csv)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the latent map", f"latent-map.{kind}",
+                                                        filters[kind])
+        if not path:
+            return
+        if not path.lower().endswith("." + kind):
+            path += "." + kind
+        try:
+            self.export(path)
+        except (OSError, ValueError) as exc:
+            QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
+
+    # -- status --------------------------------------------------------------------------------------
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if not busy:
+            self._update_status()
+
+    def _on_progress(self, text: str, fraction: float) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(text.rstrip("…") + " %p%" if fraction >= 0 else text)
+        if text:
+            self.status.setText(text)
+
+    def _on_message(self, level: str, text: str) -> None:
+        self.show_status(text)
+        report = getattr(self.state, "message", None)
+        if report is not None:
+            report.emit(level, text)
+
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _on_projection_changed(self, projection) -> None:
+        self._sync_controls()
+        self._update_status()
+
+    def _on_dataset_changed(self, *args) -> None:
+        self.legend.rebuild()
+        self._update_status()
+
+    def _on_model_changed(self, *args) -> None:
+        self._sync_controls()
+
+    def _update_status(self, *args) -> None:
+        n = self.map.num_points
+        proj = self.map.projection
+        if not n or proj is None:
+            self.status.setText("")
+            return
+        text = f"{n:,} points · {proj.name}"
+        if proj.kind == "pca" and getattr(proj, "explained_variance_ratio", None) is not None:
+            text += f" ({proj.explained_variance_ratio.sum():.0%} of the variance)"
+        text += " · move the mouse to decode, click to pin, drag with Rectangle/Lasso to make a group"
+        self.status.setText(text)
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(900, 700)
+
+
+def _vline() -> QtWidgets.QFrame:
+    line = QtWidgets.QFrame()
+    line.setFrameShape(QtWidgets.QFrame.Shape.VLine)
+    line.setFrameShadow(QtWidgets.QFrame.Shadow.Sunken)
+    return line
