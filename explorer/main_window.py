@@ -442,6 +442,9 @@ class MainWindow(QMainWindow):
         The latent map becomes the central view with ``self.set_central_panel(...)``;
         studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
         """
+        from explorer.widgets.map_panel import install_map
+
+        install_map(self)  # first: the studio looks for the map as the central panel
 
     def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None) -> None:
         """Open ``checkpoint`` (or the bundled example) in a worker; emit ``initial_load_finished``.

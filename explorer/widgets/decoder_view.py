@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.widgets.latent_map import BACKGROUND, _disconnect_all, class_colors
+from explorer.widgets.latent_map import _disconnect_all, _is_dark, class_colors
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
 
@@ -52,7 +52,7 @@ class ImagePane(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None, *, minimum: int = 64):
         super().__init__(parent=parent, border=None)
-        self.setBackground(BACKGROUND)
+        self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
         self.ci.setContentsMargins(0, 0, 0, 0)
         self.vb = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
         self.vb.setDefaultPadding(0.0)
@@ -62,6 +62,11 @@ class ImagePane(pg.GraphicsLayoutWidget):
         self.setMinimumSize(minimum, minimum)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         self._shape = None
+
+    def changeEvent(self, ev) -> None:
+        if ev.type() == QtCore.QEvent.Type.PaletteChange:
+            self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
+        super().changeEvent(ev)
 
     def set_image(self, image: np.ndarray | None) -> None:
         if image is None:
@@ -87,7 +92,7 @@ class DecoderView(QtWidgets.QWidget):
         self.decode_count = 0
         self.last_decode_ms = 0.0
 
-        self.preview = ImagePane(minimum=160)
+        self.preview = ImagePane(minimum=110)
         self.preview.setObjectName("decoder_preview")
         self.title = QtWidgets.QLabel("Move the mouse over the map")
         self.title.setObjectName("decoder_title")
@@ -100,12 +105,14 @@ class DecoderView(QtWidgets.QWidget):
         self.distance.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.distance.setWordWrap(True)
 
-        self.original = ImagePane(minimum=72)
-        self.reconstruction = ImagePane(minimum=72)
+        self.original = ImagePane(minimum=44)
+        self.reconstruction = ImagePane(minimum=44)
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
         self.hover_caption.setWordWrap(True)
         self.hover_caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
 
+        for pane in (self.original, self.reconstruction):
+            pane.setMaximumHeight(128)   # the live preview above gets the space
         pair = QtWidgets.QGridLayout()
         pair.setContentsMargins(0, 0, 0, 0)
         pair.addWidget(self.original, 0, 0)
@@ -124,10 +131,10 @@ class DecoderView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
-        layout.addWidget(self.preview, 3)
+        layout.addWidget(self.preview, 5)
         layout.addWidget(self.distance)
         layout.addWidget(self.coords)
-        layout.addWidget(self.hover_box, 2)
+        layout.addWidget(self.hover_box, 1)
 
         self._connections = []
         for signal, slot in ((self.map.cursor_changed, self._on_cursor_changed),
@@ -217,7 +224,7 @@ class DecoderView(QtWidgets.QWidget):
                 self.reconstruction.set_image(None)
         names = self.state.class_names
         if label is not None:
-            color = class_colors(max(len(names), label + 1))[label]
+            color = class_colors(max(len(names), label + 1), _is_dark(self.palette()))[label]
             name = names[label] if label < len(names) else str(label)
             text = (f"<b>#{index:,}</b> · label <span style='color:rgb{color}'>■</span> <b>{label}</b>"
                     + (f" ({name})" if name != str(label) else ""))
@@ -241,5 +248,5 @@ class DecoderView(QtWidgets.QWidget):
 
     # -- sizing -------------------------------------------------------------------------------------
     def sizeHint(self) -> QtCore.QSize:
-        return QtCore.QSize(300, 560)
+        return QtCore.QSize(300, 520)
 

@@ -15,7 +15,7 @@ from superqt.utils import signals_blocked
 
 from explorer.widgets.decoder_view import ImagePane
 from explorer.widgets.latent_map import _disconnect_all, tile_images
-from explorer.widgets.pins import add_keyframe
+from explorer.widgets.pins import add_pin_keyframe
 
 GRID_MAX = 400
 
@@ -43,13 +43,14 @@ class GroupsPanel(QtWidgets.QWidget):
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.currentItemChanged.connect(self._on_current_changed)
         self.table.setMaximumHeight(150)
+        self.table.setMinimumHeight(60)
 
-        self.grid = ImagePane(minimum=120)
+        self.grid = ImagePane(minimum=60)
         self.grid.setObjectName("group_grid")
         self.grid_caption = QtWidgets.QLabel("Select points with the Rectangle or Lasso tool to make a group.")
         self.grid_caption.setWordWrap(True)
-        self.centroid = ImagePane(minimum=64)
-        self.centroid.setFixedSize(84, 84)
+        self.centroid = ImagePane(minimum=48)
+        self.centroid.setFixedSize(72, 72)
         centroid_box = QtWidgets.QVBoxLayout()
         centroid_box.addWidget(QtWidgets.QLabel("Centroid"))
         centroid_box.addWidget(self.centroid)
@@ -57,7 +58,7 @@ class GroupsPanel(QtWidgets.QWidget):
 
         buttons = QtWidgets.QHBoxLayout()
         self.keyframe_button = QtWidgets.QPushButton("Centroid as keyframe")
-        self.keyframe_button.setToolTip("Pin the group's centroid and add it to the studio's keyframes")
+        self.keyframe_button.setToolTip("Add the group's centroid to the studio's keyframes")
         self.keyframe_button.clicked.connect(self.use_centroid_as_keyframe)
         self.pin_button = QtWidgets.QPushButton("Pin centroid")
         self.pin_button.clicked.connect(self.pin_centroid)
@@ -181,9 +182,18 @@ class GroupsPanel(QtWidgets.QWidget):
         return self.map.add_pin(self.map.group_centroid(name), name=pin_name)
 
     def use_centroid_as_keyframe(self) -> None:
+        """Add the active group (its centroid, looked up again after re-encoding) as a keyframe."""
+        name = self.map.active_group
+        if name is None:
+            return
+        studio = getattr(self.state, "studio", None)
+        if studio is not None and callable(getattr(studio, "add_group_keyframe", None)):
+            studio.add_group_keyframe(name)
+            self.keyframe_requested.emit(name)
+            return
         pin = self.pin_centroid()
-        if pin is not None and add_keyframe(self.state, pin):
-            self.keyframe_requested.emit(self.map.active_group)
+        if pin is not None and add_pin_keyframe(self.state, pin):
+            self.keyframe_requested.emit(name)
 
     def delete_current(self) -> None:
         name = self.map.active_group or self._current_name()

@@ -29,8 +29,6 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 DENSITY_THRESHOLD = 250_000     # points in view above which the density layer is drawn
-BACKGROUND = "#121419"
-FOREGROUND = "#c9ccd3"
 UNLABELED_COLOR = (86, 156, 214)
 SELECTION_EDGE = 0xFFFFFFFF
 TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -39,16 +37,20 @@ TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103
 PALETTE = [tuple(min(255, int(c * 1.18 + 18)) for c in rgb) for rgb in TAB10]
 
 
-def class_colors(n: int) -> list[tuple[int, int, int]]:
-    """``n`` distinct RGB colours: tab10 first, then golden-angle hues."""
-    colors = list(PALETTE[:n])
+def class_colors(n: int, dark: bool = True) -> list[tuple[int, int, int]]:
+    """``n`` distinct RGB colours: tab10 first (brightened on dark backgrounds), then golden-angle hues."""
+    colors = list((PALETTE if dark else TAB10)[:n])
     k = 0
     while len(colors) < n:
         hue = (0.13 + k * 0.618034) % 1.0
-        c = QtGui.QColor.fromHsvF(hue, 0.65, 0.95)
+        c = QtGui.QColor.fromHsvF(hue, 0.65, 0.95 if dark else 0.8)
         colors.append((c.red(), c.green(), c.blue()))
         k += 1
     return colors
+
+
+def _is_dark(palette: QtGui.QPalette) -> bool:
+    return palette.color(QtGui.QPalette.ColorRole.Base).lightness() < 128
 
 
 def _argb(rgb, alpha: float = 1.0) -> int:
@@ -123,7 +125,8 @@ class PointCloudItem(pg.GraphicsObject):
         self._selected = np.zeros(0, dtype=np.int64)
         self.radius: int | None = None                # None: automatic from the point count
         self.dim_unselected = True
-        self.outline_limit = 5000                     # selected points get a white ring up to this many
+        self.outline_limit = 5000                     # selected points get a ring up to this many
+        self.edge_color = SELECTION_EDGE
         self._layers: list[dict] = []
         self._lut = np.zeros((1, self.DENSITY_LEVELS), dtype=np.uint32)
         self._key_data = np.zeros(0, dtype=np.int32)
@@ -438,7 +441,7 @@ class PointCloudItem(pg.GraphicsObject):
             col = layer["col"] if keep is None else layer["col"][keep]
             if layer["name"] == "sel" and len(flat) <= self.outline_limit:
                 for dx, dy in _disc_offsets(rr):
-                    buf[flat + (dy * wp + dx)] = SELECTION_EDGE
+                    buf[flat + (dy * wp + dx)] = self.edge_color
                 for dx, dy in _disc_offsets(max(0, rr - 1)):
                     buf[flat + (dy * wp + dx)] = col
             else:
@@ -544,6 +547,11 @@ class CursorItem(QtWidgets.QGraphicsObject):
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self.setZValue(50)
         self.color = QtGui.QColor(255, 255, 255)
+        self.halo = QtGui.QColor(0, 0, 0, 170)
+
+    def set_colors(self, color: QtGui.QColor, halo: QtGui.QColor) -> None:
+        self.color, self.halo = QtGui.QColor(color), QtGui.QColor(halo)
+        self.update()
 
     def boundingRect(self) -> QtCore.QRectF:
         s = self.SIZE + 3
@@ -553,7 +561,7 @@ class CursorItem(QtWidgets.QGraphicsObject):
         s = self.SIZE
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        painter.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 170), 3.5))
+        painter.setPen(QtGui.QPen(self.halo, 3.5))
         painter.drawEllipse(QtCore.QPointF(0, 0), s * 0.55, s * 0.55)
         painter.setPen(QtGui.QPen(self.color, 1.6))
         painter.drawEllipse(QtCore.QPointF(0, 0), s * 0.55, s * 0.55)
@@ -720,7 +728,7 @@ class LatentMapView(pg.PlotWidget):
 
     def __init__(self, state, parent=None):
         self.vb = MapViewBox()
-        super().__init__(parent=parent, viewBox=self.vb, background=BACKGROUND)
+        super().__init__(parent=parent, viewBox=self.vb)
         self.state = state
         self.map = state.map
         self.pin_on_click = True
@@ -737,10 +745,6 @@ class LatentMapView(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         self.plot_item.hideButtons()
         self.plot_item.setMenuEnabled(False)
-        for name in ("left", "bottom"):
-            axis = self.plot_item.getAxis(name)
-            axis.setPen(pg.mkPen(FOREGROUND))
-            axis.setTextPen(pg.mkPen(FOREGROUND))
         self.vb.setAspectLocked(False)
         self.vb.disableAutoRange()
 
@@ -782,7 +786,7 @@ class LatentMapView(pg.PlotWidget):
         self.cursor_item.hide()
         self.vb.addItem(self.cursor_item, ignoreBounds=True)
 
-        self.hint = pg.TextItem("", color=FOREGROUND, anchor=(0.5, 0.5))
+        self.hint = pg.TextItem("", anchor=(0.5, 0.5))
         self.hint.setZValue(60)
         self.vb.addItem(self.hint, ignoreBounds=True)
         self.hint.hide()
@@ -833,16 +837,54 @@ class LatentMapView(pg.PlotWidget):
             self._connections.append((signal, slot))
         conns = self._connections
         self.destroyed.connect(lambda *_: _disconnect_all(conns))
+        self.dark = True
+        self._apply_colors()
         self._on_dataset_changed(state.dataset)
         if m.xy is not None:
             self._on_layout_changed()
         self._update_hint()
 
+    # -- colours -----------------------------------------------------------------------------------------
+    def _apply_colors(self) -> None:
+        """Follow the widget palette (light or dark theme)."""
+        palette = self.palette()
+        self.dark = _is_dark(palette)
+        base = palette.color(QtGui.QPalette.ColorRole.Base)
+        text = palette.color(QtGui.QPalette.ColorRole.Text)
+        self.setBackground(base)
+        for name in ("left", "bottom"):
+            axis = self.plot_item.getAxis(name)
+            axis.setPen(pg.mkPen(text))
+            axis.setTextPen(pg.mkPen(text))
+        muted = QtGui.QColor(text)
+        muted.setAlpha(170)
+        self.hint.setColor(muted)
+        self.points.edge_color = SELECTION_EDGE if self.dark else 0xFF101010
+        self.cursor_item.set_colors(QtGui.QColor(255, 255, 255) if self.dark else QtGui.QColor(20, 20, 20),
+                                    QtGui.QColor(0, 0, 0, 170) if self.dark else QtGui.QColor(255, 255, 255, 200))
+        ring = "#ffd54a" if self.dark else "#e65100"
+        self.highlight_item.setPen(pg.mkPen(ring, width=2.2))
+        self._pin_text_color = "#ffe14d" if self.dark else "#7a5a00"
+        labels, colors = self._labels_and_colors()
+        if colors != self._colors:
+            self._colors = colors
+            self.thumbnails.set_source(self.state.images, labels, colors)
+            if self.points.positions.shape[0]:
+                self.points.set_data(self.points.positions, labels, colors)
+                self.points.set_visible_mask(self.map.visible_mask())
+                self.points.set_selection(self.map.selection)
+        self._refresh_pins()
+
+    def changeEvent(self, ev) -> None:
+        if ev.type() == QtCore.QEvent.Type.PaletteChange and hasattr(self, "dark"):
+            self._apply_colors()
+        super().changeEvent(ev)
+
     # -- layout and animation ------------------------------------------------------------------------
     def _labels_and_colors(self):
         labels = self.state.labels
         n_classes = max(len(self.state.class_names), int(labels.max()) + 1 if labels is not None and len(labels) else 0)
-        colors = class_colors(n_classes) if labels is not None else [UNLABELED_COLOR]
+        colors = class_colors(n_classes, self.dark) if labels is not None else [UNLABELED_COLOR]
         return labels, colors
 
     @property
@@ -1000,7 +1042,7 @@ class LatentMapView(pg.PlotWidget):
             if pos is None:
                 continue
             spots.append({"pos": pos, "data": pin.name})
-            text = pg.TextItem(pin.name, color="#ffe14d", anchor=(0, 1.15))
+            text = pg.TextItem(pin.name, color=self._pin_text_color, anchor=(0, 1.15))
             text.setZValue(41)
             text.setPos(*pos)
             self.vb.addItem(text, ignoreBounds=True)
@@ -1109,7 +1151,8 @@ class LatentMapView(pg.PlotWidget):
         picked = self.map.pick((x, y), index=index)
         if picked is None:
             return
-        if self.pin_on_click:
+        studio_picks = getattr(getattr(self.state, "studio", None), "pick_target", None) is not None
+        if self.pin_on_click and not studio_picks:
             self.map.add_pin(picked.z, index=picked.index,
                              label=picked.label if picked.label is not None else self._decode_label())
         self.sig_clicked.emit(picked)

@@ -8,11 +8,12 @@ For the studio
 --------------
 * ``panel.show_path(codes)`` draws a path of latent codes (``T×d``) on the map;
   ``panel.set_path_frame(i)`` moves the current-frame marker; ``panel.clear_path()``.
-  With ``follow_studio=True`` (default) the panel does this by itself whenever
-  ``state.studio.frames_changed`` / ``current_frame_changed`` fire.
+  These are thin wrappers of ``state.map.set_path`` / ``set_path_frame``, which the studio
+  state may call directly: the map redraws either way.
 * ``state.map.point_picked`` (psygnal, also ``panel.point_picked``) fires on every click
   with a :class:`~explorer.map_state.PickedPoint` (code, map position, data index, label).
-  Set ``panel.pin_on_click = False`` to pick without adding a pin.
+  A click also pins the point unless ``panel.pin_on_click`` is False or the studio routes
+  clicks elsewhere (``state.studio.pick_target`` is set).
 * Pins (``state.map.pins``) and groups (``state.map.groups``) are operands:
   ``state.map.named_vectors()`` gives ``pin:name`` and ``group:name`` vectors.
 """
@@ -110,7 +111,7 @@ class ClassLegend(QtWidgets.QWidget):
 class MapPanel(QtWidgets.QWidget):
     """Toolbar + class legend + the latent map (see the module docstring for the hooks)."""
 
-    def __init__(self, state, parent=None, *, jobs: MapJobs | None = None, follow_studio: bool = True):
+    def __init__(self, state, parent=None, *, jobs: MapJobs | None = None):
         super().__init__(parent)
         self.setObjectName("map_panel")
         self.state = state
@@ -118,11 +119,10 @@ class MapPanel(QtWidgets.QWidget):
         self.jobs = jobs or MapJobs(state, self)
         self.view = LatentMapView(state)
         self.neighbours_k = 8
-        self.follow_studio = follow_studio
 
         self._build_toolbar()
         self.legend = ClassLegend(state, lambda: self.view.colors)
-        self.legend.setFixedWidth(118)
+        self.legend.setFixedWidth(104)
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("map_status")
         self.status.setStyleSheet("color: palette(mid);")
@@ -156,12 +156,6 @@ class MapPanel(QtWidgets.QWidget):
                  (state.dataset_changed, self._on_dataset_changed),
                  (state.model_changed, self._on_model_changed),
                  (state.codes_changed, self._sync_controls)]
-        studio = getattr(state, "studio", None)
-        if studio is not None:
-            if hasattr(studio, "frames_changed"):
-                pairs.append((studio.frames_changed, self._on_studio_frames_changed))
-            if hasattr(studio, "current_frame_changed"):
-                pairs.append((studio.current_frame_changed, self._on_studio_frame_changed))
         for signal, slot in pairs:
             signal.connect(slot)
             self._connections.append((signal, slot))
@@ -406,16 +400,6 @@ class MapPanel(QtWidgets.QWidget):
     def clear_path(self) -> None:
         self.map.set_path(None)
 
-    def _on_studio_frames_changed(self, *args) -> None:
-        if self.follow_studio:
-            codes = getattr(self.state.studio, "frame_codes", None)
-            self.map.set_path(codes)
-            self.map.set_path_frame(getattr(self.state.studio, "current_frame", -1))
-
-    def _on_studio_frame_changed(self, frame) -> None:
-        if self.follow_studio:
-            self.map.set_path_frame(frame)
-
     # -- export --------------------------------------------------------------------------------------
     def export(self, path) -> None:
         """Export by extension: ``.png`` / ``.svg`` (the plot) or ``.csv`` (coordinates and labels)."""
@@ -488,6 +472,11 @@ class MapPanel(QtWidgets.QWidget):
         text += " · move the mouse to decode, click to pin, drag with Rectangle/Lasso to make a group"
         self.status.setText(text)
 
+    def changeEvent(self, ev) -> None:
+        if ev.type() == QtCore.QEvent.Type.PaletteChange:
+            QtCore.QTimer.singleShot(0, self.legend.rebuild)   # after the map picked its colours
+        super().changeEvent(ev)
+
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(900, 700)
 
@@ -497,3 +486,78 @@ def _vline() -> QtWidgets.QFrame:
     line.setFrameShape(QtWidgets.QFrame.Shape.VLine)
     line.setFrameShadow(QtWidgets.QFrame.Shadow.Sunken)
     return line
+
+
+class MapDocks(QtCore.QObject):
+    """The map's pieces inside a :class:`~explorer.main_window.MainWindow` (see :func:`install_map`)."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        from explorer.widgets.decoder_view import DecoderView
+        from explorer.widgets.groups import GroupsPanel
+        from explorer.widgets.pins import PinGallery
+
+        self.window = window
+        state = window.state
+        self.panel = MapPanel(state)
+        window.set_central_panel(self.panel)
+        self.decoder = DecoderView(state)
+        self.pins = PinGallery(state)
+        self.groups = GroupsPanel(state)
+        left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        add = window.add_panel_dock
+        self.docks = {
+            "decoder": add("Decoder", self.decoder, left, "map_decoder",
+                           tip="The image decoded under the cursor, the hovered data point and the distance to the data"),
+            "pins": add("Pins", self.pins, bottom, "map_pins",
+                        tip="Points pinned on the map: names, codes, save/load, keyframes"),
+            "groups": add("Groups", self.groups, bottom, "map_groups",
+                          tip="Rectangle and lasso selections: their images and centroids"),
+        }
+        d = self.docks
+        # Left column: training, then the decoder preview taking the remaining height.
+        # Bottom row: the loss curves, the latent units, then pins and groups in tabs.
+        training = window.docks.get("training")
+        if training is not None:
+            window.splitDockWidget(training, d["decoder"], QtCore.Qt.Orientation.Vertical)
+        units = window.docks.get("latent_units")
+        if units is not None:
+            window.splitDockWidget(units, d["pins"], QtCore.Qt.Orientation.Horizontal)
+        window.tabifyDockWidget(d["pins"], d["groups"])
+        d["pins"].raise_()
+        self.groups.table.itemSelectionChanged.connect(lambda: d["groups"].raise_())
+        state.map.groups_changed.connect(self._on_groups_changed)
+
+        w = window
+        w.add_menu_action("Export", "Latent &Map as Image…", lambda: self.panel._export_dialog("png"),
+                          name="export_map_png", tip="Save the latent map as a PNG image")
+        w.add_menu_action("Export", "Latent Map as &SVG…", lambda: self.panel._export_dialog("svg"),
+                          name="export_map_svg", tip="Save the latent map as an SVG vector image")
+        w.add_menu_action("Export", "Map &Coordinates as CSV…", lambda: self.panel._export_dialog("csv"),
+                          name="export_map_csv", tip="Save the 2D coordinates, labels and groups of every point")
+        w.add_menu_action("File", "Load &Pins…", self.pins._load_dialog, name="load_pins",
+                          tip="Add pins saved earlier (JSON)")
+        w.add_menu_action("File", "Save P&ins…", self.pins._save_dialog, name="save_pins",
+                          tip="Save the pins to a JSON file")
+        w.add_menu_action("View", "&Fit Map", self.panel.view.reset_view, shortcut="Ctrl+0", name="fit_map",
+                          tip="Frame all points of the latent map")
+        self.backdrop_action = w.add_menu_action(
+            "View", "Decoded &Backdrop", self.panel.backdrop_check.toggle, shortcut="Ctrl+B",
+            name="map_backdrop", tip="Tile decoded images behind the points of the map")
+        self.backdrop_action.setCheckable(True)
+        self.panel.backdrop_check.toggled.connect(self.backdrop_action.setChecked)
+        for kind, key in (("dims", "Ctrl+Alt+1"), ("pca", "Ctrl+Alt+2"), ("umap", "Ctrl+Alt+3")):
+            w.add_menu_action("View", f"Map Projection: {KIND_NAMES[kind]}", lambda _=False, k=kind:
+                              self.panel.set_projection(k), shortcut=key, name=f"map_{kind}",
+                              tip=f"Show the latent map as {KIND_NAMES[kind]}")
+
+    def _on_groups_changed(self) -> None:
+        if self.window.state.map.groups:
+            self.docks["groups"].raise_()
+
+
+def install_map(window) -> MapDocks:
+    """Make the latent map the window's central view and dock its decoder, pins and groups."""
+    window.map_docks = MapDocks(window)
+    return window.map_docks

@@ -17,23 +17,16 @@ from explorer.widgets.latent_map import _disconnect_all, image_to_qimage
 ICON = 76
 
 
-def add_keyframe(state, operand) -> bool:
-    """Append ``operand`` (a Pin or a data index) to the studio's keyframes.
-
-    Uses ``state.studio.add_keyframe`` when the studio provides it, else appends to
-    ``studio.keyframes`` and emits ``keyframes_changed``. Returns False without a studio.
-    """
+def add_pin_keyframe(state, pin) -> bool:
+    """Append ``pin`` to the studio's keyframes; False when there is no studio to take it."""
     studio = getattr(state, "studio", None)
     if studio is None:
         return False
-    if callable(getattr(studio, "add_keyframe", None)):
-        studio.add_keyframe(operand)
+    if callable(getattr(studio, "add_pin_keyframe", None)):
+        studio.add_pin_keyframe(pin)
         return True
-    if isinstance(getattr(studio, "keyframes", None), list):
-        studio.keyframes.append(operand)
-        signal = getattr(studio, "keyframes_changed", None)
-        if signal is not None:
-            signal.emit()
+    if callable(getattr(studio, "add_keyframe", None)):
+        studio.add_keyframe(pin)
         return True
     return False
 
@@ -60,6 +53,7 @@ class PinGallery(QtWidgets.QWidget):
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.DoubleClicked
                                   | QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.setMinimumHeight(ICON + 34)
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.currentItemChanged.connect(self._on_current_changed)
         self.details = QtWidgets.QLabel("Click the map to pin the decoded point.")
@@ -200,7 +194,7 @@ class PinGallery(QtWidgets.QWidget):
     def use_as_keyframes(self) -> None:
         pins = self.selected_pins()
         for pin in pins:
-            if add_keyframe(self.state, pin):
+            if add_pin_keyframe(self.state, pin):
                 self.keyframe_requested.emit(pin)
         if pins:
             self._report(f"Added {', '.join(p.name for p in pins)} to the keyframes.", "info")
