@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
 
         The view it replaces stays available as a dock (View ▸ Panels), hidden by default.
         """
-        previous = self.centralWidget()
+        previous = self.takeCentralWidget()  # setCentralWidget alone would delete it
         self.setCentralWidget(widget)
         self.central_panel = widget
         if previous is not None and previous is self.latent_grid and "latent_grid" not in self.docks:
@@ -428,6 +428,7 @@ class MainWindow(QMainWindow):
         self.training_panel.set_options(options)
         self.state.data_root = Path(options.data_root) if options.data_root else None
         self._install_panels()
+        self._default_layout = self.saveState()  # what View ▸ Reset Layout goes back to
         layout = self.settings.value("window/state")
         if isinstance(layout, (QByteArray, bytes)):
             self.restoreState(QByteArray(layout))

@@ -2,7 +2,8 @@
 
 Two pyqtgraph plots share the epoch axis: the top one the negative ELBO and its
 reconstruction term, the bottom one the KL term (it is much smaller, so it gets its own
-scale). Points arrive at up to ~10 per second from the training worker; redraws are
+scale). Live training curves show the mean loss of the batches between two reports; test
+curves one point per epoch. Points arrive at up to ~10 per second from the training worker; redraws are
 throttled to 10 Hz and reuse the same ``PlotDataItem`` objects (``setData``).
 """
 
@@ -36,6 +37,7 @@ class LossPlot(QWidget):
         super().__init__(parent)
         self.state = state
         self._live: dict[str, list[float]] = {"x": [], "loss": [], "recon": [], "kl": []}
+        self._previous: tuple | None = None   # (epoch, batches seen, running means) of the last report
         self._run_start_epoch = 0
         self._redraws = 0
         self.view = pg.GraphicsLayoutWidget()
@@ -176,15 +178,28 @@ class LossPlot(QWidget):
         self.redraw()
 
     def _on_state_training_progress(self, progress) -> None:
-        x = progress.step / max(1, progress.steps_per_epoch)
-        self._live["x"].append(float(x))
+        # Reports carry running means since the start of the epoch; plotting them would draw
+        # a sawtooth. The mean over the batches since the previous report is what we want:
+        #   (mean_now·n_now − mean_before·n_before) / (n_now − n_before)   with n in batches.
+        spe = max(1, progress.steps_per_epoch)
+        n = progress.step - progress.epoch * spe
+        epoch, n_before, before = self._previous if self._previous else (None, 0, {})
+        if epoch != progress.epoch:
+            n_before, before = 0, {}
+        if n <= n_before:
+            return
+        self._live["x"].append(progress.step / spe)
         for key in ("loss", "recon", "kl"):
-            self._live[key].append(float(progress.losses.get(key, np.nan)))
+            now = float(progress.losses.get(key, np.nan))
+            value = (now * n - before.get(key, 0.0) * n_before) / (n - n_before)
+            self._live[key].append(value)
+        self._previous = (progress.epoch, n, dict(progress.losses))
         self._schedule_redraw()
 
     def _clear_live(self) -> None:
         for values in self._live.values():
             values.clear()
+        self._previous = None
 
     # -- look ------------------------------------------------------------------------------------
     def _apply_colors(self) -> None:

@@ -622,6 +622,7 @@ class TrainingPanel(QWidget):
 
     def _on_state_training_finished(self, outcome: str) -> None:
         epochs = self.state.epochs_trained
+        self.progress_label.setText(self._summary())
         if outcome == "completed":
             self.progress_bar.setValue(1000)
             self.progress_bar.setFormat(f"Done · {epochs} epoch{'s' if epochs != 1 else ''} trained")
@@ -633,7 +634,28 @@ class TrainingPanel(QWidget):
         self._update_enabled()
         self._update_model_info()
 
+    def _summary(self) -> str:
+        """What the current model has been through, for the idle panel."""
+        history = self.state.history
+        if self.state.model is None:
+            return " "
+        if not history:
+            return "This model has not been trained yet."
+        last = history[-1]
+        epochs = self.state.epochs_trained
+        text = f"Trained for {epochs} epoch{'s' if epochs != 1 else ''}"
+        if "test_neg_elbo" in last:
+            text += f" · test −ELBO {last['test_neg_elbo']:.2f} nats"
+        if "test_active_units" in last:
+            text += f" · {last['test_active_units']} of {self.state.model.latent_dim} units active"
+        return text + "."
+
     def _on_state_model_changed(self, model) -> None:
+        if not self.state.is_training:
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Not training")
+            self.progress_label.setText(self._summary())
+            self.loss_label.setText(" ")
         if model is None and self.continue_radio.isChecked():
             self.new_radio.setChecked(True)
         elif self.continue_radio.isChecked() and not self.state.is_training:
