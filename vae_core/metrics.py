@@ -64,8 +64,12 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     return result
 
 
-def _iwae_nll(model, x, y, mu, logvar, k, generator, max_rows: int = 50_000):
-    """-log p̂(x) per image from ``k`` importance samples, in chunks of samples to bound memory."""
+def _iwae_nll(model, x, y, mu, logvar, k, generator, max_rows: int = 8_192):
+    """-log p̂(x) per image from ``k`` importance samples.
+
+    Samples go through the decoder in chunks of at most ``max_rows`` images: a conv
+    decoder's activations for 50k rows would take gigabytes.
+    """
     b, d = mu.shape
     std = torch.exp(0.5 * logvar)
     chunk = max(1, min(k, max_rows // max(1, b)))
