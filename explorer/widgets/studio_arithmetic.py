@@ -1,0 +1,419 @@
+"""Latent arithmetic composer and attribute vectors.
+
+The composer edits an expression such as ``#12 − mean(7) + mean(3)`` (validated live
+with :func:`vae_core.latent.parse_expression`), inserts operands from the picker or the
+map, scales the edit with a strength slider, and shows each term, the decoded result and
+its nearest real neighbours. The attribute panel builds ``mean(A) − mean(B)`` from two
+classes or groups and applies "more of / less of" to any point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from superqt import QLabeledDoubleSlider
+from superqt.utils import signals_blocked
+
+from explorer.studio_state import AttributeSide
+from explorer.widgets.image_grid import ImageGrid
+from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
+
+ERROR_STYLE = "QLineEdit { border: 1px solid #d32f2f; }"
+
+
+def _strength_slider(lo: float, hi: float, value: float, tip: str) -> QLabeledDoubleSlider:
+    slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+    slider.setRange(lo, hi)
+    slider.setDecimals(2)
+    slider.setSingleStep(0.05)
+    slider.setValue(value)
+    slider.setToolTip(tip)
+    return slider
+
+
+class ArithmeticPanel(QWidget):
+    """The latent arithmetic composer; edits ``state.studio`` (expression, strength)."""
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        self._conn = StateConnections(self)
+        self.state = state
+        self.studio = state.studio
+
+        self.expression_edit = QLineEdit()
+        self.expression_edit.setPlaceholderText("e.g.  #12 − mean(7) + mean(3)")
+        self.expression_edit.setToolTip(
+            "Operands: #12 (data point), mean(7) or @7 (class mean), mean(\"Sneaker\"), pin:P1, group:g1, "
+            "mean(#1, #5). Coefficients: 0.5*#12. The first term is the base; strength scales the rest.")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.expression_edit.setFont(mono)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.picker = OperandPicker(state, actions=(("+", "+"), ("-", "−")))
+        self.picker.buttons["+"].setToolTip("Add this operand to the expression")
+        self.picker.buttons["-"].setToolTip("Subtract this operand from the expression")
+        self.pick_button = QPushButton("Pick on map")
+        self.pick_button.setCheckable(True)
+        self.pick_button.setToolTip("While on, each click on the map adds its point (or a pin at that position)")
+        self.clear_button = QPushButton("Clear")
+        self.strength_slider = _strength_slider(-1.0, 3.0, self.studio.strength,
+                                                "Scales everything after the first term: A + s·(C − B)")
+
+        self.terms = ImageGrid(placeholder="The decoded terms show here.")
+        self.terms.setMinimumHeight(90)
+        self.result_view = ImageView(placeholder="Result", minimum=96)
+        self.result_view.setToolTip("The decoded result")
+        self.neighbors = ImageGrid("Nearest real neighbours", placeholder="Nearest data points show here.")
+        self.neighbors.setMinimumHeight(90)
+        self.neighbors.setToolTip("The data points whose codes are nearest to the result; click one to add it")
+        self.pin_button = QPushButton("Pin result")
+        self.pin_button.setToolTip("Add the result to the map as a pin")
+        self.animate_button = QPushButton("Animate")
+        self.animate_button.setToolTip("Play the edit in the player: strength going from 0 to its value")
+        self.keyframe_button = QPushButton("Add as keyframe")
+        self.keyframe_button.setToolTip("Use the result as the next interpolation keyframe")
+        self.traverse_button = QPushButton("Edit dimensions")
+        self.traverse_button.setToolTip("Send the result to the traversal panel's sliders")
+        self.label_picker = LabelPicker(state, with_animate=False)
+
+        row = QHBoxLayout()
+        row.addWidget(self.pick_button)
+        row.addStretch(1)
+        row.addWidget(self.clear_button)
+        strength = QHBoxLayout()
+        strength.addWidget(QLabel("Strength"))
+        strength.addWidget(self.strength_slider, 1)
+        result = QGridLayout()
+        result.addWidget(self.result_view, 0, 0, 2, 1)
+        result.addWidget(self.neighbors, 0, 1, 2, 1)
+        result.setColumnStretch(0, 2)
+        result.setColumnStretch(1, 3)
+        actions = QHBoxLayout()
+        for b in (self.pin_button, self.animate_button, self.keyframe_button, self.traverse_button):
+            actions.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.expression_edit)
+        layout.addWidget(self.status)
+        layout.addWidget(self.picker)
+        layout.addLayout(row)
+        layout.addLayout(strength)
+        layout.addWidget(self.terms, 1)
+        layout.addLayout(result, 2)
+        layout.addLayout(actions)
+        layout.addWidget(self.label_picker)
+
+        self.expression_edit.textEdited.connect(self._on_text_edited)
+        self.expression_edit.returnPressed.connect(lambda: self._on_text_edited(self.expression_edit.text()))
+        self.picker.picked_with.connect(self._on_picker_picked)
+        self.pick_button.toggled.connect(self._on_pick_toggled)
+        self.clear_button.clicked.connect(lambda: self.studio.set_expression(""))
+        self.strength_slider.valueChanged.connect(self.studio.set_strength)
+        self.pin_button.clicked.connect(self._on_pin)
+        self.animate_button.clicked.connect(self._on_animate)
+        self.keyframe_button.clicked.connect(self._on_keyframe)
+        self.traverse_button.clicked.connect(self._on_traverse)
+        self.neighbors.tile_clicked.connect(self._on_neighbor_clicked)
+
+        self._conn.connect(self.studio.arithmetic_changed, self._on_studio_arithmetic_changed)
+        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(state.codes_changed, self._revalidate)
+        self._conn.connect(state.map.pins_changed, self._revalidate)
+        self._conn.connect(state.map.groups_changed, self._revalidate)
+        self._on_studio_arithmetic_changed()
+
+    # -- user input ----------------------------------------------------------------------------
+    def _on_text_edited(self, text: str) -> None:
+        self.studio.set_expression(text)
+
+    def _revalidate(self, *_) -> None:
+        if self.studio.expression.strip():
+            self.studio.evaluate_arithmetic()
+
+    def _on_picker_picked(self, sign: str, operand) -> None:
+        self.studio.add_operand_to_expression(operand, sign)
+
+    def _on_pick_toggled(self, on: bool) -> None:
+        if on:
+            self.studio.set_pick_target("arithmetic")
+        elif self.studio.pick_target == "arithmetic":
+            self.studio.set_pick_target(None)
+
+    def _on_studio_pick_target_changed(self, target) -> None:
+        with signals_blocked(self.pick_button):
+            self.pick_button.setChecked(target == "arithmetic")
+
+    def _on_pin(self) -> None:
+        try:
+            pin = self.studio.pin_result()
+        except ValueError as exc:
+            self.state.message.emit("warning", str(exc))
+            return
+        self.state.message.emit("info", f"Pinned the result as {pin.name}.")
+
+    def _on_animate(self) -> None:
+        try:
+            self.studio.animate_arithmetic()
+        except ValueError as exc:
+            self.state.message.emit("warning", str(exc))
+
+    def _on_keyframe(self) -> None:
+        if self.studio.result_z is not None:
+            self.studio.add_code_keyframe(self.studio.result_z, name=f"= {self.studio.expression}")
+
+    def _on_traverse(self) -> None:
+        if self.studio.result_z is not None:
+            self.studio.set_traversal_code(self.studio.result_z)
+
+    def _on_neighbor_clicked(self, tile: int) -> None:
+        idx = self.studio.neighbor_indices
+        if 0 <= tile < len(idx):
+            self.studio.add_operand_to_expression(self.studio.operand_from_index(int(idx[tile])), "+")
+
+    # -- state → widgets ---------------------------------------------------------------------------
+    def _on_studio_arithmetic_changed(self) -> None:
+        s = self.studio
+        if self.expression_edit.text() != s.expression:
+            with signals_blocked(self.expression_edit):
+                cursor = self.expression_edit.cursorPosition()
+                self.expression_edit.setText(s.expression)
+                self.expression_edit.setCursorPosition(min(cursor, len(s.expression)) if cursor else len(s.expression))
+        with signals_blocked(self.strength_slider):
+            self.strength_slider.setValue(s.strength)
+        has = s.result_z is not None
+        for b in (self.pin_button, self.animate_button, self.keyframe_button, self.traverse_button):
+            b.setEnabled(has)
+        if s.arithmetic_error:
+            self.expression_edit.setStyleSheet(ERROR_STYLE)
+            self.status.setStyleSheet("color: #d32f2f;")
+            self.status.setText(s.arithmetic_error)
+            if s.arithmetic_error_position is not None:
+                self.expression_edit.setToolTip(s.arithmetic_error)
+        else:
+            self.expression_edit.setStyleSheet("")
+            self.status.setStyleSheet("")
+            if not s.expression.strip():
+                self.status.setText("Compose with the picker below or type an expression.")
+            elif has:
+                norm = float(np.linalg.norm(s.result_z))
+                self.status.setText(f"✓ {s.describe_expression()} · |z| = {norm:.2f}")
+        self._show_terms()
+        if has:
+            self.result_view.set_image(s.result_image, caption="result")
+            idx, dist = s.neighbor_indices, s.neighbor_distances
+            labels = self.state.labels
+            if len(idx):
+                images = self.state.images[idx]
+                captions = [f"#{i}" + (f" · {s.label_name(int(labels[i]))}" if labels is not None else "")
+                            for i in idx]
+                self.neighbors.set_images(images, columns=min(4, len(idx)), captions=captions)
+                self.neighbors.set_caption(f"Nearest real neighbours (distance {dist[0]:.2f}–{dist[-1]:.2f})")
+            else:
+                self.neighbors.clear()
+        else:
+            self.result_view.set_image(None, caption="")
+            self.neighbors.clear()
+
+    def _show_terms(self) -> None:
+        s = self.studio
+        terms = s.term_previews()
+        if not terms:
+            self.terms.clear()
+            return
+        texts, images = zip(*terms)
+        images = np.stack(images + ((s.result_image,) if s.result_image is not None else ()))
+        captions = list(texts) + (["= result"] if s.result_image is not None else [])
+        self.terms.set_images(images, columns=len(images), captions=captions)
+
+
+def _side_key(side: AttributeSide | None) -> str | None:
+    return None if side is None else f"{side.kind}:{side.value}"
+
+
+class _SideCombo(QComboBox):
+    """Pick one end of an attribute vector: a class or a selection group."""
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._sides: dict[str, AttributeSide] = {}
+
+    def refresh(self) -> None:
+        current = self.currentData()
+        sides = []
+        labels = self.state.labels
+        if labels is not None:
+            sides += [(f"class {self.state.studio.label_name(int(y))}", AttributeSide("label", int(y)))
+                      for y in sorted(set(np.unique(labels).tolist()))]
+        sides += [(f"group {g}", AttributeSide("group", g)) for g, idx in self.state.map.groups.items() if len(idx)]
+        self._sides = {_side_key(side): side for _, side in sides}
+        with signals_blocked(self):
+            self.clear()
+            for text, side in sides:
+                self.addItem(text, _side_key(side))
+            self.setCurrentIndex(self.findData(current) if current is not None else -1)
+
+    def side(self) -> AttributeSide | None:
+        return self._sides.get(self.currentData())
+
+    def set_side(self, side: AttributeSide | None) -> None:
+        with signals_blocked(self):
+            self.setCurrentIndex(self.findData(_side_key(side)) if side is not None else -1)
+
+
+class AttributePanel(QWidget):
+    """Attribute vectors: ``mean(A) − mean(B)`` applied "more of / less of" to a point."""
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        self._conn = StateConnections(self)
+        self.state = state
+        self.studio = state.studio
+
+        self.positive_combo = _SideCombo(state)
+        self.positive_combo.setToolTip("Points that have the attribute")
+        self.negative_combo = _SideCombo(state)
+        self.negative_combo.setToolTip("Points that lack it (the reference)")
+        self.vector_label = QLabel()
+        self.vector_label.setWordWrap(True)
+        self.picker = OperandPicker(state, actions=(("set", "Use this point"),))
+        self.pick_button = QPushButton("Pick on map")
+        self.pick_button.setCheckable(True)
+        self.pick_button.setToolTip("While on, a click on the map chooses the point to edit")
+        self.base_label = QLabel()
+        self.amount_slider = _strength_slider(-3.0, 3.0, self.studio.attribute_amount,
+                                              "Negative: less of the attribute; positive: more of it")
+        self.base_view = ImageView(placeholder="point", minimum=80)
+        self.shifted_view = ImageView(placeholder="shifted", minimum=80)
+        self.animate_button = QPushButton("Animate")
+        self.animate_button.setToolTip("Play the shift from the point to the shifted point")
+        self.pin_button = QPushButton("Pin shifted point")
+        self.keyframe_button = QPushButton("Add as keyframe")
+
+        form = QFormLayout()
+        form.addRow("More of", self.positive_combo)
+        form.addRow("Compared with", self.negative_combo)
+        base_row = QHBoxLayout()
+        base_row.addWidget(self.picker, 1)
+        point_row = QHBoxLayout()
+        point_row.addWidget(self.base_label, 1)
+        point_row.addWidget(self.pick_button)
+        amount = QHBoxLayout()
+        less = QLabel("less")
+        more = QLabel("more")
+        amount.addWidget(less)
+        amount.addWidget(self.amount_slider, 1)
+        amount.addWidget(more)
+        views = QHBoxLayout()
+        views.addWidget(self.base_view, 1)
+        arrow = QLabel("→")
+        arrow.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        views.addWidget(arrow)
+        views.addWidget(self.shifted_view, 1)
+        actions = QHBoxLayout()
+        for b in (self.animate_button, self.pin_button, self.keyframe_button):
+            actions.addWidget(b)
+        box = QGroupBox("Apply to")
+        box_layout = QVBoxLayout(box)
+        box_layout.addLayout(base_row)
+        box_layout.addLayout(point_row)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addWidget(self.vector_label)
+        layout.addWidget(box)
+        layout.addLayout(amount)
+        layout.addLayout(views, 1)
+        layout.addLayout(actions)
+
+        self.positive_combo.currentIndexChanged.connect(self._on_sides_changed)
+        self.negative_combo.currentIndexChanged.connect(self._on_sides_changed)
+        self.picker.picked.connect(self.studio.set_attribute_base)
+        self.pick_button.toggled.connect(self._on_pick_toggled)
+        self.amount_slider.valueChanged.connect(self.studio.set_attribute_amount)
+        self.animate_button.clicked.connect(self._on_animate)
+        self.pin_button.clicked.connect(self._on_pin)
+        self.keyframe_button.clicked.connect(self._on_keyframe)
+
+        self._conn.connect(self.studio.attribute_changed, self._on_studio_attribute_changed)
+        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(state.dataset_changed, self._refresh_sides)
+        self._conn.connect(state.codes_changed, self._refresh_sides)
+        self._conn.connect(state.map.groups_changed, self._refresh_sides)
+        self._refresh_sides()
+        self._on_studio_attribute_changed()
+
+    def _refresh_sides(self, *_) -> None:
+        self.positive_combo.refresh()
+        self.negative_combo.refresh()
+        s = self.studio
+        for combo, side in ((self.positive_combo, s.attribute_positive), (self.negative_combo, s.attribute_negative)):
+            if side is not None:
+                combo.set_side(side)
+
+    def _on_sides_changed(self, *_) -> None:
+        self.studio.set_attribute_sides(self.positive_combo.side(), self.negative_combo.side())
+
+    def _on_pick_toggled(self, on: bool) -> None:
+        if on:
+            self.studio.set_pick_target("attribute")
+        elif self.studio.pick_target == "attribute":
+            self.studio.set_pick_target(None)
+
+    def _on_studio_pick_target_changed(self, target) -> None:
+        with signals_blocked(self.pick_button):
+            self.pick_button.setChecked(target == "attribute")
+
+    def _on_animate(self) -> None:
+        try:
+            self.studio.animate_attribute()
+        except ValueError as exc:
+            self.state.message.emit("warning", str(exc))
+
+    def _on_pin(self) -> None:
+        s = self.studio
+        if s.attribute_result_z is not None:
+            pin = self.state.map.add_pin(s.attribute_result_z, label=s.decode_label if s.conditional else None)
+            self.state.message.emit("info", f"Pinned the shifted point as {pin.name}.")
+
+    def _on_keyframe(self) -> None:
+        s = self.studio
+        if s.attribute_result_z is not None:
+            s.add_code_keyframe(s.attribute_result_z, name=f"{s.attribute_base.name} {s.attribute_amount:+g}×")
+
+    def _on_studio_attribute_changed(self) -> None:
+        s = self.studio
+        for combo, side in ((self.positive_combo, s.attribute_positive), (self.negative_combo, s.attribute_negative)):
+            if combo.side() != side:
+                combo.set_side(side)
+        with signals_blocked(self.amount_slider):
+            self.amount_slider.setValue(s.attribute_amount)
+        if s.attribute_vector is not None:
+            text = f"Attribute: {s.attribute_name}, |v| = {float(np.linalg.norm(s.attribute_vector)):.2f}"
+            if s.attribute_error:
+                text += f". {s.attribute_error}"
+            self.vector_label.setText(text)
+            self.vector_label.setStyleSheet("")
+        else:
+            self.vector_label.setText(s.attribute_error or "")
+            self.vector_label.setStyleSheet("color: #d32f2f;" if s.attribute_error and
+                                            s.attribute_positive is not None else "")
+        self.base_label.setText(f"Point: {s.attribute_base.name}" if s.attribute_base is not None
+                                else "Point: none yet")
+        has = s.attribute_images is not None
+        if has:
+            self.base_view.set_image(s.attribute_images[0], caption=s.attribute_base.name)
+            sign = "more" if s.attribute_amount >= 0 else "less"
+            self.shifted_view.set_image(s.attribute_images[1],
+                                        caption=f"{abs(s.attribute_amount):g}× {sign}")
+        else:
+            self.base_view.set_image(None, caption="")
+            self.shifted_view.set_image(None, caption="")
+        for b in (self.animate_button, self.pin_button, self.keyframe_button):
+            b.setEnabled(has)
