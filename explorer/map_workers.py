@@ -272,7 +272,8 @@ class MapJobs(QtCore.QObject):
                 last[0] = now
                 relay.progressed.emit(job, int(done), int(total))
 
-        worker = create_worker(func, progress=progress, should_stop=job.cancel.is_set, _start_thread=False)
+        worker = create_worker(func, progress=progress, should_stop=job.cancel.is_set, _start_thread=False,
+                               _ignore_errors=True)
         job.worker = worker
         worker.returned.connect(lambda result: None if job.cancel.is_set() else on_done(result))
         worker.errored.connect(lambda exc: self._on_job_error(job, exc))

@@ -99,17 +99,23 @@ class DecoderView(QtWidgets.QWidget):
         self.title.setStyleSheet("font-weight: 600;")
         self.coords = QtWidgets.QLabel("")
         self.coords.setStyleSheet("color: palette(mid);")
-        self.coords.setWordWrap(True)
+        # Fixed heights: text that changes on every mouse move must not re-layout the window.
+        self.coords.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.distance = QtWidgets.QLabel("Distance to nearest data: –")
         self.distance.setObjectName("decoder_distance")
         self.distance.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.distance.setWordWrap(True)
+        self.distance.setFixedHeight(2 * self.distance.fontMetrics().lineSpacing() + 6)
+        self.distance.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
         self.original = ImagePane(minimum=44)
         self.reconstruction = ImagePane(minimum=44)
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
         self.hover_caption.setWordWrap(True)
         self.hover_caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.hover_caption.setFixedHeight(2 * self.hover_caption.fontMetrics().lineSpacing() + 6)
+        self.hover_caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
         for pane in (self.original, self.reconstruction):
             pane.setMaximumHeight(128)   # the live preview above gets the space
@@ -161,6 +167,7 @@ class DecoderView(QtWidgets.QWidget):
             zs = ", ".join(f"{v:+.2f}" for v in np.asarray(z)[:8])
             more = " …" if len(z) > 8 else ""
             self.coords.setText(f"map ({xy[0]:.3g}, {xy[1]:.3g})  ·  z = [{zs}{more}]")
+            self.coords.setToolTip("z = [" + ", ".join(f"{v:+.4f}" for v in np.asarray(z)) + "]")
 
     def show_code(self, z) -> None:
         """Decode ``z`` and show it in the large preview."""

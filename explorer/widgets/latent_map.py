@@ -476,11 +476,17 @@ class PointCloudItem(pg.GraphicsObject):
         limit = 200_000
         r_px = self.auto_radius() + 0.5
         tr = painter.transform()
+        vb = self.getViewBox()
+        area = vb.viewRect() if vb is not None else None
         painter.save()
         painter.resetTransform()
         painter.setPen(QtCore.Qt.PenStyle.NoPen)
         for layer in self._layers:
-            x, y, col = layer["x"][:limit], layer["y"][:limit], layer["col"][:limit]
+            x, y, col = layer["x"], layer["y"], layer["col"]
+            if area is not None:   # SVG clipping is unreliable: leave out what the view does not show
+                keep = (x >= area.left()) & (x <= area.right()) & (y >= area.top()) & (y <= area.bottom())
+                x, y, col = x[keep], y[keep], col[keep]
+            x, y, col = x[:limit], y[:limit], col[:limit]
             for value in np.unique(col):
                 m = col == value
                 c = QtGui.QColor.fromRgba(int(value))
@@ -1276,9 +1282,14 @@ class LatentMapView(pg.PlotWidget):
         self.thumbnails.set_points(xy[chosen], chosen)
 
     # -- export ------------------------------------------------------------------------------------------
+    def _export_svg(self, path: str) -> None:
+        # Qt's SVG paint engine renders the scene directly (the points draw as real circles);
+        # pyqtgraph's SVGExporter cannot parse the paths Qt 6.12 writes.
+        _render_svg(self.scene(), self.plot_item.sceneBoundingRect(), self.backgroundBrush().color(), path)
+
     def export_image(self, path, width: int | None = None) -> None:
         """Save the plot as PNG (raster, optionally wider) or SVG (vector points)."""
-        from pyqtgraph.exporters import ImageExporter, SVGExporter
+        from pyqtgraph.exporters import ImageExporter
 
         self.finish_animation()
         cursor_visible = self.cursor_item.isVisible()
@@ -1286,7 +1297,7 @@ class LatentMapView(pg.PlotWidget):
         try:
             path = str(path)
             if path.lower().endswith(".svg"):
-                SVGExporter(self.plot_item).export(path)
+                self._export_svg(path)
             else:
                 exporter = ImageExporter(self.plot_item)
                 if width:
@@ -1294,6 +1305,26 @@ class LatentMapView(pg.PlotWidget):
                 exporter.export(path)
         finally:
             self.cursor_item.setVisible(cursor_visible)
+
+
+def _render_svg(scene: QtWidgets.QGraphicsScene, source: QtCore.QRectF, background: QtGui.QColor, path: str,
+                title: str = "Latent map") -> None:
+    from PySide6 import QtSvg
+
+    gen = QtSvg.QSvgGenerator()
+    gen.setFileName(path)
+    size = source.size().toSize()
+    gen.setSize(size)
+    gen.setViewBox(QtCore.QRect(0, 0, size.width(), size.height()))
+    gen.setTitle(title)
+    gen.setDescription("Exported by Latent Explorer")
+    painter = QtGui.QPainter(gen)
+    try:
+        target = QtCore.QRectF(0, 0, size.width(), size.height())
+        painter.fillRect(target, background)
+        scene.render(painter, target, source)
+    finally:
+        painter.end()
 
 
 def _disconnect_all(connections) -> None:

@@ -1,0 +1,397 @@
+"""The latent map widgets, driven with real mouse events (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("pytestqt")
+
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from explorer.state import ExplorerState  # noqa: E402
+from explorer.widgets.decoder_view import DecoderView  # noqa: E402
+from explorer.widgets.groups import GroupsPanel  # noqa: E402
+from explorer.widgets.map_panel import MapPanel  # noqa: E402
+from explorer.widgets.pins import PinGallery  # noqa: E402
+from vae_core import build_model  # noqa: E402
+
+LEFT = QtCore.Qt.MouseButton.LeftButton
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from vae_core import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def setup(qtbot, digits):
+    """A map panel, decoder, pins and groups on one state, shown and laid out."""
+    torch.manual_seed(0)
+    state = ExplorerState()
+    state.set_dataset(digits)
+    state.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,)))
+    host = QtWidgets.QWidget()
+    panel = MapPanel(state)
+    decoder = DecoderView(state)
+    pins = PinGallery(state)
+    groups = GroupsPanel(state)
+    layout = QtWidgets.QHBoxLayout(host)
+    layout.addWidget(panel, 3)
+    side = QtWidgets.QVBoxLayout()
+    for w in (decoder, pins, groups):
+        side.addWidget(w)
+    layout.addLayout(side, 1)
+    host.resize(1200, 900)
+    qtbot.addWidget(host)
+    host.show()
+    qtbot.waitExposed(host)
+    assert panel.jobs.wait(30)
+    qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
+    panel.view.finish_animation()
+    qtbot.waitUntil(lambda: panel.view.points.has_render, timeout=5_000)
+    yield state, panel, decoder, pins, groups
+    panel.jobs.shutdown()
+
+
+def _pixel_of(panel, x, y) -> QtCore.QPoint:
+    """Viewport pixel of map position (x, y)."""
+    scene = panel.view.vb.mapViewToScene(QtCore.QPointF(x, y))
+    return panel.view.mapFromScene(scene)
+
+
+def _map_pos(panel, pixel: QtCore.QPoint) -> tuple[float, float]:
+    p = panel.view.vb.mapSceneToView(panel.view.mapToScene(pixel))
+    return p.x(), p.y()
+
+
+def _move(qtbot, panel, pixel: QtCore.QPoint) -> None:
+    QTest.mouseMove(panel.view.viewport(), pixel)
+    qtbot.wait(5)
+
+
+def test_hover_decodes_the_inverse_projection(setup, qtbot):
+    state, panel, decoder, *_ = setup
+    vp_rect = panel.view.vb.sceneBoundingRect()
+    first = panel.view.mapFromScene(vp_rect.center() + QtCore.QPointF(-80, -40))
+    second = panel.view.mapFromScene(vp_rect.center() + QtCore.QPointF(120, 70))
+    seen = decoder.decode_count
+    _move(qtbot, panel, first)
+    qtbot.waitUntil(lambda: decoder.decode_count > seen, timeout=2000)
+    x, y = _map_pos(panel, first)
+    assert state.map.cursor_xy == pytest.approx((x, y), abs=1e-9)
+    z = state.map.projection.inverse(np.array([x, y]))
+    expected = state.decode(z)[0]
+    np.testing.assert_allclose(decoder.preview_image, expected, atol=1e-6)
+    np.testing.assert_allclose(decoder.preview.image_item.image, expected[0], atol=1e-6)
+    before = decoder.preview_image.copy()
+
+    seen = decoder.decode_count
+    _move(qtbot, panel, second)
+    qtbot.waitUntil(lambda: decoder.decode_count > seen, timeout=2000)
+    x2, y2 = _map_pos(panel, second)
+    expected2 = state.decode(state.map.projection.inverse(np.array([x2, y2])))[0]
+    np.testing.assert_allclose(decoder.preview_image, expected2, atol=1e-6)
+    assert not np.allclose(decoder.preview_image, before)
+    assert panel.view.cursor_item.isVisible()
+
+
+def test_hover_decodes_outside_the_data_and_reports_the_distance(setup, qtbot):
+    state, panel, decoder, *_ = setup
+    xy = state.map.xy.astype(float)
+    # Far outside the data: zoom out so an empty corner is on screen.
+    lo, hi = xy.min(0), xy.max(0)
+    span = hi - lo
+    panel.view.vb.setRange(xRange=(lo[0] - 3 * span[0], hi[0] + span[0]), yRange=(lo[1], hi[1] + 3 * span[1]),
+                           padding=0)
+    qtbot.wait(20)
+    far = _pixel_of(panel, lo[0] - 2.5 * span[0], hi[1] + 2.5 * span[1])
+    _move(qtbot, panel, far)
+    qtbot.waitUntil(lambda: state.map.nearest is not None, timeout=5000)
+    qtbot.waitUntil(lambda: state.map.known_data_spacing() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: "off the data" in decoder.distance.text(), timeout=5000)
+    x, y = state.map.cursor_xy
+    np.testing.assert_allclose(decoder.preview_image, state.decode(state.map.projection.inverse(np.array([x, y])))[0],
+                               atol=1e-6)
+    d = np.linalg.norm(state.codes - state.map.cursor_z, axis=1).min()
+    assert state.map.nearest.distance == pytest.approx(d, rel=1e-4)
+
+
+def test_hover_does_not_rerender_the_points(setup, qtbot):
+    state, panel, decoder, *_ = setup
+    qtbot.wait(50)
+    renders = panel.view.points.render_count
+    center = panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center())
+    for k in range(12):
+        _move(qtbot, panel, center + QtCore.QPoint(7 * k, 3 * k))
+    qtbot.waitUntil(lambda: decoder.decode_count >= 6, timeout=2000)
+    qtbot.wait(30)
+    assert panel.view.points.render_count == renders
+
+
+def test_latest_position_wins(setup, qtbot):
+    """Many moves queued before the event loop runs are processed once, at the last one."""
+    state, panel, decoder, *_ = setup
+    view = panel.view
+    center = view.mapFromScene(view.vb.sceneBoundingRect().center())
+    before = view.hover_count
+    for k in range(20):   # events delivered synchronously, no event loop in between
+        pos = QtCore.QPointF(center + QtCore.QPoint(k * 3, k))
+        ev = QtGui_mouse_move(pos)
+        QtWidgets.QApplication.sendEvent(view.viewport(), ev)
+    qtbot.waitUntil(lambda: view.hover_count > before, timeout=2000)
+    qtbot.wait(20)
+    assert view.hover_count == before + 1
+    last = center + QtCore.QPoint(19 * 3, 19)
+    assert state.map.cursor_xy == pytest.approx(_map_pos(panel, last), abs=1e-9)
+
+
+def QtGui_mouse_move(pos: QtCore.QPointF):
+    from PySide6 import QtGui
+
+    return QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, pos, pos, QtCore.Qt.MouseButton.NoButton,
+                             QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier)
+
+
+def test_hovering_a_data_point_shows_it(setup, qtbot):
+    state, panel, decoder, *_ = setup
+    xy = state.map.xy
+    rect = panel.view.vb.viewRect()
+    inside = np.flatnonzero((xy[:, 0] > rect.left()) & (xy[:, 0] < rect.right())
+                            & (xy[:, 1] > rect.top()) & (xy[:, 1] < rect.bottom()))
+    i = int(inside[len(inside) // 2])
+    _move(qtbot, panel, _pixel_of(panel, *xy[i]))
+    qtbot.waitUntil(lambda: state.map.hovered_index is not None, timeout=2000)
+    j = state.map.hovered_index
+    # the point drawn under the cursor: the same one, or one drawn on top of it within a pixel or two
+    assert np.linalg.norm((xy[j] - xy[i]) / np.array([rect.width(), rect.height()])) < 0.01
+    np.testing.assert_array_equal(decoder.original.image, state.images[j][0])
+    np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[j])[0][0], atol=1e-6)
+    assert f"#{j:,}" in decoder.hover_caption.text()
+    assert f"<b>{state.labels[j]}</b>" in decoder.hover_caption.text()
+
+
+def test_click_adds_a_pin(setup, qtbot):
+    state, panel, decoder, pins, _ = setup
+    picked = []
+    state.map.point_picked.connect(picked.append)
+    rect = panel.view.vb.sceneBoundingRect()
+    # An empty spot: outside the data cloud.
+    xy = state.map.xy.astype(float)
+    lo, hi = xy.min(0), xy.max(0)
+    panel.view.vb.setRange(xRange=(lo[0] - 1.0 * (hi[0] - lo[0]), hi[0]), yRange=(lo[1], hi[1]), padding=0)
+    qtbot.wait(20)
+    pixel = _pixel_of(panel, lo[0] - 0.6 * (hi[0] - lo[0]), (lo[1] + hi[1]) / 2)
+    assert rect.contains(panel.view.mapToScene(pixel))
+    QTest.mouseClick(panel.view.viewport(), LEFT, pos=pixel)
+    qtbot.waitUntil(lambda: len(state.map.pins) == 1, timeout=2000)
+    pin = state.map.pins[0]
+    x, y = _map_pos(panel, pixel)
+    assert pin.index is None
+    np.testing.assert_allclose(pin.z, state.map.projection.inverse(np.array([x, y])), atol=1e-5)
+    assert picked and picked[-1].index is None
+    assert pins.list.count() == 1 and pins.list.item(0).text() == "P1"
+    assert len(panel.view.pin_item.data) == 1
+    # a click on a data point pins that point's own code
+    i = int(np.argmin(np.linalg.norm(xy - xy.mean(0), axis=1)))
+    panel.view.reset_view()
+    qtbot.wait(30)
+    QTest.mouseClick(panel.view.viewport(), LEFT, pos=_pixel_of(panel, *xy[i]))
+    qtbot.waitUntil(lambda: len(state.map.pins) == 2, timeout=2000)
+    second = state.map.pins[1]
+    assert second.index is not None
+    np.testing.assert_array_equal(second.z, state.codes[second.index])
+
+
+def test_pin_gallery_rename_and_save(setup, qtbot, tmp_path):
+    state, panel, decoder, pins, _ = setup
+    state.map.add_pin(state.codes[3], index=3)
+    item = pins.list.item(0)
+    item.setText("loop")
+    assert state.map.pins[0].name == "loop"
+    state.map.add_pin(state.codes[4])
+    pins.list.item(1).setText("loop")          # taken: reverted
+    assert pins.list.item(1).text() == "P2" and state.map.pins[1].name == "P2"
+    path = state.map.save_pins(tmp_path / "pins.json")
+    state.map.clear_pins()
+    assert pins.list.count() == 0
+    state.map.load_pins(path)
+    assert [pins.list.item(k).text() for k in range(pins.list.count())] == ["loop", "P2"]
+
+
+def _drag(qtbot, panel, points) -> None:
+    vp = panel.view.viewport()
+    QTest.mousePress(vp, LEFT, pos=points[0])
+    for p in points[1:]:
+        QTest.mouseMove(vp, p)
+        qtbot.wait(12)   # pyqtgraph's scene drops moves closer than 10 ms apart
+    QTest.mouseRelease(vp, LEFT, pos=points[-1])
+    qtbot.wait(10)
+
+
+def test_rectangle_selection_makes_a_group_kept_across_projection_switches(setup, qtbot):
+    state, panel, decoder, pins, groups = setup
+    panel.set_tool("rect")
+    rect = panel.view.vb.sceneBoundingRect()
+    a = panel.view.mapFromScene(rect.center() - QtCore.QPointF(rect.width() * 0.3, rect.height() * 0.3))
+    b = panel.view.mapFromScene(rect.center() + QtCore.QPointF(rect.width() * 0.05, rect.height() * 0.05))
+    _drag(qtbot, panel, [a, (a + b) / 2, b])
+    qtbot.waitUntil(lambda: len(state.map.groups) == 1, timeout=2000)
+    (x0, y0), (x1, y1) = _map_pos(panel, a), _map_pos(panel, b)
+    expected = state.map.select_rect(x0, y0, x1, y1)
+    name, idx = next(iter(state.map.groups.items()))
+    assert len(idx) > 0
+    # the drag's last move is the release position, give or take the rate limit of pyqtgraph
+    assert abs(len(idx) - len(expected)) <= max(3, 0.05 * len(expected))
+    np.testing.assert_array_equal(state.map.selection, idx)
+    assert groups.table.topLevelItemCount() == 1 and groups.grid.image is not None
+    assert panel.view.points._layers[1]["idx"].size == len(idx)
+
+    # switch to two latent dimensions: animated, selection kept
+    panel.kind_combo.setCurrentIndex(0)
+    assert state.map.kind == "dims"
+    assert panel.view.animating
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    np.testing.assert_array_equal(state.map.selection, idx)
+    np.testing.assert_allclose(state.map.xy, state.codes[:, :2], atol=1e-6)
+    np.testing.assert_allclose(panel.view.points.positions, state.map.xy)
+    assert np.sort(panel.view.points._layers[1]["idx"]).tolist() == idx.tolist()
+    # and pick other dims
+    panel._pick_dims(2, 3)
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    np.testing.assert_allclose(state.map.xy, state.codes[:, [2, 3]], atol=1e-6)
+    np.testing.assert_array_equal(state.map.selection, idx)
+
+
+def test_lasso_selection(setup, qtbot):
+    state, panel, *_ = setup
+    panel.set_tool("lasso")
+    c = panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center())
+    ring = [c + QtCore.QPoint(int(90 * np.cos(t)), int(90 * np.sin(t))) for t in np.linspace(0, 2 * np.pi, 14)]
+    _drag(qtbot, panel, ring)
+    qtbot.waitUntil(lambda: len(state.map.groups) == 1, timeout=2000)
+    idx = next(iter(state.map.groups.values()))
+    center = np.array(_map_pos(panel, c))
+    assert len(idx) > 0
+    # every selected point lies within the lasso's bounding box
+    rx = abs(_map_pos(panel, c + QtCore.QPoint(95, 0))[0] - center[0])
+    ry = abs(_map_pos(panel, c + QtCore.QPoint(0, 95))[1] - center[1])
+    assert np.all(np.abs(state.map.xy[idx, 0] - center[0]) <= rx)
+    assert np.all(np.abs(state.map.xy[idx, 1] - center[1]) <= ry)
+
+
+def test_refresh_after_an_epoch_keeps_the_layout_aligned(setup, qtbot):
+    state, panel, *_ = setup
+    old = state.map.xy.copy()
+    weights = {k: v + 0.02 * torch.randn_like(v) for k, v in state.model.state_dict().items()}
+    layouts = []
+    state.map.layout_changed.connect(lambda: layouts.append(state.map.xy.copy()))
+    state.apply_weights(weights)
+    qtbot.waitUntil(lambda: len(layouts) >= 1, timeout=5000)
+    assert panel.jobs.wait(10)
+    new = state.map.xy
+    np.testing.assert_allclose(new, state.map.projection.transform(state.codes), atol=1e-4)
+    moved = np.median(np.linalg.norm(new - old, axis=1))
+    assert moved < 0.5 * np.median(np.linalg.norm(old - old.mean(0), axis=1))
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    np.testing.assert_allclose(panel.view.points.positions, new)
+
+
+def test_umap_switch_runs_in_a_worker_and_can_be_cancelled(setup, qtbot):
+    state, panel, *_ = setup
+    state.map.set_umap_params(n_epochs=40, n_neighbors=8)
+    shown = state.map.projection
+    panel.set_projection("umap")
+    assert panel.jobs.busy
+    assert not panel.progress.isHidden() and not panel.cancel_button.isHidden()
+    qtbot.mouseClick(panel.cancel_button, LEFT)
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=60_000)
+    assert state.map.projection is shown and state.map.kind == "pca"
+    assert panel.kind_combo.currentData() == "pca"
+    assert panel.progress.isHidden()
+
+    panel.set_projection("umap")
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=60_000)
+    assert state.map.projection.kind == "umap" and state.map.kind == "umap"
+    assert not panel.umap_box.isHidden() and panel.dims_box.isHidden()
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    # hovering decodes through the UMAP k-NN inverse
+    rect = panel.view.vb.sceneBoundingRect()
+    pixel = panel.view.mapFromScene(rect.center())
+    panel.view.hover_at(*_map_pos(panel, pixel))
+    x, y = state.map.cursor_xy
+    np.testing.assert_allclose(state.map.cursor_z, state.map.projection.inverse(np.array([x, y])))
+
+
+def test_backdrop_thumbnails_neighbours_and_legend(setup, qtbot):
+    state, panel, decoder, *_ = setup
+    view = panel.view
+    panel.backdrop_check.setChecked(True)
+    assert view.backdrop.isVisible()
+    k, (c, h, w) = view.backdrop_grid, state.dataset.image_shape
+    assert view.backdrop.image.shape == (k * h, k * w)
+    # the top-left tile is the decoded top-left cell of the view
+    rect = view.vb.viewRect()
+    corner = np.array([rect.left() + rect.width() / (2 * k), rect.bottom() - rect.height() / (2 * k)])
+    tile = state.decode(state.map.inverse(corner))[0][0]
+    np.testing.assert_allclose(view.backdrop.image[-h:, :w], tile[::-1], atol=1e-6)
+
+    # thumbnails appear once zoomed in
+    panel.thumbs_check.setChecked(True)
+    xy = state.map.xy.astype(float)
+    cx, cy = np.median(xy, axis=0)
+    span = np.ptp(xy, axis=0) * 0.08
+    view.vb.setRange(xRange=(cx - span[0], cx + span[0]), yRange=(cy - span[1], cy + span[1]), padding=0)
+    qtbot.waitUntil(lambda: view.thumbnails.count > 0, timeout=3000)
+
+    # neighbours of the cursor are highlighted
+    view.reset_view()
+    panel.neighbours_check.setChecked(True)
+    view.hover_at(cx, cy)
+    qtbot.waitUntil(lambda: len(state.map.highlight) == panel.neighbours_k, timeout=5000)
+    d = np.linalg.norm(state.codes - state.map.cursor_z, axis=1)
+    assert set(state.map.highlight) == set(np.argsort(d)[: panel.neighbours_k])
+    assert len(view.highlight_item.data) == panel.neighbours_k
+
+    # the legend hides a class
+    before = view.points.points_in_view
+    panel.legend.buttons[0].click()
+    assert 0 in state.map.hidden_labels
+    qtbot.waitUntil(lambda: view.points.points_in_view < before, timeout=2000)
+    assert not np.isin(view.points._layers[0]["idx"], np.flatnonzero(state.labels == 0)).any()
+
+
+def test_show_path_and_export(setup, qtbot, tmp_path):
+    state, panel, *_ = setup
+    codes = np.linspace(state.codes[0], state.codes[1], 12)
+    panel.show_path(codes, frame=3)
+    x, y = panel.view.path_curve.getData()
+    np.testing.assert_allclose(np.column_stack([x, y]), state.map.projection.transform(codes), atol=1e-5)
+    assert len(panel.view.path_marker.data) == 1
+    panel.clear_path()
+    assert panel.view.path_curve.getData()[0] is None or len(panel.view.path_curve.getData()[0]) == 0
+
+    panel.export(tmp_path / "map.png")
+    panel.export(tmp_path / "map.svg")
+    panel.export(tmp_path / "map.csv")
+    from PySide6 import QtGui
+
+    image = QtGui.QImage(str(tmp_path / "map.png"))
+    assert not image.isNull() and image.width() > 200
+    svg = (tmp_path / "map.svg").read_text()
+    assert svg.count("<ellipse") + svg.count("<circle") + svg.count("<path") >= 1000
+    assert (tmp_path / "map.csv").read_text().count("\n") == len(state.codes) + 1
+
+
+def test_click_in_studio_pick_mode_does_not_pin(setup, qtbot):
+    state, panel, *_ = setup
+    picked = []
+    state.map.point_picked.connect(picked.append)
+    panel.pin_on_click = False
+    QTest.mouseClick(panel.view.viewport(), LEFT, pos=panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center()))
+    qtbot.waitUntil(lambda: len(picked) == 1, timeout=2000)
+    assert state.map.pins == []
