@@ -36,6 +36,7 @@ __all__ = [
     "PCAProjection",
     "UMAPProjection",
     "KNNInverse",
+    "warm_up_umap",
     "PROJECTION_KINDS",
     "make_projection",
     "align_to",
@@ -661,12 +662,63 @@ class _TqdmProgress:
         pass
 
 
+def _exact_knn(codes: np.ndarray, k: int, should_stop: StopFn | None, chunk: int = 2048):
+    """Exact k nearest neighbours of every code among all codes (itself included), for umap."""
+    index = NeighborIndex(codes)
+    idx = np.empty((len(codes), k), dtype=np.int32)
+    dist = np.empty((len(codes), k), dtype=np.float32)
+    for start in range(0, len(codes), chunk):
+        if should_stop is not None and should_stop():
+            raise Cancelled("UMAP fitting was cancelled.")
+        i, d = index.query(codes[start:start + chunk], k=k)
+        idx[start:start + chunk], dist[start:start + chunk] = i, d
+    return idx, dist
+
+
+def _place(index: NeighborIndex, embedding: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """2D positions for codes: inverse-square-distance blend of their nearest fitted codes'
+    positions (umap's own starting guess for new points); an exact match gets its position."""
+    k = min(k, len(index))
+    idx, dist = index.query(codes, k=k)
+    idx, dist = np.atleast_2d(idx), np.atleast_2d(dist).astype(np.float64)
+    exact = dist[:, 0] == 0
+    w = 1.0 / np.maximum(dist, 1e-12) ** 2
+    xy = np.einsum("mk,mkc->mc", w / w.sum(1, keepdims=True), embedding[idx].astype(np.float64))
+    xy[exact] = embedding[idx[exact, 0]]
+    return xy
+
+
+def warm_up_umap() -> float:
+    """Compile umap-learn's numba code ahead of the first real fit; returns seconds spent.
+
+    Numba caches only part of umap/pynndescent, so the first fit in a process pays for
+    compilation: about 10 s for the exact-neighbour path and about a minute more when
+    pynndescent runs (more than ``exact_knn_limit`` codes). A GUI can call this in a
+    background thread at start-up. Compilation depends on dtypes, not sizes, so a small
+    synthetic fit covers real ones.
+    """
+    import time
+
+    start = time.perf_counter()
+    x = np.random.default_rng(0).standard_normal((4200, 4)).astype(np.float32)
+    UMAPProjection(n_neighbors=5, n_epochs=6, knn="nndescent", max_fit=4100).fit(x)
+    UMAPProjection(n_neighbors=5, n_epochs=6, knn="exact").fit(x[:500])
+    return time.perf_counter() - start
+
+
 class UMAPProjection(Projection):
     """UMAP layout (umap-learn) with a :class:`KNNInverse` inverse.
 
     Fitting: above ``max_fit`` codes, UMAP is fitted on a seeded random subset and
-    umap's own ``transform`` places the rest, in chunks (with progress). BLAS threads are
-    pinned to 1; a fixed ``seed`` makes umap deterministic (and single-threaded).
+    the rest is placed afterwards, in chunks (with progress). BLAS threads are pinned to
+    1; a fixed ``seed`` makes umap deterministic (and single-threaded).
+
+    Nearest neighbours: up to ``exact_knn_limit`` fitted codes (Euclidean metric) they are
+    computed exactly with :class:`~vae_core.latent.NeighborIndex` and handed to umap as
+    ``precomputed_knn``. That skips pynndescent, whose numba code takes about a minute
+    to compile in every new process (see :func:`warm_up_umap`); the remaining codes are
+    then placed like :meth:`transform` places new codes. Above the limit pynndescent
+    finds the neighbours and umap's own ``transform`` places the remaining codes.
 
     ``transform`` of the fitted codes returns their layout; other codes are placed by
     the inverse-distance blend of their nearest fitted codes' positions (umap's own
@@ -683,14 +735,21 @@ class UMAPProjection(Projection):
         Largest number of codes UMAP is fitted on directly.
     inverse_k, inverse_eps
         :class:`KNNInverse` settings.
+    knn
+        ``"auto"`` (exact up to ``exact_knn_limit`` codes), ``"exact"`` or ``"nndescent"``.
     """
 
     kind = "umap"
 
     def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, max_fit: int = 50_000, *,
                  n_epochs: int | None = None, metric: str = "euclidean", inverse_k: int = 12,
-                 inverse_eps: float = 0.1, transform_chunk: int = 5000):
+                 inverse_eps: float = 0.1, transform_chunk: int = 5000, knn: str = "auto",
+                 exact_knn_limit: int = 20_000):
         super().__init__()
+        if knn not in ("auto", "exact", "nndescent"):
+            raise ValueError('knn must be "auto", "exact" or "nndescent".')
+        self.knn = knn
+        self.exact_knn_limit = int(exact_knn_limit)
         self.n_neighbors = int(n_neighbors)
         self.min_dist = float(min_dist)
         self.seed = int(seed)
@@ -737,17 +796,26 @@ class UMAPProjection(Projection):
             if progress is not None and total:
                 progress(phase["start"] + int(phase["size"] * min(done, total) / total), n)
 
-        reducer = self._make_umap(n_fit, on_epoch)
+        n_neighbors = max(2, min(self.n_neighbors, n_fit - 1))
+        exact = self.knn == "exact" or (
+            self.knn == "auto" and self.metric == "euclidean" and n_fit <= self.exact_knn_limit)
         embedding = np.empty((n, 2), dtype=np.float32)
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             warnings.filterwarnings("ignore", category=FutureWarning)
+            knn = _exact_knn(codes[fit_idx], n_neighbors, should_stop) if exact else None
+            reducer = self._make_umap(n_neighbors, on_epoch, knn)
             embedding[fit_idx] = reducer.fit_transform(codes[fit_idx])
+            forward = NeighborIndex(codes[fit_idx]) if exact and len(rest_idx) else None
             for start in range(0, len(rest_idx), self.transform_chunk):
                 chunk = rest_idx[start:start + self.transform_chunk]
                 phase["start"], phase["size"] = n_fit + start, len(chunk)
                 on_epoch(0, 1)
-                embedding[chunk] = reducer.transform(codes[chunk])
+                if forward is not None:
+                    embedding[chunk] = _place(forward, embedding[fit_idx], codes[chunk], self.n_neighbors)
+                else:
+                    embedding[chunk] = reducer.transform(codes[chunk])
                 on_epoch(1, 1)
         self.codes = np.ascontiguousarray(codes, dtype=np.float32)
         self.embedding = embedding
@@ -755,12 +823,13 @@ class UMAPProjection(Projection):
         self._forward = None
         return embedding.astype(np.float64)
 
-    def _make_umap(self, n_fit: int, on_epoch):
+    def _make_umap(self, n_neighbors: int, on_epoch, knn=None):
         import umap  # slow import (numba): only when a UMAP is actually fitted
 
         return umap.UMAP(
-            n_neighbors=max(2, min(self.n_neighbors, n_fit - 1)), min_dist=self.min_dist, metric=self.metric,
+            n_neighbors=n_neighbors, min_dist=self.min_dist, metric=self.metric,
             n_epochs=self.n_epochs, random_state=self.seed, n_jobs=1, verbose=False,
+            precomputed_knn=(None, None, None) if knn is None else (knn[0], knn[1], None),
             tqdm_kwds={"disable": False, "file": _TqdmProgress(on_epoch), "bar_format": "{n}/{total}",
                        "mininterval": 0, "miniters": 1, "ascii": True},
         )
@@ -771,14 +840,7 @@ class UMAPProjection(Projection):
             return self.embedding.astype(np.float64)
         if self._forward is None:
             self._forward = NeighborIndex(self.codes)
-        k = min(self.n_neighbors, len(self.codes))
-        idx, dist = self._forward.query(codes, k=k)
-        idx, dist = np.atleast_2d(idx), np.atleast_2d(dist).astype(np.float64)
-        exact = dist[:, 0] == 0
-        w = 1.0 / np.maximum(dist, 1e-12) ** 2
-        xy = np.einsum("mk,mkc->mc", w / w.sum(1, keepdims=True), self.embedding[idx].astype(np.float64))
-        xy[exact] = self.embedding[idx[exact, 0]]
-        return xy
+        return _place(self._forward, self.embedding, codes, self.n_neighbors)
 
     def _inverse_raw(self, points):
         return self.knn_inverse(points)
@@ -787,7 +849,7 @@ class UMAPProjection(Projection):
         return {"n_neighbors": self.n_neighbors, "min_dist": self.min_dist, "seed": self.seed,
                 "max_fit": self.max_fit, "n_epochs": self.n_epochs, "metric": self.metric,
                 "inverse_k": self.inverse_k, "inverse_eps": self.inverse_eps,
-                "transform_chunk": self.transform_chunk}
+                "transform_chunk": self.transform_chunk, "knn": self.knn, "exact_knn_limit": self.exact_knn_limit}
 
     def _arrays(self):
         return {"codes": self.codes, "embedding": self.embedding}

@@ -192,6 +192,8 @@ def test_make_projection_and_errors():
     assert make_projection("umap", n_neighbors=5).n_neighbors == 5
     with pytest.raises(ValueError, match="dims, pca, umap"):
         make_projection("tsne")
+    with pytest.raises(ValueError, match="knn"):
+        UMAPProjection(knn="annoy")
     with pytest.raises(NotFittedError):
         PCAProjection().transform(np.zeros((2, 3)))
     with pytest.raises(NotFittedError):
