@@ -196,8 +196,10 @@ class MapJobs(QtCore.QObject):
         self._scheduled = False
         if self.state.codes is None:
             self.encode()
-        elif self.map.projection is None:
-            self.refresh()
+        else:
+            if self.map.projection is None:
+                self.refresh()
+            self.nearest.warm_up()
 
     def _on_model_changed(self, model) -> None:
         self._generation += 1
@@ -225,6 +227,7 @@ class MapJobs(QtCore.QObject):
 
     def _on_codes_changed(self) -> None:
         self.refresh()
+        self.nearest.warm_up()
 
     # -- jobs ----------------------------------------------------------------------------------------
     def _drop_running(self) -> None:
@@ -357,6 +360,13 @@ class NearestQuery(QtCore.QObject):
             self._request = (np.asarray(z, dtype=np.float32).copy(), int(k))
             self._cond.notify()
 
+    def warm_up(self) -> None:
+        """Build the index and measure the data spacing now, before the first hover needs them."""
+        with self._cond:
+            if self._request is None:
+                self._request = (None, 0)
+                self._cond.notify()
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -372,6 +382,12 @@ class NearestQuery(QtCore.QObject):
                     return
                 z, k = self._request
                 self._request = None
+            if z is None:
+                try:
+                    _ = self.map.data_spacing
+                except Exception:  # codes replaced meanwhile: the next request will do
+                    pass
+                continue
             try:
                 result = self.map.query_nearest(z, k)
             except Exception:  # codes replaced mid-query (shape change): the next request will do

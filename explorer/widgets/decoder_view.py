@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.widgets.latent_map import _disconnect_all, _is_dark, class_colors
+from explorer.widgets.latent_map import MutedLabel, _disconnect_all, _is_dark, class_colors
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
 
@@ -48,10 +48,14 @@ def _to_display(image: np.ndarray) -> np.ndarray:
 
 
 class ImagePane(pg.GraphicsLayoutWidget):
-    """One image, aspect locked, no mouse interaction, fixed [0, 1] levels."""
+    """One image, aspect locked, no mouse interaction, fixed [0, 1] levels.
 
-    def __init__(self, parent=None, *, minimum: int = 64):
+    ``square=True`` asks layouts for a square (height for width) so spare space goes below.
+    """
+
+    def __init__(self, parent=None, *, minimum: int = 64, square: bool = False):
         super().__init__(parent=parent, border=None)
+        self._square = square
         self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
         self.ci.setContentsMargins(0, 0, 0, 0)
         self.vb = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
@@ -67,6 +71,12 @@ class ImagePane(pg.GraphicsLayoutWidget):
         if ev.type() == QtCore.QEvent.Type.PaletteChange:
             self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
         super().changeEvent(ev)
+
+    def hasHeightForWidth(self) -> bool:
+        return self._square
+
+    def heightForWidth(self, width: int) -> int:
+        return width
 
     def set_image(self, image: np.ndarray | None) -> None:
         if image is None:
@@ -92,20 +102,22 @@ class DecoderView(QtWidgets.QWidget):
         self.decode_count = 0
         self.last_decode_ms = 0.0
 
-        self.preview = ImagePane(minimum=110)
+        self.preview = ImagePane(minimum=110, square=True)
         self.preview.setObjectName("decoder_preview")
+        policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.preview.setSizePolicy(policy)
         self.title = QtWidgets.QLabel("Move the mouse over the map")
         self.title.setObjectName("decoder_title")
         self.title.setStyleSheet("font-weight: 600;")
-        self.coords = QtWidgets.QLabel("")
-        self.coords.setStyleSheet("color: palette(mid);")
+        self.coords = MutedLabel("")
         # Fixed heights: text that changes on every mouse move must not re-layout the window.
         self.coords.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.distance = QtWidgets.QLabel("Distance to nearest data: –")
         self.distance.setObjectName("decoder_distance")
         self.distance.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.distance.setWordWrap(True)
-        self.distance.setFixedHeight(2 * self.distance.fontMetrics().lineSpacing() + 6)
+        self.distance.setFixedHeight(2 * self.distance.fontMetrics().lineSpacing() + 10)
         self.distance.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
@@ -114,7 +126,7 @@ class DecoderView(QtWidgets.QWidget):
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
         self.hover_caption.setWordWrap(True)
         self.hover_caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.hover_caption.setFixedHeight(2 * self.hover_caption.fontMetrics().lineSpacing() + 6)
+        self.hover_caption.setFixedHeight(2 * self.hover_caption.fontMetrics().lineSpacing() + 10)
         self.hover_caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
         for pane in (self.original, self.reconstruction):
@@ -137,10 +149,11 @@ class DecoderView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
-        layout.addWidget(self.preview, 5)
+        layout.addWidget(self.preview)
         layout.addWidget(self.distance)
         layout.addWidget(self.coords)
-        layout.addWidget(self.hover_box, 1)
+        layout.addWidget(self.hover_box)
+        layout.addStretch(1)
 
         self._connections = []
         for signal, slot in ((self.map.cursor_changed, self._on_cursor_changed),
@@ -207,7 +220,7 @@ class DecoderView(QtWidgets.QWidget):
             else:
                 color, verdict = "#ef5350", "off the data — the decoder is extrapolating"
             self.distance.setText(
-                f"<span style='color:{color}; font-size:14pt'>●</span> Distance to nearest data: "
+                f"<span style='color:{color}'>●</span> Distance to nearest data: "
                 f"<b>{d:.3g}</b> ({ratio:.1f}× typical spacing) — {verdict}")
         else:
             self.distance.setText(f"Distance to nearest data: <b>{d:.3g}</b>")

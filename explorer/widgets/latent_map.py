@@ -53,6 +53,35 @@ def _is_dark(palette: QtGui.QPalette) -> bool:
     return palette.color(QtGui.QPalette.ColorRole.Base).lightness() < 128
 
 
+class MutedLabel(QtWidgets.QLabel):
+    """A label in a colour between the text and the background, in light and dark themes."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self._mute()
+
+    def _mute(self) -> None:
+        palette = self.palette()
+        text = palette.color(QtGui.QPalette.ColorRole.WindowText)
+        window = palette.color(QtGui.QPalette.ColorRole.Window)
+        mixed = QtGui.QColor((text.red() * 6 + window.red() * 4) // 10, (text.green() * 6 + window.green() * 4) // 10,
+                             (text.blue() * 6 + window.blue() * 4) // 10)
+        if palette.color(QtGui.QPalette.ColorRole.WindowText) != mixed:
+            palette.setColor(QtGui.QPalette.ColorRole.WindowText, mixed)
+            self._muting = True
+            self.setPalette(palette)
+            self._muting = False
+
+    def changeEvent(self, ev) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.PaletteChange and not getattr(self, "_muting", False):
+            # A theme change: start again from the application's palette.
+            self._muting = True
+            self.setPalette(QtGui.QPalette())
+            self._muting = False
+            self._mute()
+
+
 def _argb(rgb, alpha: float = 1.0) -> int:
     """Premultiplied ARGB32 pixel value."""
     a = int(round(255 * alpha))
@@ -439,14 +468,15 @@ class PointCloudItem(pg.GraphicsObject):
                 self._splat_density(buf, flat, index, layer["key_offset"], wp * hp, park)
                 continue
             col = layer["col"] if keep is None else layer["col"][keep]
+            tmp = np.empty_like(flat)   # one index buffer reused by every offset of the stamp
             if layer["name"] == "sel" and len(flat) <= self.outline_limit:
                 for dx, dy in _disc_offsets(rr):
-                    buf[flat + (dy * wp + dx)] = self.edge_color
+                    buf[np.add(flat, dy * wp + dx, out=tmp)] = self.edge_color
                 for dx, dy in _disc_offsets(max(0, rr - 1)):
-                    buf[flat + (dy * wp + dx)] = col
+                    buf[np.add(flat, dy * wp + dx, out=tmp)] = col
             else:
                 for dx, dy in _disc_offsets(rr if layer["name"] == "unsel" else max(0, rr - 1)):
-                    buf[flat + (dy * wp + dx)] = col
+                    buf[np.add(flat, dy * wp + dx, out=tmp)] = col
             index[flat] = idx
         index[park] = -1
         image = QtGui.QImage(buf.data, wp, hp, 4 * wp, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
@@ -743,7 +773,7 @@ class LatentMapView(pg.PlotWidget):
         self.backdrop_enabled = False
         self.backdrop_grid = 16
         self.thumbnails_enabled = False
-        self.thumbnail_max_in_view = 4000
+        self.thumbnail_max_per_cell = 4.0
         self.pick_radius_px = 7.0
         self.setMinimumSize(240, 200)
         self.setMouseTracking(True)
@@ -788,6 +818,8 @@ class LatentMapView(pg.PlotWidget):
         self.vb.addItem(self.pin_item, ignoreBounds=True)
         self._pin_labels: list[pg.TextItem] = []
 
+        for item in (self.highlight_item, self.path_curve, self.path_dots, self.path_marker, self.pin_item):
+            item.hide()
         self.cursor_item = CursorItem()
         self.cursor_item.hide()
         self.vb.addItem(self.cursor_item, ignoreBounds=True)
@@ -860,6 +892,7 @@ class LatentMapView(pg.PlotWidget):
         self.setBackground(base)
         for name in ("left", "bottom"):
             axis = self.plot_item.getAxis(name)
+            axis.enableAutoSIPrefix(False)   # no "(x0.001)" label to re-typeset on every frame
             axis.setPen(pg.mkPen(text))
             axis.setTextPen(pg.mkPen(text))
         muted = QtGui.QColor(text)
@@ -981,7 +1014,6 @@ class LatentMapView(pg.PlotWidget):
             self.vb.setRange(rect=self._range_to, padding=0)
         self._range_from = self._range_to = None
         self.thumbnails.setVisible(self.thumbnails_enabled)
-        self.highlight_item.show()
         self._after_layout()
 
     @property
@@ -1034,9 +1066,9 @@ class LatentMapView(pg.PlotWidget):
         idx = np.asarray(indices, dtype=np.int64)
         idx = idx[(idx >= 0) & (idx < len(xy))]
         if not len(idx):
-            self.highlight_item.clear()
+            _show_scatter(self.highlight_item, None)
             return
-        self.highlight_item.setData(pos=xy[idx], data=idx)
+        _show_scatter(self.highlight_item, pos=xy[idx], data=idx)
 
     def _refresh_pins(self) -> None:
         for label in self._pin_labels:
@@ -1053,7 +1085,7 @@ class LatentMapView(pg.PlotWidget):
             text.setPos(*pos)
             self.vb.addItem(text, ignoreBounds=True)
             self._pin_labels.append(text)
-        self.pin_item.setData(spots) if spots else self.pin_item.clear()
+        _show_scatter(self.pin_item, spots or None)
 
     def _pin_position(self, pin):
         xy = self.points.positions
@@ -1066,11 +1098,13 @@ class LatentMapView(pg.PlotWidget):
         xy = self.map.path_xy
         if xy is None or not len(xy):
             self.path_curve.clear()
-            self.path_dots.clear()
-            self.path_marker.clear()
+            self.path_curve.hide()
+            _show_scatter(self.path_dots, None)
+            _show_scatter(self.path_marker, None)
             return
         self.path_curve.setData(xy[:, 0], xy[:, 1])
-        self.path_dots.setData(pos=xy[[0, -1]] if len(xy) > 1 else xy, size=10,
+        self.path_curve.show()
+        _show_scatter(self.path_dots, pos=xy[[0, -1]] if len(xy) > 1 else xy, size=10,
                                brush=[pg.mkBrush("#7ee787"), pg.mkBrush("#ff6fb5")][: min(2, len(xy))])
         self._refresh_path_marker()
 
@@ -1078,9 +1112,9 @@ class LatentMapView(pg.PlotWidget):
         xy = self.map.path_xy
         frame = self.map.path_frame
         if xy is None or not (0 <= frame < len(xy)):
-            self.path_marker.clear()
+            _show_scatter(self.path_marker, None)
             return
-        self.path_marker.setData(pos=xy[frame:frame + 1])
+        _show_scatter(self.path_marker, pos=xy[frame:frame + 1])
 
     def _update_hint(self) -> None:
         text = ""
@@ -1093,9 +1127,8 @@ class LatentMapView(pg.PlotWidget):
         elif self.thumbnails_enabled and not self.thumbnails.count and self.map.xy is not None:
             text = "Zoom in to see image thumbnails"
         if text:
-            rect = self.vb.viewRect()
             self.hint.setText(text)
-            self.hint.setPos(rect.center())
+            self._place_hint()
             self.hint.show()
         else:
             self.hint.hide()
@@ -1190,9 +1223,18 @@ class LatentMapView(pg.PlotWidget):
         self.vb.tool = tool
 
     # -- backdrop and thumbnails --------------------------------------------------------------------------
+    def _place_hint(self) -> None:
+        rect = self.vb.viewRect()
+        if self.map.xy is None:   # nothing drawn: the middle
+            self.hint.setAnchor((0.5, 0.5))
+            self.hint.setPos(rect.center())
+        else:                     # over the points: the top edge
+            self.hint.setAnchor((0.5, 0.0))
+            self.hint.setPos(rect.center().x(), rect.bottom())
+
     def _on_range_changed(self, *args) -> None:
         if self.hint.isVisible():
-            self.hint.setPos(self.vb.viewRect().center())
+            self._place_hint()
         self._schedule_settle()
 
     def _schedule_settle(self, *args) -> None:
@@ -1215,7 +1257,7 @@ class LatentMapView(pg.PlotWidget):
 
     def set_backdrop_enabled(self, on: bool) -> None:
         self.backdrop_enabled = bool(on)
-        self.points.setOpacity(0.55 if on else 1.0)
+        self.points.setOpacity(0.4 if on else 1.0)
         if on:
             self.update_backdrop()
         else:
@@ -1270,11 +1312,14 @@ class LatentMapView(pg.PlotWidget):
         if visible is not None:
             inside &= visible
         idx = np.flatnonzero(inside)
-        if len(idx) > self.thumbnail_max_in_view or not len(idx):
-            self.thumbnails.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
-            return
         px, py = self.vb.viewPixelSize()
         cell = self.thumbnails.size_px * 1.05
+        cells = max(1.0, (rect.width() / (px * cell)) * (rect.height() / (py * cell)))
+        # "Zoomed in": few enough points per thumbnail-sized cell that the images do not
+        # simply tile the whole view.
+        if not len(idx) or len(idx) / cells > self.thumbnail_max_per_cell:
+            self.thumbnails.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
+            return
         cx = np.floor((xy[idx, 0] - rect.left()) / (px * cell)).astype(np.int64)
         cy = np.floor((xy[idx, 1] - rect.top()) / (py * cell)).astype(np.int64)
         _, first = np.unique(cx * 1_000_003 + cy, return_index=True)
@@ -1325,6 +1370,16 @@ def _render_svg(scene: QtWidgets.QGraphicsScene, source: QtCore.QRectF, backgrou
         scene.render(painter, target, source)
     finally:
         painter.end()
+
+
+def _show_scatter(item: pg.ScatterPlotItem, spots=None, **kwargs) -> None:
+    """Set a small overlay's points, hiding it when empty (empty items still cost a paint)."""
+    if spots is None and not kwargs:
+        item.clear()
+        item.hide()
+        return
+    item.setData(spots, **kwargs) if spots is not None else item.setData(**kwargs)
+    item.show()
 
 
 def _disconnect_all(connections) -> None:

@@ -26,7 +26,7 @@ from superqt.utils import signals_blocked
 
 from explorer.map_state import KIND_NAMES, KINDS
 from explorer.map_workers import MapJobs
-from explorer.widgets.latent_map import LatentMapView, _disconnect_all
+from explorer.widgets.latent_map import LatentMapView, MutedLabel, _disconnect_all
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -123,9 +123,8 @@ class MapPanel(QtWidgets.QWidget):
         self._build_toolbar()
         self.legend = ClassLegend(state, lambda: self.view.colors)
         self.legend.setFixedWidth(104)
-        self.status = QtWidgets.QLabel("")
+        self.status = MutedLabel("")
         self.status.setObjectName("map_status")
-        self.status.setStyleSheet("color: palette(mid);")
 
         body = QtWidgets.QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
