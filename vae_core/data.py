@@ -1,0 +1,839 @@
+"""Datasets for the VAE engine: one loader, many sources, one in-memory format.
+
+Every source ends up as float32 ``N×C×H×W`` arrays in ``[0, 1]`` (plus int64 labels or
+``None``), split into train and test, inside a :class:`DatasetSplits`. A dataset is
+named by a short *spec* string so checkpoints and the CLI can rebuild it:
+
+=================  ==========================================================
+``digits``         scikit-learn's bundled 8×8 digits (offline default)
+``mnist``          MNIST via torchvision (official train/test split)
+``fashion-mnist``  Fashion-MNIST via torchvision
+``kmnist``         Kuzushiji-MNIST via torchvision
+``cifar10``        CIFAR-10 via torchvision (RGB 32×32)
+``folder:PATH``    a folder of your images, one subfolder per class or flat
+``npz:PATH``       a NumPy ``.npz`` holding ``x`` and optionally ``y``
+``shapes``         procedural dSprites-like shapes with known factors, 64×64
+``shapes:32``      the same at 32×32
+=================  ==========================================================
+
+``load_dataset(splits.spec, **splits.options)`` rebuilds the same data.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASET_SPECS",
+    "DatasetError",
+    "DatasetSplits",
+    "ImageDataset",
+    "load_dataset",
+    "parse_spec",
+]
+
+ProgressCallback = Callable[[int, int], None]
+
+DATASET_SPECS: list[tuple[str, str]] = [
+    ("digits", "Handwritten digits, 8×8 grayscale, 1,797 images (bundled, works offline)"),
+    ("mnist", "MNIST handwritten digits, 28×28 grayscale, 70,000 images"),
+    ("fashion-mnist", "Fashion-MNIST clothing photos, 28×28 grayscale, 70,000 images"),
+    ("kmnist", "Kuzushiji-MNIST cursive Japanese characters, 28×28 grayscale, 70,000 images"),
+    ("cifar10", "CIFAR-10 small colour photos, 32×32 RGB, 60,000 images"),
+    ("shapes", "Procedural shapes with known factors (dSprites-like), 64×64, 12,000 images"),
+    ("shapes:32", "Procedural shapes with known factors (dSprites-like), 32×32, 12,000 images"),
+    ("folder:PATH", "Your own images: one subfolder per class, or a flat folder (unlabeled)"),
+    ("npz:PATH", "A NumPy .npz file with images 'x' and optional labels 'y'"),
+]
+
+# Shapes are cheap to generate, so the count is a module constant rather than an
+# argument: load_dataset keeps one signature for every source (tests shrink it).
+SHAPES_COUNT = 12_000
+SHAPES_DEFAULT_SIZE = 64
+FOLDER_DEFAULT_SIZE = 64
+
+_KINDS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz", "shapes")
+_ALIASES = {
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar_10": "cifar10",
+    "dir": "folder",
+}
+_NEEDS_ARG = ("folder", "npz")
+
+
+class DatasetError(ValueError):
+    """A dataset could not be loaded; the message is one sentence meant for users."""
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ImageDataset:
+    """Images and optional labels held in memory.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        C-contiguous float32 array ``N×C×H×W`` with values in ``[0, 1]``.
+    labels : np.ndarray or None
+        int64 array of length ``N``, or ``None`` when the data is unlabeled.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        labeled = "labeled" if self.labels is not None else "unlabeled"
+        return f"ImageDataset(n={len(self)}, image_shape={tuple(self.images.shape[1:])}, {labeled})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DatasetSplits:
+    """A loaded dataset: train and test splits plus what is needed to rebuild it.
+
+    Attributes
+    ----------
+    spec : str
+        Canonical spec (lower-case kind, absolute paths).
+    options : dict
+        Keyword arguments for :func:`load_dataset` that rebuild identical data:
+        ``image_size``, ``channels``, ``seed`` and ``test_fraction``.
+    train, test : ImageDataset
+        The two splits.
+    image_shape : tuple of int
+        ``(C, H, W)``.
+    class_names : tuple of str
+        Human-readable class names indexed by label; ``()`` when unlabeled.
+    likelihood : str
+        Suggested decoder likelihood, ``"bernoulli"`` or ``"gaussian"``.
+    skipped : int
+        Files in a ``folder:`` source that were not used (unreadable, not images,
+        or loose files beside class subfolders).
+    factors : dict of str to np.ndarray or None
+        Ground-truth generative factors (``shapes`` only), aligned with :meth:`all`.
+    """
+
+    spec: str
+    options: dict
+    train: ImageDataset
+    test: ImageDataset
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    likelihood: str
+    skipped: int = 0
+    factors: dict[str, np.ndarray] | None = None
+
+    def all(self) -> ImageDataset:
+        """Return train then test concatenated (a new copy on each call).
+
+        Returns
+        -------
+        ImageDataset
+            ``len(train) + len(test)`` images in train-then-test order, the order
+            that :attr:`factors` follows.
+        """
+        images = np.concatenate([self.train.images, self.test.images], axis=0)
+        if self.train.labels is None or self.test.labels is None:
+            return ImageDataset(images, None)
+        return ImageDataset(images, np.concatenate([self.train.labels, self.test.labels]))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 when unlabeled)."""
+        return len(self.class_names)
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetSplits(spec={self.spec!r}, train={len(self.train)}, test={len(self.test)}, "
+            f"image_shape={self.image_shape}, num_classes={self.num_classes}, "
+            f"likelihood={self.likelihood!r}, skipped={self.skipped})"
+        )
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def _valid_specs_text() -> str:
+    return ", ".join(name for name, _ in DATASET_SPECS)
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split a dataset spec into its kind and argument.
+
+    Parameters
+    ----------
+    spec : str
+        For example ``"digits"``, ``"shapes:32"`` or ``"folder:/data/cats"``. Only the
+        first colon separates, so Windows paths such as ``folder:C:\\pics`` work.
+
+    Returns
+    -------
+    kind : str
+        One of ``digits``, ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``,
+        ``folder``, ``npz``, ``shapes``.
+    arg : str or None
+        The text after the colon, or ``None`` when there is none.
+
+    Raises
+    ------
+    DatasetError
+        If the kind is unknown or a required argument is missing or unexpected.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise DatasetError(f"No dataset was given; valid specs are {_valid_specs_text()}.")
+    head, sep, tail = spec.strip().partition(":")
+    kind = _ALIASES.get(head.strip().lower(), head.strip().lower())
+    arg = tail.strip() if sep else None
+    if kind not in _KINDS:
+        if os.path.isdir(os.path.expanduser(spec)):
+            raise DatasetError(f"Unknown dataset {spec!r}: to use a folder of images write folder:{spec}.")
+        if spec.lower().endswith(".npz"):
+            raise DatasetError(f"Unknown dataset {spec!r}: to use a NumPy file write npz:{spec}.")
+        raise DatasetError(f"Unknown dataset {spec!r}; valid specs are {_valid_specs_text()}.")
+    if kind in _NEEDS_ARG and not arg:
+        raise DatasetError(f"The {kind} dataset needs a path, as in {kind}:PATH.")
+    if kind not in _NEEDS_ARG and kind != "shapes" and arg:
+        raise DatasetError(f"The {kind} dataset takes no argument, but {spec!r} was given.")
+    return kind, arg or None
+
+
+def _default_data_root() -> Path:
+    env = os.environ.get("LATENT_EXPLORER_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "latent-explorer" / "data"
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def load_dataset(
+    spec: str,
+    data_root: str | os.PathLike | None = None,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.15,
+    progress: ProgressCallback | None = None,
+) -> DatasetSplits:
+    """Load a dataset by spec into memory, split into train and test.
+
+    Parameters
+    ----------
+    spec : str
+        Which data; see :data:`DATASET_SPECS` (``digits``, ``mnist``, ``fashion-mnist``,
+        ``kmnist``, ``cifar10``, ``folder:PATH``, ``npz:PATH``, ``shapes``, ``shapes:32``).
+    data_root : str or path-like, optional
+        Where torchvision datasets live (and get downloaded to). Defaults to
+        ``$LATENT_EXPLORER_DATA`` or ``~/.cache/latent-explorer/data``. Unused by the
+        other sources; ``folder:``/``npz:`` paths are relative to the working directory.
+    image_size : int, optional
+        Square side length. ``None`` keeps the native size (8 for digits, 28 for the
+        MNIST family, 32 for CIFAR-10, the array size for npz), uses 64 for folders and
+        64 for ``shapes`` (unless the spec says ``shapes:32``). Built-in datasets are
+        resampled when a different size is asked for; non-square images are
+        centre-cropped first.
+    channels : {None, 1, 3}, optional
+        ``None`` keeps the source's channels; folders become 1 channel when every image
+        is grayscale and 3 otherwise. 3→1 uses ITU-R 601 luminance; 1→3 repeats.
+    seed : int
+        Seeds the train/test split of sources without an official one and the
+        ``shapes`` generator.
+    test_fraction : float
+        Fraction of images held out for test, in ``[0, 1)``; the split is stratified by
+        class when there are labels. Ignored by sources with an official split
+        (mnist, fashion-mnist, kmnist, cifar10).
+    progress : callable, optional
+        Called as ``progress(done, total)`` while loading; an exception raised from it
+        propagates, which a caller may use to cancel.
+
+    Returns
+    -------
+    DatasetSplits
+        With a canonical ``spec`` and ``options`` such that
+        ``load_dataset(splits.spec, **splits.options)`` rebuilds the same data.
+
+    Raises
+    ------
+    DatasetError
+        For an unknown spec, missing data that cannot be downloaded, an empty or
+        missing folder, a malformed npz file or invalid options. The message is one
+        human-readable sentence.
+    """
+    kind, arg = parse_spec(spec)
+    image_size = _check_image_size(image_size)
+    if channels not in (None, 1, 3):
+        raise DatasetError(f"channels must be 1 or 3, not {channels!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DatasetError(f"seed must be an integer, not {seed!r}.")
+    seed = int(seed)
+    try:
+        test_fraction = float(test_fraction)
+    except (TypeError, ValueError):
+        raise DatasetError(f"test_fraction must be a number, not {test_fraction!r}.") from None
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be at least 0 and below 1, not {test_fraction}.")
+
+    common = dict(image_size=image_size, channels=channels, seed=seed, test_fraction=test_fraction,
+                  progress=progress)
+    if kind == "digits":
+        return _load_digits(**common)
+    if kind in _TORCHVISION:
+        root = Path(data_root).expanduser() if data_root is not None else _default_data_root()
+        return _load_torchvision(kind, root, **common)
+    if kind == "folder":
+        return _load_folder(arg, **common)
+    if kind == "npz":
+        return _load_npz(arg, **common)
+    return _load_shapes(arg, **common)
+
+
+def _check_image_size(image_size) -> int | None:
+    if image_size is None:
+        return None
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise DatasetError(f"image_size must be a whole number of pixels, not {image_size!r}.")
+    if not 4 <= int(image_size) <= 1024:
+        raise DatasetError(f"image_size must be between 4 and 1024 pixels, not {image_size}.")
+    return int(image_size)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _split_indices(n: int, labels: np.ndarray | None, test_fraction: float,
+                   seed) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test index split, stratified by label when there are labels.
+
+    ``seed`` is anything ``np.random.default_rng`` accepts (int or SeedSequence).
+    """
+    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * n))
+    if test_fraction > 0 and n >= 2:
+        # A tiny folder should still get a test image, and never lose its last train one.
+        n_test = min(max(n_test, 1), n - 1)
+    if labels is None:
+        order = rng.permutation(n)
+        return order[n_test:], order[:n_test]
+    classes, counts = np.unique(labels, return_counts=True)
+    # Largest-remainder allocation keeps the test size exact while each class gets
+    # its proportional share.
+    exact = counts * (n_test / n)
+    quota = np.floor(exact).astype(np.int64)
+    extra = n_test - int(quota.sum())
+    if extra > 0:
+        quota[np.argsort(-(exact - quota), kind="stable")[:extra]] += 1
+    train_parts, test_parts = [], []
+    for cls, q in zip(classes, quota):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        test_parts.append(members[:q])
+        train_parts.append(members[q:])
+    # Shuffle across classes so the first images of a split show every class.
+    train = rng.permutation(np.concatenate(train_parts))
+    test = rng.permutation(np.concatenate(test_parts))
+    return train, test
+
+
+def _as_dataset(images: np.ndarray, labels: np.ndarray | None) -> ImageDataset:
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if labels is not None:
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+    return ImageDataset(images, labels)
+
+
+def _luminance(images: np.ndarray) -> np.ndarray:
+    """N×3×H×W → N×1×H×W with ITU-R 601 weights (what PIL's ``convert('L')`` uses)."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)
+    grey = (images * weights).sum(axis=1, keepdims=True, dtype=np.float32)
+    # The float32 weights sum to a hair over 1, which would let white exceed 1.0.
+    return np.clip(grey, 0.0, 1.0, out=grey)
+
+
+def _set_channels(images: np.ndarray, channels: int | None) -> np.ndarray:
+    have = images.shape[1]
+    if channels is None or channels == have:
+        return images
+    if channels == 1:
+        return _luminance(images)
+    return np.repeat(images, 3, axis=1)
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to square and resample N×C×H×W float images to ``size``×``size``."""
+    n, _, h, w = images.shape
+    if h == w == size:
+        return images
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[:, :, top:top + side, left:left + side]
+    if side == size:
+        return images
+    import torch
+    import torch.nn.functional as F
+
+    out = np.empty((n, images.shape[1], size, size), dtype=np.float32)
+    # Chunked so that resizing 70k images does not hold a second full float copy.
+    for start in range(0, n, 4096):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + 4096], dtype=np.float32))
+        resized = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False,
+                                antialias=size < side)
+        out[start:start + 4096] = resized.clamp_(0.0, 1.0).numpy()
+    return out
+
+
+def _build(spec: str, images: np.ndarray, labels: np.ndarray | None, *, train_idx=None,
+           test_idx=None, class_names=(), likelihood: str, options: dict, skipped: int = 0,
+           factors: dict[str, np.ndarray] | None = None) -> DatasetSplits:
+    """Assemble a DatasetSplits from all images and the split indices."""
+    train = _as_dataset(images[train_idx], None if labels is None else labels[train_idx])
+    test = _as_dataset(images[test_idx], None if labels is None else labels[test_idx])
+    if factors is not None:
+        order = np.concatenate([train_idx, test_idx])
+        factors = {name: np.ascontiguousarray(values[order]) for name, values in factors.items()}
+    return DatasetSplits(
+        spec=spec,
+        options=options,
+        train=train,
+        test=test,
+        image_shape=tuple(int(s) for s in images.shape[1:]),
+        class_names=tuple(class_names) if labels is not None else (),
+        likelihood=likelihood,
+        skipped=int(skipped),
+        factors=factors,
+    )
+
+
+def _options(image_size, channels, seed, test_fraction) -> dict:
+    return {"image_size": image_size, "channels": channels, "seed": seed,
+            "test_fraction": test_fraction}
+
+
+def _report(progress: ProgressCallback | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def _load_digits(*, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # Pixel values are counts 0..16 of a 4×4 block of the original 32×32 bitmap.
+    images = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
+    labels = bunch.target.astype(np.int64)
+    size = image_size or images.shape[-1]
+    images = _set_channels(_resize(images, size), channels)
+    train_idx, test_idx = _split_indices(len(images), labels, test_fraction, seed)
+    _report(progress, 1, 1)
+    return _build("digits", images, labels, train_idx=train_idx, test_idx=test_idx,
+                  class_names=[str(i) for i in range(10)], likelihood="bernoulli",
+                  options=_options(size, images.shape[1], seed, test_fraction))
+
+
+# --------------------------------------------------------------------------- torchvision
+
+# kind -> (torchvision class, display name, where the files go under data_root, likelihood)
+_TORCHVISION = {
+    "mnist": ("MNIST", "MNIST", "MNIST/raw", "bernoulli"),
+    "fashion-mnist": ("FashionMNIST", "Fashion-MNIST", "FashionMNIST/raw", "bernoulli"),
+    "kmnist": ("KMNIST", "Kuzushiji-MNIST", "KMNIST/raw", "bernoulli"),
+    "cifar10": ("CIFAR10", "CIFAR-10", "cifar-10-batches-py", "gaussian"),
+}
+
+# urllib has no timeout by default, so a firewall that drops packets would hang an
+# "offline" download for minutes instead of failing.
+_DOWNLOAD_SOCKET_TIMEOUT = 30.0
+
+
+def _open_torchvision(cls, root: Path, name: str, where: str):
+    """Instantiate both splits, downloading only when they are not already on disk."""
+    try:
+        return cls(root=str(root), train=True, download=False), cls(root=str(root), train=False,
+                                                                    download=False)
+    except Exception:  # torchvision reports missing files as a bare RuntimeError
+        pass
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_SOCKET_TIMEOUT)
+    try:
+        return cls(root=str(root), train=True, download=True), cls(root=str(root), train=False,
+                                                                   download=True)
+    except Exception:
+        # Whatever went wrong (URLError, checksum, read-only root...), the user's fix is
+        # the same: put the files in place or point at another root.
+        raise DatasetError(
+            f"{name} was not found in {root} and could not be downloaded (offline?). "
+            f"Put it under {root / where} or pass --data-root."
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _human_class_name(name: str) -> str:
+    # MNIST's names read "0 - zero"; the digit alone is what people expect to see.
+    head, sep, _ = name.partition(" - ")
+    return head if sep and head.isdigit() else name
+
+
+def _tv_arrays(ds) -> tuple[np.ndarray, np.ndarray]:
+    data = ds.data
+    data = data.numpy() if hasattr(data, "numpy") else np.asarray(data)
+    targets = ds.targets
+    targets = targets.numpy() if hasattr(targets, "numpy") else np.asarray(targets)
+    if data.ndim == 3:
+        data = data[:, None, :, :]
+    else:  # CIFAR stores N×H×W×C
+        data = data.transpose(0, 3, 1, 2)
+    return data, targets.astype(np.int64)
+
+
+def _load_torchvision(kind: str, root: Path, *, image_size, channels, seed, test_fraction,
+                      progress) -> DatasetSplits:
+    cls_name, name, where, likelihood = _TORCHVISION[kind]
+    _report(progress, 0, 2)
+    try:
+        import torchvision.datasets as tvd
+    except Exception:
+        raise DatasetError(f"{name} needs torchvision, which could not be imported.") from None
+    train_ds, test_ds = _open_torchvision(getattr(tvd, cls_name), root, name, where)
+    _report(progress, 1, 2)
+    (x_train, y_train), (x_test, y_test) = _tv_arrays(train_ds), _tv_arrays(test_ds)
+    # Dividing straight into float32 avoids a float64 intermediate of 70k images.
+    images = np.concatenate([x_train, x_test]).astype(np.float32)
+    images /= np.float32(255.0)
+    labels = np.concatenate([y_train, y_test])
+    size = image_size or images.shape[-1]
+    images = _set_channels(_resize(images, size), channels)
+    n_train = len(x_train)
+    _report(progress, 2, 2)
+    return _build(kind, images, labels, train_idx=np.arange(n_train),
+                  test_idx=np.arange(n_train, len(images)),
+                  class_names=[_human_class_name(c) for c in train_ds.classes],
+                  likelihood=likelihood,
+                  options=_options(size, images.shape[1], seed, test_fraction))
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def _walk_files(directory: Path) -> list[Path]:
+    """All non-hidden files under ``directory``, sorted by relative path."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def _read_image(path: Path, size: int) -> np.ndarray | None:
+    """Read one file as an RGB uint8 ``size×size×3`` array, or ``None`` if unusable."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            # Let JPEG decode at a reduced scale; big photos then load many times faster.
+            img.draft("RGB", (size, size))
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                # Transparent pixels are composited onto white, as image viewers show them.
+                rgba = img.convert("RGBA")
+                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img.alpha_composite(rgba)
+            img = img.convert("RGB")
+            img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS)
+            return np.asarray(img, dtype=np.uint8)
+    except Exception:
+        # PIL raises a zoo of types for bad files (UnidentifiedImageError, OSError,
+        # DecompressionBombError, SyntaxError, ValueError, struct.error...); any of them
+        # means "skip this file", never "abort the whole folder".
+        return None
+
+
+def _load_folder(arg: str, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    root = Path(arg).expanduser().resolve()
+    if not root.exists():
+        raise DatasetError(f"The folder {root} does not exist.")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; use npz:{root} for a NumPy file.")
+    size = image_size or FOLDER_DEFAULT_SIZE
+
+    try:
+        entries = sorted(root.iterdir(), key=lambda p: p.name)
+    except OSError:
+        raise DatasetError(f"The folder {root} could not be read.") from None
+    loose = [p for p in entries if p.is_file() and not p.name.startswith(".")]
+    subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+    per_class = [(d.name, _walk_files(d)) for d in subdirs]
+    total = len(loose) + sum(len(files) for _, files in per_class)
+    done = 0
+    skipped = 0
+    pixels: list[np.ndarray] = []
+    labels: list[int] = []
+    class_names: list[str] = []
+
+    # Labelling rule (as torchvision's ImageFolder): each subfolder holding at least one
+    # readable image is a class, and loose files beside them are not used (counted in
+    # `skipped`). Without such subfolders, the loose images form an unlabeled dataset.
+    for name, files in per_class:
+        got = 0
+        for path in files:
+            arr = _read_image(path, size)
+            if arr is None:
+                skipped += 1
+            else:
+                pixels.append(arr)
+                labels.append(len(class_names))
+                got += 1
+            done += 1
+            _report(progress, done, total)
+        if got:
+            class_names.append(name)
+    labeled = bool(class_names)
+    for path in loose:
+        arr = None if labeled else _read_image(path, size)
+        if arr is None:
+            skipped += 1
+        else:
+            pixels.append(arr)
+        done += 1
+        _report(progress, done, total)
+
+    if not pixels:
+        if total == 0:
+            raise DatasetError(f"The folder {root} contains no files.")
+        raise DatasetError(f"None of the {total} files in {root} could be read as an image.")
+
+    rgb = np.stack(pixels)  # N×H×W×3 uint8
+    if channels is None:
+        # Grayscale files decode with R == G == B, as do RGB files of grey pictures; both
+        # are better modelled with one channel.
+        channels = 1 if (np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2])) else 3
+    images = rgb.transpose(0, 3, 1, 2).astype(np.float32)
+    images /= np.float32(255.0)
+    images = _set_channels(images, channels)
+    label_arr = np.asarray(labels, dtype=np.int64) if labeled else None
+    train_idx, test_idx = _split_indices(len(images), label_arr, test_fraction, seed)
+    return _build(f"folder:{root}", images, label_arr, train_idx=train_idx, test_idx=test_idx,
+                  class_names=class_names, likelihood=_guess_likelihood(images),
+                  options=_options(size, channels, seed, test_fraction), skipped=skipped)
+
+
+def _guess_likelihood(images: np.ndarray) -> str:
+    """Bernoulli for mostly black-and-white grayscale data, Gaussian otherwise."""
+    if images.shape[1] != 1:
+        return "gaussian"
+    flat = images.reshape(-1)
+    if flat.size > 2_000_000:
+        flat = flat[:: flat.size // 2_000_000 + 1]
+    # Line art and scanned digits have few mid-tones; grayscale photos are mostly mid-tones.
+    midtones = np.count_nonzero((flat > 0.1) & (flat < 0.9)) / max(flat.size, 1)
+    return "bernoulli" if midtones < 0.3 else "gaussian"
+
+
+# --------------------------------------------------------------------------- npz
+
+
+def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
+    """Validate ``x`` from an npz file and return float32 N×C×H×W in [0, 1]."""
+    if x.ndim == 3:
+        x = x[:, None, :, :]
+    elif x.ndim == 4:
+        if x.shape[1] in (1, 3):  # channels-first, PyTorch's convention, wins ties
+            pass
+        elif x.shape[-1] in (1, 3):
+            x = x.transpose(0, 3, 1, 2)
+        else:
+            raise DatasetError(
+                f"The images in {path} have shape {x.shape}, but need 1 or 3 channels "
+                "(N×C×H×W or N×H×W×C)."
+            )
+    else:
+        raise DatasetError(
+            f"The images 'x' in {path} have {x.ndim} dimensions, but must be N×H×W, N×C×H×W or N×H×W×C."
+        )
+    if len(x) == 0:
+        raise DatasetError(f"The file {path} contains no images.")
+    if x.dtype == np.bool_:
+        return x.astype(np.float32)
+    if np.issubdtype(x.dtype, np.integer):
+        # uint8 is the common case; wider integer types that still hold 8-bit values
+        # (as int64 from a careless conversion) are read the same way.
+        top = 255.0 if x.dtype == np.uint8 or int(x.max()) <= 255 else float(np.iinfo(x.dtype).max)
+        if int(x.min()) < 0:
+            raise DatasetError(f"The images in {path} contain negative integer pixel values.")
+        out = x.astype(np.float32)
+        out /= np.float32(top)
+        return out
+    if np.issubdtype(x.dtype, np.floating):
+        out = x.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise DatasetError(f"The images in {path} contain NaN or infinite values.")
+        return np.clip(out, 0.0, 1.0, out=out)
+    raise DatasetError(f"The images in {path} have unsupported type {x.dtype}; use uint8 or float.")
+
+
+def _npz_labels(y: np.ndarray, n: int, names, path: Path) -> tuple[np.ndarray, list[str]]:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise DatasetError(f"The labels 'y' in {path} must be one per image ({n}), but have shape {y.shape}.")
+    if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise DatasetError(f"The labels 'y' in {path} must be whole numbers, not {y.dtype}.")
+    y = y.astype(np.int64)
+    if names is not None:
+        names = [str(s) for s in np.asarray(names).reshape(-1)]
+        if y.min() < 0 or y.max() >= len(names):
+            raise DatasetError(
+                f"The labels in {path} must lie between 0 and {len(names) - 1} to match its class_names."
+            )
+        return y, names
+    values = np.unique(y)
+    if np.array_equal(values, np.arange(len(values))):
+        return y, [str(v) for v in values]
+    # Conditional models need labels 0..K-1; keep the original values as the names.
+    return np.searchsorted(values, y).astype(np.int64), [str(v) for v in values]
+
+
+def _load_npz(arg: str, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    path = Path(arg).expanduser().resolve()
+    if not path.is_file():
+        raise DatasetError(f"The file {path} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            if "x" not in keys:
+                found = ", ".join(sorted(keys)) or "nothing"
+                raise DatasetError(f"The file {path} has no array named 'x' (it holds {found}).")
+            x = npz["x"]
+            y = npz["y"] if "y" in keys else None
+            names = npz["class_names"] if "class_names" in keys else None
+    except DatasetError:
+        raise
+    except Exception:
+        # Not a zip, truncated, or object arrays that would need pickle (refused on
+        # purpose: unpickling runs arbitrary code).
+        raise DatasetError(f"The file {path} could not be read as a NumPy .npz without pickled objects.") from None
+
+    images = _npz_images(x, path)
+    labels, class_names = (None, []) if y is None else _npz_labels(y, len(images), names, path)
+    h, w = images.shape[-2:]
+    if image_size is not None:
+        images = _resize(images, image_size)
+    images = _set_channels(images, channels)
+    train_idx, test_idx = _split_indices(len(images), labels, test_fraction, seed)
+    _report(progress, 1, 1)
+    # None for non-square native images: "keep as is" rebuilds them identically.
+    size = image_size or (int(h) if h == w else None)
+    return _build(f"npz:{path}", images, labels, train_idx=train_idx, test_idx=test_idx,
+                  class_names=class_names, likelihood=_guess_likelihood(images),
+                  options=_options(size, images.shape[1], seed, test_fraction))
+
+
+# --------------------------------------------------------------------------- shapes
+
+_SHAPE_NAMES = ("square", "ellipse", "heart", "triangle")
+# Radius of a scale-1 shape as a fraction of the image side.
+_SHAPE_RADIUS = 0.18
+# Furthest any shape reaches from its centre, in radii, at any rotation (the square's
+# corner at 0.8·√2 is the worst), so positions can keep every shape inside the frame.
+_SHAPE_EXTENT = 1.15
+_SHAPE_SCALE_RANGE = (0.5, 1.0)
+_SQRT3_2 = math.sqrt(3.0) / 2.0
+
+
+def _shape_mask(kind: int, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Inside-test in the shape's own frame (radius 1, q pointing up)."""
+    if kind == 0:  # square, half side 0.8
+        return np.maximum(np.abs(p), np.abs(q)) <= 0.8
+    if kind == 1:  # ellipse, semi-axes 1 and 0.55
+        return p * p + (q * q) * np.float32(1 / 0.55**2) <= 1.0
+    if kind == 2:  # heart: (x² + y² − 1)³ ≤ x² y³, scaled by 0.9 and re-centred
+        x = p * np.float32(1 / 0.9)
+        y = q * np.float32(1 / 0.9) + np.float32(0.12)
+        x2 = x * x
+        r = x2 + y * y - 1.0
+        return r * r * r <= x2 * y * y * y
+    # triangle: equilateral, circumradius 1.05, apex up; inside all three half-planes
+    half = np.float32(0.525)
+    return (q >= -half) & (_SQRT3_2 * p + 0.5 * q <= half) & (-_SQRT3_2 * p + 0.5 * q <= half)
+
+
+def _render_shapes(shape, scale, rotation, x, y, size: int, progress=None) -> np.ndarray:
+    """Rasterise shapes at pixel centres into a binary float32 N×1×S×S array."""
+    n = len(shape)
+    out = np.empty((n, 1, size, size), dtype=np.float32)
+    centres = np.arange(size, dtype=np.float32) + np.float32(0.5)
+    radius = (_SHAPE_RADIUS * size * scale).astype(np.float32)
+    margin = _SHAPE_EXTENT * _SHAPE_RADIUS * size * _SHAPE_SCALE_RANGE[1]
+    cx = (margin + x * (size - 2 * margin)).astype(np.float32)
+    cy = (margin + y * (size - 2 * margin)).astype(np.float32)
+    # Dividing cos/sin by the radius folds scaling into the rotation.
+    cos = (np.cos(rotation) / radius).astype(np.float32)
+    sin = (np.sin(rotation) / radius).astype(np.float32)
+    # Chunks keep the B×S×S temporaries around 16 MB whatever the image size.
+    chunk = max(1, (1 << 22) // (size * size))
+    done = 0
+    for kind in range(len(_SHAPE_NAMES)):
+        members = np.flatnonzero(shape == kind)
+        for start in range(0, len(members), chunk):
+            idx = members[start:start + chunk]
+            dx = centres[None, None, :] - cx[idx, None, None]
+            dy_up = cy[idx, None, None] - centres[None, :, None]  # image rows grow downwards
+            c, s = cos[idx, None, None], sin[idx, None, None]
+            p = c * dx + s * dy_up
+            q = c * dy_up - s * dx
+            out[idx, 0] = _shape_mask(kind, p, q)
+            done += len(idx)
+            _report(progress, done, n)
+    return out
+
+
+def _load_shapes(arg, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    size = SHAPES_DEFAULT_SIZE
+    if arg is not None:
+        try:
+            size = int(arg)
+        except ValueError:
+            raise DatasetError(f"The shapes size must be a number of pixels, as in shapes:32, not {arg!r}.") from None
+        size = _check_image_size(size)
+        if image_size is not None and image_size != size:
+            raise DatasetError(f"The spec shapes:{size} conflicts with image_size={image_size}.")
+    elif image_size is not None:
+        size = image_size
+    if size < 16:
+        raise DatasetError(f"Shapes need at least 16×16 pixels to be recognisable, not {size}.")
+
+    # Independent streams: reusing one seed for both would correlate the split with
+    # the factors (the first draws of each would be the same bits).
+    factor_seed, split_seed = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(factor_seed)
+    n = SHAPES_COUNT
+    factors = {
+        "shape": rng.integers(0, len(_SHAPE_NAMES), size=n).astype(np.int64),
+        "scale": rng.uniform(*_SHAPE_SCALE_RANGE, size=n).astype(np.float32),
+        "rotation": rng.uniform(0.0, 2.0 * np.pi, size=n).astype(np.float32),
+        "x": rng.uniform(0.0, 1.0, size=n).astype(np.float32),
+        "y": rng.uniform(0.0, 1.0, size=n).astype(np.float32),
+    }
+    images = _render_shapes(factors["shape"], factors["scale"], factors["rotation"],
+                            factors["x"], factors["y"], size, progress)
+    images = _set_channels(images, channels)
+    labels = factors["shape"]
+    train_idx, test_idx = _split_indices(n, labels, test_fraction, split_seed)
+    spec = "shapes" if size == SHAPES_DEFAULT_SIZE else f"shapes:{size}"
+    return _build(spec, images, labels, train_idx=train_idx, test_idx=test_idx,
+                  class_names=_SHAPE_NAMES, likelihood="bernoulli",
+                  options=_options(size, images.shape[1], seed, test_fraction),
+                  factors=factors)
