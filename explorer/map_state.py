@@ -103,7 +103,9 @@ class MapState:
         # projection settings (what the switcher shows)
         self.kind = "pca"
         self.dims = (0, 1)
-        self.umap_params = {"n_neighbors": 15, "min_dist": 0.1}
+        # UMAP is fitted on a subset of up to max_fit codes (exact neighbours, no pynndescent
+        # compile); the other codes are placed from their nearest fitted neighbours.
+        self.umap_params = {"n_neighbors": 15, "min_dist": 0.1, "max_fit": 20_000}
         # cursor neighbourhood and highlights
         self.nearest: Nearest | None = None
         self.highlight = np.zeros(0, dtype=np.int64)

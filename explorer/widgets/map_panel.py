@@ -208,10 +208,18 @@ class MapPanel(QtWidgets.QWidget):
         self.min_dist.setSingleStep(0.05)
         self.min_dist.setDecimals(2)
         self.min_dist.setToolTip("UMAP min_dist: how tightly points may pack")
+        self.max_fit = QtWidgets.QSpinBox()
+        self.max_fit.setRange(500, 2_000_000)
+        self.max_fit.setSingleStep(5000)
+        self.max_fit.setGroupSeparatorShown(True)
+        self.max_fit.setToolTip("UMAP is fitted on at most this many codes (a seeded random subset); the others "
+                                "are placed from their nearest fitted neighbours. Larger is slower.")
         ul.addWidget(QtWidgets.QLabel("neighbours"))
         ul.addWidget(self.n_neighbors)
         ul.addWidget(QtWidgets.QLabel("min dist"))
         ul.addWidget(self.min_dist)
+        ul.addWidget(QtWidgets.QLabel("fit on"))
+        ul.addWidget(self.max_fit)
         self.refit_button = QtWidgets.QPushButton("Refit")
         self.refit_button.setToolTip("Fit UMAP again on the current codes with these settings")
         self.refit_button.clicked.connect(self._on_refit)
@@ -301,9 +309,10 @@ class MapPanel(QtWidgets.QWidget):
                     combo.addItem(text, i)
                 if 0 <= value < d:
                     combo.setCurrentIndex(value)
-        with signals_blocked(self.n_neighbors), signals_blocked(self.min_dist):
+        with signals_blocked(self.n_neighbors), signals_blocked(self.min_dist), signals_blocked(self.max_fit):
             self.n_neighbors.setValue(int(m.umap_params.get("n_neighbors", 15)))
             self.min_dist.setValue(float(m.umap_params.get("min_dist", 0.1)))
+            self.max_fit.setValue(int(m.umap_params.get("max_fit", 20_000)))
         self.dims_box.setVisible(m.kind == "dims")
         self.umap_box.setVisible(m.kind == "umap")
 
@@ -317,7 +326,7 @@ class MapPanel(QtWidgets.QWidget):
             self.show_status("Two latent dimensions are needed for this view.")
             return
         if kind == "umap":
-            self.map.set_umap_params(n_neighbors=self.n_neighbors.value(), min_dist=round(self.min_dist.value(), 4))
+            self._store_umap_params()
         self.map.set_kind(kind)
         self._sync_controls()
         self.jobs.switch_projection(kind)
@@ -332,8 +341,12 @@ class MapPanel(QtWidgets.QWidget):
         self._sync_controls()
         self.jobs.switch_projection("dims")
 
+    def _store_umap_params(self) -> None:
+        self.map.set_umap_params(n_neighbors=self.n_neighbors.value(), min_dist=round(self.min_dist.value(), 4),
+                                 max_fit=self.max_fit.value())
+
     def _on_refit(self) -> None:
-        self.map.set_umap_params(n_neighbors=self.n_neighbors.value(), min_dist=round(self.min_dist.value(), 4))
+        self._store_umap_params()
         self.jobs.switch_projection("umap", refit=True)
 
     def set_tool(self, tool: str) -> None:
