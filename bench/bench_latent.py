@@ -99,6 +99,7 @@ def main() -> int:
     from vae_core.projection import PCAProjection, UMAPProjection, warm_up_umap
 
     torch.set_num_threads(args.threads)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(0)
     rows: list[tuple[str, str, str]] = []
     data = load_dataset("mnist", root)
@@ -163,11 +164,15 @@ def main() -> int:
             rows.append((f"Export 120 frames to {ext[1:].upper()}", f"{t:.2f} s",
                          f"112×112 px, {out.stat().st_size / 1024:.0f} KiB"))
 
+    # On a shared machine the process may get far less than the threads it asked for.
+    share = (time.process_time() - cpu0) / (time.perf_counter() - wall0) / args.threads
     table = ["| Operation | Result | Notes |", "|---|---|---|"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     body = (f"Machine: {machine()}. torch threads: {args.threads}; BLAS/OpenMP pools limited to 1 "
             f"(threadpoolctl). Model: mlp 784-400-20 trained {args.train_epochs} epoch(s) on MNIST; codes are "
-            f"posterior means of all 70,000 images.\n"
+            f"posterior means of all 70,000 images. CPU share: the process used {share:.0%} of its "
+            f"{args.threads} thread(s) on average over the run (other jobs shared the cores; lower "
+            f"means the timings are pessimistic).\n"
             f"Command: `python bench/bench_latent.py{' --quick' if args.quick else ''}"
             f"{'' if args.threads == 1 else f' --threads {args.threads}'}`.\n\n" + "\n".join(table))
     print()
