@@ -28,6 +28,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+import explorer._immortal  # noqa: F401  (PySide6 6.12 on CPython 3.11: see the module)
+
 DENSITY_THRESHOLD = 250_000     # points in view above which the density layer is drawn
 UNLABELED_COLOR = (86, 156, 214)
 SELECTION_EDGE = 0xFFFFFFFF
@@ -696,6 +698,7 @@ class MapViewBox(pg.ViewBox):
 
     sig_clicked = QtCore.Signal(object, object)            # view QPointF, modifiers
     sig_selection_drawn = QtCore.Signal(str, object, object)  # "rect"|"lasso", M×2 view points, modifiers
+    sig_context_menu = QtCore.Signal(object, object)       # view QPointF, screen QPoint
 
     def __init__(self):
         super().__init__(enableMenu=True)
@@ -716,6 +719,11 @@ class MapViewBox(pg.ViewBox):
             self.sig_clicked.emit(self.mapToView(ev.pos()), ev.modifiers())
             return
         super().mouseClickEvent(ev)
+
+    def raiseContextMenu(self, ev) -> None:
+        # The map's own menu (pin, neighbours, fit) instead of pyqtgraph's mouse-mode menu,
+        # whose rectangle-zoom mode would fight the selection tools.
+        self.sig_context_menu.emit(self.mapToView(ev.pos()), ev.screenPos().toPoint())
 
     def mouseDragEvent(self, ev, axis=None) -> None:
         if self.tool == "pan" or ev.button() != QtCore.Qt.MouseButton.LeftButton or axis is not None:
@@ -846,6 +854,8 @@ class LatentMapView(pg.PlotWidget):
         self.vb.sigRangeChanged.connect(self._on_range_changed)
         self.vb.sig_clicked.connect(self._on_clicked)
         self.vb.sig_selection_drawn.connect(self._on_selection_drawn)
+        self.vb.sig_context_menu.connect(self._on_context_menu)
+        self.neighbours_k = 8
 
         # projection transitions
         self._anim = QtCore.QVariantAnimation(self)
@@ -1195,6 +1205,36 @@ class LatentMapView(pg.PlotWidget):
             self.map.add_pin(picked.z, index=picked.index,
                              label=picked.label if picked.label is not None else self._decode_label())
         self.sig_clicked.emit(picked)
+
+    def _on_context_menu(self, view_pos, screen_pos) -> None:
+        menu = self.context_menu(view_pos.x(), view_pos.y())
+        menu.popup(screen_pos)
+
+    def context_menu(self, x: float, y: float) -> QtWidgets.QMenu:
+        """The right-click menu for map position (x, y)."""
+        menu = QtWidgets.QMenu(self)
+        ready = self.map.ready
+        index = self.points.pick(x, y, self.pick_radius_px) if ready else None
+
+        def pin():
+            picked = self.map.pick((x, y), index=index)
+            if picked is not None:
+                self.map.add_pin(picked.z, index=picked.index,
+                                 label=picked.label if picked.label is not None else self._decode_label())
+
+        def neighbours():
+            nearest = self.map.query_nearest(self.map.inverse(np.array([x, y])), self.neighbours_k)
+            if nearest is not None:
+                self.map.set_highlight(nearest.indices)
+
+        what = f"data point #{index:,}" if index is not None else "this point"
+        menu.addAction(f"Pin {what}", pin).setEnabled(ready)
+        menu.addAction(f"Highlight the {self.neighbours_k} nearest data points", neighbours).setEnabled(ready)
+        menu.addAction("Clear highlights", lambda: self.map.set_highlight([])).setEnabled(bool(len(self.map.highlight)))
+        menu.addAction("Clear selection", lambda: self.map.select_group(None)).setEnabled(bool(self.map.selection.size))
+        menu.addSeparator()
+        menu.addAction("Fit view", self.reset_view)
+        return menu
 
     def _decode_label(self):
         model = self.state.model

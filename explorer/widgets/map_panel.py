@@ -366,6 +366,7 @@ class MapPanel(QtWidgets.QWidget):
 
     def _on_neighbours_k(self, k: int) -> None:
         self.neighbours_k = int(k)
+        self.view.neighbours_k = int(k)
         if self.neighbours_check.isChecked() and self.map.cursor_z is not None:
             self.jobs.query_nearest(self.map.cursor_z, self.neighbours_k)
 

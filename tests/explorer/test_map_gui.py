@@ -395,3 +395,16 @@ def test_click_in_studio_pick_mode_does_not_pin(setup, qtbot):
     QTest.mouseClick(panel.view.viewport(), LEFT, pos=panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center()))
     qtbot.waitUntil(lambda: len(picked) == 1, timeout=2000)
     assert state.map.pins == []
+
+
+def test_context_menu_pins_and_highlights(setup, qtbot):
+    state, panel, *_ = setup
+    xy = state.map.xy
+    menu = panel.view.context_menu(float(xy[0, 0]) + 1e-3, float(xy[0, 1]))
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    pin = next(a for t, a in actions.items() if t.startswith("Pin "))
+    pin.trigger()
+    assert len(state.map.pins) == 1
+    actions["Highlight the 8 nearest data points"].trigger()
+    assert len(state.map.highlight) == 8
+    menu.deleteLater()
