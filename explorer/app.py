@@ -7,6 +7,7 @@ engine loads right after the first paint and the model opens in a worker thread.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def start() -> None:
         window.start_engine()
+        # Everything imported so far lives as long as the app: keep it out of the garbage
+        # collector's full passes, which would otherwise stall the window now and then.
+        gc.freeze()
         _timing("engine_ready")
         window.open_initial(checkpoint, dataset=dataset, data_root=args.data_root)
 
@@ -141,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app.aboutToQuit.connect(lambda: window.runner.wait(15_000))
     rc = app.exec()
+    # Delete the window while Qt is still up, not during interpreter shutdown.
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     if args.smoke:
         print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED (see the messages above)"),
               file=sys.stderr)

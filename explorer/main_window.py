@@ -444,8 +444,10 @@ class MainWindow(QMainWindow):
         studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
         """
         from explorer.widgets.map_panel import install_map
+        from explorer.widgets.studio import install_studio
 
         install_map(self)  # first: the studio looks for the map as the central panel
+        install_studio(self)
 
     def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None) -> None:
         """Open ``checkpoint`` (or the bundled example) in a worker; emit ``initial_load_finished``.
@@ -964,7 +966,10 @@ class MainWindow(QMainWindow):
         if self.runner.running and not self.runner.wait(15_000):
             self.statusBar().showMessage("Waiting for training to stop…")
         from PySide6.QtCore import QThreadPool
+        from superqt.utils import WorkerBase
 
+        for worker in list(WorkerBase._worker_set):  # other panels' jobs: ask them to stop too
+            worker.quit()
         QThreadPool.globalInstance().waitForDone(10_000)  # a dataset still loading
         self.save_settings()
         event.accept()

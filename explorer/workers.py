@@ -11,13 +11,16 @@ on the GUI thread:
 
 Only floats, lists and CPU tensor copies cross threads. ``pause()``/``resume()`` and
 ``stop()`` are honoured at the next report (``TrainConfig.yield_interval``, 0.1 s by
-default). Failures never escape as exceptions: they end the run with a short message
+default). Training uses ``cpu_count - 1`` torch threads and runs at a lower OS priority,
+so the window keeps a core and wins when the machine is busy. Failures never escape as exceptions: they end the run with a short message
 for people and the traceback as details.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -30,6 +33,25 @@ from superqt.utils import FunctionWorker, GeneratorWorker
 def training_threads() -> int:
     """torch threads for training: all cores but one, which stays with the window."""
     return max(1, (os.cpu_count() or 1) - 1)
+
+
+TRAINING_NICENESS = 10
+
+
+def lower_thread_priority(increment: int = TRAINING_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the window when cores are scarce (Linux).
+
+    On Linux every thread has its own nice value; a pool thread keeps it afterwards, which
+    suits background work. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, max(current, increment)))
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,7 @@ def _train(model, data, config, history, optimizer_state):
     """
     from vae_core.training import _history_entry, iter_training
 
+    lower_thread_priority()
     history = list(history or [])
     gen = iter_training(model, data, config, history=history, optimizer_state=optimizer_state)
     try:
