@@ -195,6 +195,10 @@ def baseline(app, xy: np.ndarray, frames: int) -> dict:
 def scene(app, name, state, args, *, big: bool) -> dict:
     host, panel, decoder = make_host(state)
     assert panel.jobs.wait(600), "projection did not finish"
+    # the nearest-data index is warmed up in the background once per encoding: let it finish
+    deadline = time.perf_counter() + 120
+    while state.map.known_data_spacing() is None and time.perf_counter() < deadline:
+        settle(app, 0.1)
     settle(app, 0.5)
     panel.view.finish_animation()
     panel.view.viewport().repaint()

@@ -369,7 +369,9 @@ class MapState:
             if index is None or len(index) < 2:
                 return None
             n = len(index)
-            sample = index.codes[np.linspace(0, n - 1, min(n, 300)).astype(np.int64)]
+            # ~20 M distances at most: 300 samples for MNIST, fewer for a million codes.
+            m = int(min(n, 300, max(32, 20_000_000 // n)))
+            sample = index.codes[np.linspace(0, n - 1, m).astype(np.int64)]
             _, dist = index.query(sample, k=2)
             self._data_spacing = float(np.median(dist[:, 1])) or 1e-6
         return self._data_spacing

@@ -374,7 +374,12 @@ class NearestQuery(QtCore.QObject):
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
+        pause = 0.0
         while True:
+            if pause:
+                # Leave the GUI thread at least as much time as the last query took: on a
+                # million codes a query costs ~20 ms and holds the interpreter part of it.
+                time.sleep(pause)
             with self._cond:
                 while self._request is None and not self._closed:
                     self._cond.wait()
@@ -382,6 +387,7 @@ class NearestQuery(QtCore.QObject):
                     return
                 z, k = self._request
                 self._request = None
+            started = time.perf_counter()
             if z is None:
                 try:
                     _ = self.map.data_spacing
@@ -392,6 +398,8 @@ class NearestQuery(QtCore.QObject):
                 result = self.map.query_nearest(z, k)
             except Exception:  # codes replaced mid-query (shape change): the next request will do
                 continue
+            elapsed = time.perf_counter() - started
+            pause = elapsed if elapsed > 0.004 else 0.0
             if result is None:
                 continue
             try:

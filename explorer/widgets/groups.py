@@ -47,6 +47,11 @@ class GroupsPanel(QtWidgets.QWidget):
 
         self.grid = ImagePane(minimum=60)
         self.grid.setObjectName("group_grid")
+        self.grid.installEventFilter(self)
+        self._regrid = QtCore.QTimer(self)
+        self._regrid.setSingleShot(True)
+        self._regrid.setInterval(120)
+        self._regrid.timeout.connect(lambda: self._on_selection_changed(self.map.selection))
         self.grid_caption = QtWidgets.QLabel("Select points with the Rectangle or Lasso tool to make a group.")
         self.grid_caption.setWordWrap(True)
         self.centroid = ImagePane(minimum=48)
@@ -90,6 +95,11 @@ class GroupsPanel(QtWidgets.QWidget):
         conns = self._connections
         self.destroyed.connect(lambda *_: _disconnect_all(conns))
         self.refresh()
+
+    def eventFilter(self, obj, ev) -> bool:
+        if obj is self.grid and ev.type() == QtCore.QEvent.Type.Resize:
+            self._regrid.start()   # how many images fit depends on the size
+        return super().eventFilter(obj, ev)
 
     def refresh(self, *args) -> None:
         with signals_blocked(self.table):
@@ -141,8 +151,16 @@ class GroupsPanel(QtWidgets.QWidget):
                                       if not self.map.groups else "No group selected.")
             self.refresh_buttons()
             return
-        shown = indices if len(indices) <= GRID_MAX else indices[np.linspace(0, len(indices) - 1, GRID_MAX).astype(int)]
-        cols = max(1, math.ceil(math.sqrt(len(shown) * 1.3)))
+        # As many images as fit at a readable size (about 30 px each), spread over the group.
+        h, w = images.shape[2:]
+        size = self.grid.size()
+        cols = max(1, size.width() // max(30, w + 1))
+        rows = max(1, size.height() // max(30, h + 1))
+        capacity = min(GRID_MAX, cols * rows)
+        shown = indices if len(indices) <= capacity else indices[np.linspace(0, len(indices) - 1, capacity).astype(int)]
+        if len(shown) < capacity:   # fewer images than room: a grid with the pane's proportions
+            ratio = max(0.2, size.width() / max(1, size.height()))
+            cols = max(1, min(len(shown), math.ceil(math.sqrt(len(shown) * ratio))))
         rows = math.ceil(len(shown) / cols)
         mosaic = tile_images(images[shown], rows, cols, gap=1, fill=0.15)
         self.grid.set_image(mosaic[None] if mosaic.ndim == 2 else np.moveaxis(mosaic, -1, 0))

@@ -156,7 +156,7 @@ class PointCloudItem(pg.GraphicsObject):
         self._selected = np.zeros(0, dtype=np.int64)
         self.radius: int | None = None                # None: automatic from the point count
         self.dim_unselected = True
-        self.outline_limit = 5000                     # selected points get a ring up to this many
+        self.outline_limit = 1500                     # selected points get a ring up to this many
         self.edge_color = SELECTION_EDGE
         self._layers: list[dict] = []
         self._lut = np.zeros((1, self.DENSITY_LEVELS), dtype=np.uint32)
@@ -494,14 +494,21 @@ class PointCloudItem(pg.GraphicsObject):
         The colour is that of the last point drawn on the pixel, read back through the
         index image (already written), which saves a second scatter of every point.
         """
+        levels = self.DENSITY_LEVELS
         counts = np.bincount(flat, minlength=size)
         counts[park] = 0
         hit = np.flatnonzero(counts)
+        if not len(hit):
+            return
         c = counts[hit]
         top = max(2, int(c.max()))
-        level = np.log2(c).astype(np.float32) * np.float32((self.DENSITY_LEVELS - 1) / math.log2(top))
-        keys = self._key_data[index[hit]] + key_offset
-        buf[hit] = self._lut[keys, np.minimum(level.astype(np.int32), self.DENSITY_LEVELS - 1)]
+        level = (np.log2(c) * ((levels - 1) / math.log2(top))).astype(np.int32)
+        np.minimum(level, levels - 1, out=level)
+        keys = self._key_data[index[hit]]       # colour-table row of the point drawn last there
+        keys += key_offset
+        keys *= levels
+        keys += level
+        buf[hit] = self._lut.ravel()[keys]
 
     def _paint_vector(self, painter: QtGui.QPainter) -> None:
         """Vector drawing for SVG export (and rotated transforms): one circle per point."""
@@ -913,7 +920,9 @@ class LatentMapView(pg.PlotWidget):
                                     QtGui.QColor(0, 0, 0, 170) if self.dark else QtGui.QColor(255, 255, 255, 200))
         ring = "#ffd54a" if self.dark else "#e65100"
         self.highlight_item.setPen(pg.mkPen(ring, width=2.2))
-        self._pin_text_color = "#ffe14d" if self.dark else "#7a5a00"
+        # Pin names sit on a translucent plate so they read over points and the backdrop.
+        self._pin_text_color = "#ffe14d" if self.dark else "#5c4300"
+        self._pin_fill = pg.mkBrush(0, 0, 0, 150) if self.dark else pg.mkBrush(255, 255, 255, 190)
         labels, colors = self._labels_and_colors()
         if colors != self._colors:
             self._colors = colors
@@ -1090,7 +1099,7 @@ class LatentMapView(pg.PlotWidget):
             if pos is None:
                 continue
             spots.append({"pos": pos, "data": pin.name})
-            text = pg.TextItem(pin.name, color=self._pin_text_color, anchor=(0, 1.15))
+            text = pg.TextItem(pin.name, color=self._pin_text_color, anchor=(-0.15, 1.1), fill=self._pin_fill)
             text.setZValue(41)
             text.setPos(*pos)
             self.vb.addItem(text, ignoreBounds=True)
