@@ -71,6 +71,7 @@ class MapJobs(QtCore.QObject):
         self._relay.progressed.connect(self._on_progress)
         self._last_progress = 0.0
         self._scheduled = False         # an encode is queued on the event loop
+        self._model_is_new = False      # the next codes come from another model, not another epoch
         self.nearest = NearestQuery(self.map, self)
         self.nearest.result_ready.connect(self._on_nearest_ready)
         self._connections = []
@@ -118,6 +119,10 @@ class MapJobs(QtCore.QObject):
         proj = self.map.projection
         kind = self.map.kind
         same_points = self.map.xy is not None and len(self.map.xy) == len(codes)
+        new_model, self._model_is_new = self._model_is_new, False
+        if kind == "dims" and codes.shape[1] < 2:
+            kind = "pca"
+            self.map.set_kind(kind)
         if kind == "dims" and max(self.map.dims) >= codes.shape[1]:
             self.map.set_dims(0, 1)
         if proj is None or not same_points:
@@ -126,8 +131,9 @@ class MapJobs(QtCore.QObject):
             self._request_layout(kind, align=same_points and kind != "pca", keep_umap_layout=False, switch=False,
                                  label="Fitting " + _kind_label(kind))
             return
-        self._request_layout(kind, align=True, keep_umap_layout=True, switch=False,
-                             label="Updating " + _kind_label(kind))
+        # A UMAP layout is kept across the epochs of one model; another model gets a new fit.
+        self._request_layout(kind, align=True, keep_umap_layout=not new_model, switch=False,
+                             label=("Fitting " if new_model and kind == "umap" else "Updating ") + _kind_label(kind))
 
     def encode(self) -> None:
         """Encode the dataset with a copy of the current model snapshot (worker)."""
@@ -203,6 +209,7 @@ class MapJobs(QtCore.QObject):
 
     def _on_model_changed(self, model) -> None:
         self._generation += 1
+        self._model_is_new = True
         self._drop_running()
         if model is not None and self.auto_encode:
             self._scheduled = True

@@ -167,6 +167,10 @@ class DecoderView(QtWidgets.QWidget):
         conns = self._connections
         self.destroyed.connect(lambda *_: _disconnect_all(conns))
         self._last_z = None
+        self._text_timer = QtCore.QTimer(self)
+        self._text_timer.setSingleShot(True)
+        self._text_timer.setInterval(40)
+        self._text_timer.timeout.connect(self._update_coords)
 
     # -- slots --------------------------------------------------------------------------------------
     def _on_cursor_changed(self, z) -> None:
@@ -175,12 +179,19 @@ class DecoderView(QtWidgets.QWidget):
                 self.title.setText("Cursor left the map — last decoded point")
             return
         self.show_code(z)
-        xy = self.map.cursor_xy
-        if xy is not None:
-            zs = ", ".join(f"{v:+.2f}" for v in np.asarray(z)[:8])
-            more = " …" if len(z) > 8 else ""
-            self.coords.setText(f"map ({xy[0]:.3g}, {xy[1]:.3g})  ·  z = [{zs}{more}]")
-            self.coords.setToolTip("z = [" + ", ".join(f"{v:+.4f}" for v in np.asarray(z)) + "]")
+        # The text line follows at most every 40 ms: typesetting it on every mouse move
+        # costs more than decoding the image.
+        if not self._text_timer.isActive():
+            self._text_timer.start()
+
+    def _update_coords(self) -> None:
+        xy, z = self.map.cursor_xy, self.map.cursor_z
+        if xy is None or z is None:
+            return
+        zs = ", ".join(f"{v:+.2f}" for v in np.asarray(z)[:8])
+        more = " …" if len(z) > 8 else ""
+        self.coords.setText(f"map ({xy[0]:.3g}, {xy[1]:.3g})  ·  z = [{zs}{more}]")
+        self.coords.setToolTip("z = [" + ", ".join(f"{v:+.4f}" for v in np.asarray(z)) + "]")
 
     def show_code(self, z) -> None:
         """Decode ``z`` and show it in the large preview."""
@@ -203,7 +214,9 @@ class DecoderView(QtWidgets.QWidget):
             names = self.state.class_names
             lab = self.state.studio.decode_label
             label_note = f" (decoded as {names[lab] if lab < len(names) else lab})"
-        self.title.setText("Decoded at the cursor" + label_note)
+        title = "Decoded at the cursor" + label_note
+        if self.title.text() != title:
+            self.title.setText(title)
 
     def _on_nearest_changed(self, nearest) -> None:
         if nearest is None or not len(nearest.distances):

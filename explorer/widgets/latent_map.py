@@ -146,6 +146,8 @@ class PointCloudItem(pg.GraphicsObject):
 
     def __init__(self, seed: int = 0):
         super().__init__()
+        # exposedRect in paint(): a hover repaint blits only the few pixels around the cursor.
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self._rng = np.random.default_rng(seed)
         self._n = 0
         self._perm = np.zeros(0, dtype=np.int64)      # draw order -> data index
@@ -393,10 +395,18 @@ class PointCloudItem(pg.GraphicsObject):
             self._cache["key"] = key
         c = self._cache
         pad, (w, h) = c["pad"], c["size"]
+        target = QtCore.QRectF(dev_rect.x(), dev_rect.y(), w / dpr, h / dpr)
+        exposed = getattr(option, "exposedRect", None) if option is not None else None
+        if exposed is not None and not exposed.isEmpty():
+            part = tr.mapRect(exposed).adjusted(-1, -1, 1, 1).intersected(target)
+            if part.isEmpty():
+                return
+            target = part
+        source = QtCore.QRectF(pad + (target.x() - dev_rect.x()) * dpr, pad + (target.y() - dev_rect.y()) * dpr,
+                               target.width() * dpr, target.height() * dpr)
         painter.save()
         painter.resetTransform()
-        painter.drawImage(QtCore.QRectF(dev_rect.x(), dev_rect.y(), w / dpr, h / dpr), c["image"],
-                          QtCore.QRectF(pad, pad, w, h))
+        painter.drawImage(target, c["image"], source)
         painter.restore()
 
     def render_to_image(self, view_rect: QtCore.QRectF, width: int, height: int) -> QtGui.QImage:
@@ -596,13 +606,36 @@ class CursorItem(QtWidgets.QGraphicsObject):
 
     def set_colors(self, color: QtGui.QColor, halo: QtGui.QColor) -> None:
         self.color, self.halo = QtGui.QColor(color), QtGui.QColor(halo)
+        self._pixmaps = {}
         self.update()
+
+    def _pixmap(self, dpr: float) -> QtGui.QPixmap:
+        """The cursor drawn once per colour and pixel ratio: antialiased ellipses cost more than a blit."""
+        cache = self.__dict__.setdefault("_pixmaps", {})
+        pm = cache.get(dpr)
+        if pm is None:
+            r = self.boundingRect()
+            pm = QtGui.QPixmap(int(math.ceil(r.width() * dpr)), int(math.ceil(r.height() * dpr)))
+            pm.setDevicePixelRatio(dpr)
+            pm.fill(QtCore.Qt.GlobalColor.transparent)
+            p = QtGui.QPainter(pm)
+            p.translate(-r.left(), -r.top())
+            self._draw(p)
+            p.end()
+            cache[dpr] = pm
+        return pm
 
     def boundingRect(self) -> QtCore.QRectF:
         s = self.SIZE + 3
         return QtCore.QRectF(-s, -s, 2 * s, 2 * s)
 
     def paint(self, painter, option=None, widget=None) -> None:
+        tr = painter.transform()
+        dtr = painter.deviceTransform()
+        dpr = abs(dtr.m11() / tr.m11()) if tr.m11() else 1.0
+        painter.drawPixmap(self.boundingRect().topLeft(), self._pixmap(round(dpr, 3)))
+
+    def _draw(self, painter) -> None:
         s = self.SIZE
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)

@@ -119,6 +119,7 @@ class MapPanel(QtWidgets.QWidget):
         self.jobs = jobs or MapJobs(state, self)
         self.view = LatentMapView(state)
         self.neighbours_k = 8
+        self._dims_picked = False
 
         self._build_toolbar()
         self.legend = ClassLegend(state, lambda: self.view.colors)
@@ -160,9 +161,18 @@ class MapPanel(QtWidgets.QWidget):
             self._connections.append((signal, slot))
         conns = self._connections
         self.destroyed.connect(lambda *_: _disconnect_all(conns))
+        escape = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self)
+        escape.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        escape.activated.connect(self.clear_marks)
         self._on_busy_changed(False)
         self._sync_controls()
         self._update_status()
+
+    def clear_marks(self) -> None:
+        """Esc: drop the selection and the highlighted neighbours, back to the Pan tool."""
+        self.map.select_group(None)
+        self.map.set_highlight([])
+        self.set_tool("pan")
 
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -327,13 +337,25 @@ class MapPanel(QtWidgets.QWidget):
             return
         if kind == "umap":
             self._store_umap_params()
+        if kind == "dims" and not self._dims_picked:
+            self._default_dims()
         self.map.set_kind(kind)
         self._sync_controls()
         self.jobs.switch_projection(kind)
 
+    def _default_dims(self) -> None:
+        """The two most informative dimensions (highest KL), until the user picks others."""
+        kl = self.state.kl_per_dim
+        codes = self.state.codes
+        if kl is None or codes is None or len(kl) != codes.shape[1] or len(kl) < 2:
+            return
+        top = np.argsort(kl)[::-1][:2]
+        self.map.set_dims(int(min(top)), int(max(top)))
+
     def _pick_dims(self, i, j) -> None:
         if i is None or j is None:
             return
+        self._dims_picked = True
         if i == j:
             d = self.dim_x.count()
             j = (i + 1) % d if d else j
