@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
                             | QMainWindow.DockOption.AllowNestedDocks)
-        self.resize(1440, 900)
+        self._fit_to_screen()
 
         self.runner = TrainingRunner(self.state, self)
         self.runner.failed.connect(self._on_runner_failed)
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         s.weights_changed.connect(self._update_model_label)
         s.dataset_changed.connect(self._on_state_dataset_changed)
         s.training_status_changed.connect(self._on_state_training_status_changed)
+        s.training_started.connect(self._on_state_training_started)
         s.message.connect(self._on_state_message)
         self._update_title()
         self._update_actions()
@@ -382,6 +383,8 @@ class MainWindow(QMainWindow):
         s = self.state
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
                                Qt.DockWidgetArea.BottomDockWidgetArea)
+        # The left column runs the full height: the training form needs it more than the plots below.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.latent_grid = LatentGridView(s)
         self.setCentralWidget(self.latent_grid)
         self.central_panel = self.latent_grid
@@ -412,6 +415,42 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["loss_curves"]], [290], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["loss_curves"], self.docks["latent_units"]], [700, 300], Qt.Orientation.Horizontal)
 
+    def _fit_to_screen(self) -> None:
+        """Open at a comfortable size: most of the screen, at most 1680×1050."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1440, 900)
+            return
+        area = screen.availableGeometry()
+        self.resize(min(1680, int(area.width() * 0.92)), min(1050, int(area.height() * 0.92)))
+
+    def _arrange_docks(self) -> None:
+        """Sizes for the default layout once every panel is docked (a saved layout overrides them).
+
+        The map (central) gets the most room; the bottom row about a quarter of the height,
+        the side columns what their panels need; the training form its full height when the
+        left column has room for it.
+        """
+        area = Qt.DockWidgetArea
+        shown = [d for d in self.docks.values() if not d.isHidden() and not d.isFloating()]
+
+        def first(where):
+            return next((d for d in shown if self.dockWidgetArea(d) == where), None)
+
+        width, height = self.width(), self.height()
+        bottom, right, left = first(area.BottomDockWidgetArea), first(area.RightDockWidgetArea), first(area.LeftDockWidgetArea)
+        if bottom is not None:
+            self.resizeDocks([bottom], [max(bottom.minimumSizeHint().height(), int(height * 0.27))], Qt.Orientation.Vertical)
+        if right is not None:
+            self.resizeDocks([right], [max(right.minimumSizeHint().width(), int(width * 0.24))], Qt.Orientation.Horizontal)
+        training = self.docks["training"]
+        if left is not None:
+            self.resizeDocks([training], [self.training_panel.minimumSizeHint().width() + 12], Qt.Orientation.Horizontal)
+        below = [d for d in shown if d is not training and self.dockWidgetArea(d) == area.LeftDockWidgetArea]
+        if below:  # the training form first; what shares its column gets the rest
+            want = min(self.training_panel.sizeHint().height(), int(height * 0.62))
+            self.resizeDocks([training, below[0]], [want, max(1, height - want)], Qt.Orientation.Vertical)
+
     # ==============================================================================================
     # Engine start-up and the first model
     # ==============================================================================================
@@ -428,10 +467,13 @@ class MainWindow(QMainWindow):
         self.training_panel.set_options(options)
         self.state.data_root = Path(options.data_root) if options.data_root else None
         self._install_panels()
+        self._arrange_docks()
         self._default_layout = self.saveState()  # what View ▸ Reset Layout goes back to
         layout = self.settings.value("window/state")
         if isinstance(layout, (QByteArray, bytes)):
             self.restoreState(QByteArray(layout))
+        elif self.isVisible():  # dock sizes settle once the new docks are laid out
+            QTimer.singleShot(0, self._arrange_docks)
         self.engine_ready = True
         self._update_actions()
         self.statusBar().showMessage("Ready", 3000)
@@ -849,6 +891,13 @@ class MainWindow(QMainWindow):
 
     def _on_state_training_status_changed(self, _status: str) -> None:
         self._update_actions()
+
+    def _on_state_training_started(self, _config) -> None:
+        # Bring the live training views to the front of their tab groups (not out of hiding).
+        for name in ("loss_curves", "latent_units", "reconstructions", "samples"):
+            dock = self.docks.get(name)
+            if dock is not None and not dock.isHidden() and self.tabifiedDockWidgets(dock):
+                dock.raise_()
 
     def _on_state_message(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, 10_000 if level != "info" else 5000)

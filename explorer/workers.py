@@ -88,7 +88,11 @@ def friendly_error(exc: BaseException, doing: str = "Training") -> str:
 
     if isinstance(exc, NonFiniteLossError):
         return f"{doing} stopped because the loss stopped being a number. {exc}"
-    if isinstance(exc, (ShapeMismatchError, DatasetError, CheckpointError)):
+    if isinstance(exc, DatasetError):
+        # The core speaks to the command line; in the window the data root is a field.
+        return str(exc).replace("or pass --data-root", "or choose the folder that holds it as the data root in "
+                                                      "the Training panel")
+    if isinstance(exc, (ShapeMismatchError, CheckpointError)):
         return str(exc)
     if _is_out_of_memory(exc):
         return (f"{doing} ran out of memory. Try a smaller batch size or a smaller model, "

@@ -31,6 +31,7 @@ class KLBars(QWidget):
         self.values: np.ndarray | None = None
         self.source = ""
         self.summary = QLabel()
+        self.summary.setWordWrap(True)
         self.summary.setToolTip("A unit is active when its average KL exceeds "
                                 f"{ACTIVE_KL_THRESHOLD:g} nats; collapsed units are grey.")
         self.view = pg.PlotWidget()

@@ -2,8 +2,8 @@
 
 Two pyqtgraph plots share the epoch axis: the top one the negative ELBO and its
 reconstruction term, the bottom one the KL term (it is much smaller, so it gets its own
-scale). Live training curves show the mean loss of the batches between two reports; test
-curves one point per epoch. Points arrive at up to ~10 per second from the training worker; redraws are
+scale). Live training curves show the mean loss of the batches between two reports
+(lightly smoothed); test curves one point per epoch. Points arrive at up to ~10 per second from the training worker; redraws are
 throttled to 10 Hz and reuse the same ``PlotDataItem`` objects (``setData``).
 """
 
@@ -28,6 +28,7 @@ _SERIES = {
 }
 REDRAW_INTERVAL_MS = 100
 MAX_MARKERS = 40
+SMOOTHING = 0.3      # weight of the newest interval in the live curves' moving average
 
 
 class LossPlot(QWidget):
@@ -38,6 +39,7 @@ class LossPlot(QWidget):
         self.state = state
         self._live: dict[str, list[float]] = {"x": [], "loss": [], "recon": [], "kl": []}
         self._previous: tuple | None = None   # (epoch, batches seen, running means) of the last report
+        self._smooth: dict[str, float] = {}
         self._run_start_epoch = 0
         self._redraws = 0
         self.view = pg.GraphicsLayoutWidget()
@@ -51,7 +53,7 @@ class LossPlot(QWidget):
         self.kl_axes.setXLink(self.loss_axes)
         self.loss_axes.setLabel("left", "−ELBO")
         self.kl_axes.setLabel("left", "KL")
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(160)
         self.kl_axes.setLabel("bottom", "epoch")
         self.view.ci.layout.setRowStretchFactor(0, 0)
         self.view.ci.layout.setRowStretchFactor(1, 3)
@@ -192,6 +194,10 @@ class LossPlot(QWidget):
         for key in ("loss", "recon", "kl"):
             now = float(progress.losses.get(key, np.nan))
             value = (now * n - before.get(key, 0.0) * n_before) / (n - n_before)
+            # A light exponential moving average: a few batches per report are noisy.
+            previous = self._smooth.get(key)
+            value = value if previous is None else previous + SMOOTHING * (value - previous)
+            self._smooth[key] = value
             self._live[key].append(value)
         self._previous = (progress.epoch, n, dict(progress.losses))
         self._schedule_redraw()
@@ -200,6 +206,7 @@ class LossPlot(QWidget):
         for values in self._live.values():
             values.clear()
         self._previous = None
+        self._smooth = {}
 
     # -- look ------------------------------------------------------------------------------------
     def _apply_colors(self) -> None:

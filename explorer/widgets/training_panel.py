@@ -348,8 +348,14 @@ class TrainingPanel(QWidget):
             layout.addWidget(label)
         self._scroll = scroll
         self._body = body
+        self._controls = controls
 
         self._restore_form(TrainingOptions())
+
+    def sizeHint(self):  # noqa: N802 - Qt override: the whole form without scrolling, if there is room
+        hint = super().sizeHint()
+        hint.setHeight(self._body.sizeHint().height() + self._controls.sizeHint().height() + 4)
+        return hint
 
     def minimumSizeHint(self):  # noqa: N802 - Qt override: never clip the form horizontally
         hint = super().minimumSizeHint()

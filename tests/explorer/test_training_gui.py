@@ -222,6 +222,34 @@ def test_missing_dataset_gives_a_message(qtbot, make_main_window, tmp_path):
     assert not window.state.is_training and window.training_panel.train_button.isEnabled()
 
 
+def test_missing_torchvision_dataset_offline_gives_a_message(qtbot, make_main_window, tmp_path, monkeypatch):
+    import socket
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)  # never download, even where online
+    window = make_main_window()
+    window.training_panel.set_options(TrainingOptions(**{**FAST, "dataset": "kmnist", "data_root": str(tmp_path)}))
+    qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=60_000)
+    title, text, details = window.last_error
+    assert title == "Could not load the dataset"
+    assert "Kuzushiji-MNIST was not found" in text and "data root in the Training panel" in text and details
+    assert not window.state.is_training
+
+
+def test_errors_are_explained_in_plain_words():
+    from explorer.workers import friendly_error
+    from vae_core import NonFiniteLossError
+
+    assert "ran out of memory" in friendly_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert "ran out of memory" in friendly_error(MemoryError())
+    assert "smaller batch size" in friendly_error(RuntimeError("DefaultCPUAllocator: can't allocate memory: out of memory"))
+    assert "stopped being a number" in friendly_error(NonFiniteLossError("The loss became nan"))
+    assert friendly_error(KeyError("x")).startswith("Training failed unexpectedly")
+
+
 def test_quitting_during_training_stops_the_worker(qtbot, make_main_window):
     window = make_main_window()
     _train(qtbot, window, epochs=1000)

@@ -1,0 +1,220 @@
+"""Drive the real application in an X server and save screenshots to docs/screenshots/.
+
+    make screenshots                      # installs Xvfb when missing, then runs this under xvfb-run
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python scripts/screenshots.py
+
+Steps (each one checked, so the script doubles as an end-to-end test): open the window on
+the bundled example; train a new model by clicking Train (on MNIST when it is available
+under --data-root, else on digits); pause, resume, stop; save; reopen the checkpoint; switch
+to the dark theme; show an error with its details. Settings go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "docs" / "screenshots"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _reexec_under_xvfb() -> None:
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        sys.exit("No X server: install xvfb (apt-get install xvfb) or run `make screenshots`.")
+    os.execv(xvfb, [xvfb, "-a", "-s", "-screen 0 1920x1200x24", sys.executable, *sys.argv])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
+    parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
+    parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
+    args = parser.parse_args()
+    _reexec_under_xvfb()
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    os.environ.setdefault("QT_XCB_GL_INTEGRATION", "none")   # raster painting, no OpenGL
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
+    sys.path.insert(0, str(REPO))
+
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="le-shots-")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
+    app = QApplication([sys.argv[0]])
+    app.setOrganizationName("LatentExplorer")
+    app.setApplicationName("Latent Explorer")
+
+    import pyqtgraph as pg
+
+    from explorer.main_window import MainWindow, app_icon
+    from explorer.theme import apply_theme
+    from explorer.widgets.training_panel import TrainingOptions
+
+    pg.setConfigOptions(antialias=True)
+    app.setWindowIcon(app_icon())
+    apply_theme(app, "light")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="le-shots-work-"))
+    width, height = (int(v) for v in args.size.split("x"))
+
+    def wait_until(condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"screenshots: timed out waiting for {what}")
+            app.processEvents()
+            time.sleep(0.01)
+
+    def pause_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shot(widget, name: str) -> None:
+        pause_for(0.4)  # let throttled plots and coalesced previews catch up
+        path = out / name
+        widget.grab().save(str(path))
+        print(f"saved {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+
+    # As the application does: show the window first, then load the engine and the panels.
+    window = MainWindow(settings=QSettings(str(Path(settings_dir) / "shots.ini"), QSettings.Format.IniFormat),
+                        start_engine=False)
+    window.resize(width, height)
+    window.show()
+    wait_until(window.isVisible, 10, "the window")
+    pause_for(0.3)
+    window.start_engine()
+    loaded = []
+    window.initial_load_finished.connect(loaded.append)
+    window.open_initial()
+    wait_until(lambda: loaded, 120, "the bundled model")
+    assert loaded == [True], getattr(window, "last_error", None)
+    state, panel = window.state, window.training_panel
+    pause_for(3.0)  # the map encodes and lays out the dataset in the background
+    shot(window, "main-window.png")
+
+    # Train a new model by clicking Train: MNIST when available, else digits.
+    mnist = (Path(args.data_root) / "MNIST" / "raw").exists()
+    options = (TrainingOptions(dataset="mnist", data_root=args.data_root, model="mlp", latent_dim=2, hidden=(512, 256),
+                               epochs=4, batch_size=128, lr=1e-3, seed=0)
+               if mnist else
+               TrainingOptions(dataset="digits", model="mlp", latent_dim=2, hidden=(256, 128), epochs=60, batch_size=64,
+                               lr=2e-3, seed=0))
+    panel.set_options(options)
+    panel.train_button.click()
+    wait_until(lambda: state.training_status == "running", 120, "training to start")
+    target_epochs = 2 if mnist else 25
+    wait_until(lambda: state.epochs_trained >= target_epochs, 600, f"{target_epochs} epochs")
+    wait_until(lambda: state.last_progress is not None and state.last_progress.kind == "step"
+               and state.last_progress.step % state.last_progress.steps_per_epoch > state.last_progress.steps_per_epoch // 3,
+               120, "the middle of an epoch")
+    shot(window, "training.png")
+
+    panel.pause_button.click()
+    wait_until(lambda: state.training_status == "paused", 2, "the pause")
+    shot(panel, "training-panel-paused.png")
+    panel.pause_button.click()
+    wait_until(lambda: state.training_status == "running", 2, "the resume")
+    pause_for(0.5)
+    panel.stop_button.click()
+    wait_until(lambda: state.training_status == "idle", 2, "the stop")
+    checkpoint = work / "mnist-mlp-2d.safetensors"
+    assert window._save_to(checkpoint) and not state.dirty
+
+    # Open something else, then reopen the saved checkpoint.
+    window.open_default()
+    wait_until(lambda: state.checkpoint_path != checkpoint and not window.busy, 120, "the bundled model")
+    window.open_checkpoint(checkpoint)
+    wait_until(lambda: state.checkpoint_path == checkpoint and not window.busy, 120, "the checkpoint to reopen")
+    assert state.epochs_trained >= target_epochs
+    pause_for(3.0)
+    shot(window, "reopened.png")
+
+    # The latent map: real mouse moves and clicks decode and pin; a lasso makes a group.
+    import math
+
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    maps = window.map_docks
+    view = maps.panel.view
+    wait_until(lambda: state.map.ready and not maps.panel.jobs.busy and not view.animating, 120, "the map")
+    box = view.mapFromScene(view.vb.sceneBoundingRect()).boundingRect()
+
+    def at(fx: float, fy: float) -> QPoint:
+        return QPoint(box.left() + int(box.width() * fx), box.top() + int(box.height() * fy))
+
+    for fx, fy in ((0.3, 0.3), (0.72, 0.62)):
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at(fx, fy))
+    for k in range(20):
+        QTest.mouseMove(view.viewport(), at(0.45 + 0.004 * k, 0.5 - 0.003 * k))
+        pause_for(0.02)
+    shot(window, "map-decoder.png")
+    maps.panel.set_tool("lasso")
+    ring = [at(0.5 + 0.12 * math.cos(t * math.pi / 4), 0.72 + 0.12 * math.sin(t * math.pi / 4)) for t in range(9)]
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=ring[0])
+    for p in ring[1:]:
+        QTest.mouseMove(view.viewport(), p)
+        pause_for(0.02)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=ring[-1])
+    maps.panel.set_tool("pan")
+    wait_until(lambda: state.map.groups, 5, "the lasso group")
+    QTest.mouseMove(view.viewport(), at(0.6, 0.35))
+    shot(window, "map-groups.png")
+    state.map.select_group(None)
+    maps.panel.backdrop_check.setChecked(True)
+    shot(maps.panel, "map-backdrop.png")
+    maps.panel.backdrop_check.setChecked(False)
+
+    window.set_theme("dark")
+    pause_for(1.0)
+    shot(window, "dark-theme.png")
+    window.set_theme("light")
+
+    # An error, with its details.
+    bad = work / "not-a-checkpoint.safetensors"
+    bad.write_bytes(b"\x80\x04 this is a pickle, not a checkpoint")
+    window.open_checkpoint(bad)
+    wait_until(lambda: getattr(window, "last_error", None) is not None, 30, "the error message")
+    from explorer.dialogs import ErrorDialog
+
+    dialogs = [d for d in window.findChildren(ErrorDialog) if d.isVisible()]
+    assert dialogs, "no error dialog"
+    dialog = dialogs[-1]
+    dialog.details_button.click()
+    dialog.resize(640, 420)
+    shot(dialog, "error-dialog.png")
+    dialog.accept()
+
+    # The studio: an interpolation picked on the map (player, filmstrip, path), an arithmetic
+    # edit, traversals of a 10-d model with collapsed units; the GIF goes to docs/examples/.
+    from explorer.widgets.studio_demo import stage_studio_scenes
+
+    stage_studio_scenes(window, shot, wait_until, pause_for, examples_dir=REPO / "docs" / "examples",
+                        traversal_training=TrainingOptions(dataset="digits", model="mlp", latent_dim=10,
+                                                           hidden=(256, 128), epochs=60, batch_size=64,
+                                                           lr=2e-3, seed=0))
+
+    state._set_dirty(False)
+    window.close()
+    app.processEvents()
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(settings_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
