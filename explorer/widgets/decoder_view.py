@@ -121,30 +121,35 @@ class DecoderView(QtWidgets.QWidget):
         self.distance.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
-        self.original = ImagePane(minimum=44)
-        self.reconstruction = ImagePane(minimum=44)
+        self.original = ImagePane(minimum=56)
+        self.reconstruction = ImagePane(minimum=56)
+        self.original.setToolTip("The data point's image")
+        self.reconstruction.setToolTip("What the model makes of it (its code decoded)")
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
         self.hover_caption.setWordWrap(True)
         self.hover_caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.hover_caption.setFixedHeight(2 * self.hover_caption.fontMetrics().lineSpacing() + 10)
-        self.hover_caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.hover_caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.hover_caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
 
         for pane in (self.original, self.reconstruction):
-            pane.setMaximumHeight(128)   # the live preview above gets the space
+            pane.setMaximumSize(104, 104)   # the live preview above gets the space
         pair = QtWidgets.QGridLayout()
         pair.setContentsMargins(0, 0, 0, 0)
+        pair.setHorizontalSpacing(6)
+        pair.setVerticalSpacing(1)
         pair.addWidget(self.original, 0, 0)
         pair.addWidget(self.reconstruction, 0, 1)
-        cap_o, cap_r = QtWidgets.QLabel("Original"), QtWidgets.QLabel("Reconstruction")
-        for cap in (cap_o, cap_r):
+        for col, text in ((0, "original"), (1, "reconstruction")):
+            cap = MutedLabel(text)
             cap.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter)
-        pair.addWidget(cap_o, 1, 0)
-        pair.addWidget(cap_r, 1, 1)
+            pair.addWidget(cap, 1, col)
+        pair.addWidget(self.hover_caption, 0, 2, 2, 1)
+        pair.setColumnStretch(2, 1)
 
         self.hover_box = QtWidgets.QGroupBox("Data point under the cursor")
         hb = QtWidgets.QVBoxLayout(self.hover_box)
-        hb.addLayout(pair, 1)
-        hb.addWidget(self.hover_caption)
+        hb.setContentsMargins(6, 4, 6, 4)
+        hb.addLayout(pair)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -259,12 +264,12 @@ class DecoderView(QtWidgets.QWidget):
         if label is not None:
             color = class_colors(max(len(names), label + 1), _is_dark(self.palette()))[label]
             name = names[label] if label < len(names) else str(label)
-            text = (f"<b>#{index:,}</b> · label <span style='color:rgb{color}'>■</span> <b>{label}</b>"
+            text = (f"<b>#{index:,}</b><br>label <span style='color:rgb{color}'>■</span> <b>{label}</b>"
                     + (f" ({name})" if name != str(label) else ""))
         else:
-            text = f"<b>#{index:,}</b> · unlabeled"
+            text = f"<b>#{index:,}</b><br>unlabeled"
         split = "train" if self.state.dataset is not None and index < len(self.state.dataset.train) else "test"
-        self.hover_caption.setText(f"{text} · {split} set")
+        self.hover_caption.setText(f"{text}<br>{split} set")
         self.hover_box.setTitle(f"Data point #{index:,}")
 
     def _on_weights_changed(self, *args) -> None:

@@ -556,6 +556,8 @@ class MapDocks(QtCore.QObject):
         training = window.docks.get("training")
         if training is not None:
             window.splitDockWidget(training, d["decoder"], QtCore.Qt.Orientation.Vertical)
+            # The training form scrolls; the live preview is what the eye follows.
+            window.resizeDocks([training, d["decoder"]], [420, 560], QtCore.Qt.Orientation.Vertical)
         units = window.docks.get("latent_units")
         if units is not None:
             window.splitDockWidget(units, d["pins"], QtCore.Qt.Orientation.Horizontal)
