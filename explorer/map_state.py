@@ -222,6 +222,8 @@ class MapState:
                     and np.isfinite(previous_xy).all()):
                 proj.align_with(previous_xy, codes)
         xy = np.ascontiguousarray(proj.transform(codes), dtype=np.float32)
+        if proj.kind == "umap":
+            _ = proj.knn_inverse   # build the k-d tree here (a worker), not on the first hover
         return proj, xy
 
     def fit(self, kind: str | None = None, *, align: bool = False, progress=None, should_stop=None):

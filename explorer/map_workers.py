@@ -33,6 +33,7 @@ from vae_core.latent import Cancelled
 
 SYNC_ENCODE_ELEMENTS = 4_000_000     # N × pixels below which encoding runs in the GUI thread
 SYNC_LAYOUT_ELEMENTS = 4_000_000     # N × d below which dims/PCA fits run in the GUI thread
+SYNC_UMAP_REATTACH = 200_000         # codes up to which a kept UMAP layout is re-attached in the GUI thread
 
 
 @dataclass
@@ -255,7 +256,8 @@ class MapJobs(QtCore.QObject):
 
         quick = kind in ("dims", "pca") and codes.size <= SYNC_LAYOUT_ELEMENTS
         instant = (keep_umap_layout and kind == "umap" and previous is not None and previous.kind == "umap"
-                   and previous_xy is not None and len(previous_xy) == len(codes))
+                   and previous_xy is not None and len(previous_xy) == len(codes)
+                   and len(codes) <= SYNC_UMAP_REATTACH)
         if (quick or instant) and self._job is None:
             try:
                 result = run()
