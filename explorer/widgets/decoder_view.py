@@ -121,8 +121,8 @@ class DecoderView(QtWidgets.QWidget):
         self.distance.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
-        self.original = ImagePane(minimum=56)
-        self.reconstruction = ImagePane(minimum=56)
+        self.original = ImagePane(minimum=52)
+        self.reconstruction = ImagePane(minimum=52)
         self.original.setToolTip("The data point's image")
         self.reconstruction.setToolTip("What the model makes of it (its code decoded)")
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")
@@ -132,7 +132,7 @@ class DecoderView(QtWidgets.QWidget):
         self.hover_caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
 
         for pane in (self.original, self.reconstruction):
-            pane.setMaximumSize(104, 104)   # the live preview above gets the space
+            pane.setMaximumSize(72, 72)   # the live preview above gets the space
         pair = QtWidgets.QGridLayout()
         pair.setContentsMargins(0, 0, 0, 0)
         pair.setHorizontalSpacing(6)
@@ -152,7 +152,8 @@ class DecoderView(QtWidgets.QWidget):
         hb.addLayout(pair)
 
         layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(3)
         layout.addWidget(self.title)
         layout.addWidget(self.preview)
         layout.addWidget(self.distance)
