@@ -184,7 +184,7 @@ class ExportDialog(QDialog):
         self.gap_spin.setSuffix(" px gap")
         self.path_edit = QLineEdit()
         self.browse_button = QPushButton("Browse…")
-        self.preview = ImageView(placeholder="Nothing to export yet.", minimum=96)
+        self.preview = ImageView(placeholder="Nothing to export yet.", minimum=150)
         self.preview.setToolTip("The current frame exactly as it will be written")
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -253,7 +253,7 @@ class ExportDialog(QDialog):
 
         self.format_combo.currentIndexChanged.connect(self._on_format_changed)
         self.upscale_radio.toggled.connect(self._update_preview)
-        self.upscale_spin.valueChanged.connect(self._update_preview)
+        self.upscale_spin.valueChanged.connect(self._on_upscale_changed)
         self.width_spin.valueChanged.connect(self._on_width_changed)
         self.height_spin.valueChanged.connect(self._on_height_changed)
         self.fps_spin.valueChanged.connect(self.studio.set_fps)
@@ -338,6 +338,14 @@ class ExportDialog(QDialog):
         kind = self.studio.animation_kind or "animation"
         return {"interpolation": "interpolation", "arithmetic": "arithmetic", "attribute": "attribute",
                 "labels": "labels", "traversal": "traversal"}.get(kind, "animation")
+
+    def _on_upscale_changed(self, factor: int) -> None:
+        h, w = self.frame_shape()
+        with signals_blocked(self.width_spin), signals_blocked(self.height_spin):
+            self.width_spin.setValue(w * factor)
+            self.height_spin.setValue(h * factor)
+        self.upscale_radio.setChecked(True)
+        self._update_preview()
 
     def _on_width_changed(self, w: int) -> None:
         if self.keep_aspect.isChecked():

@@ -275,22 +275,33 @@ class StudioDocks(QObject):
                               tip="One slider per latent dimension and the traversal grid"),
         }
         d = self.docks
-        # The player joins the top of the right column; the panels that feed it share the
-        # bottom, so the map, the player and the panel in use are all visible at once.
-        anchor_top = window.docks.get("reconstructions")
-        anchor_bottom = window.docks.get("samples")
-        if anchor_top is not None:
-            window.tabifyDockWidget(anchor_top, d["player"])
-        if anchor_bottom is None:
-            window.splitDockWidget(d["player"], d["interpolation"], Qt.Orientation.Vertical)
-            anchor_bottom = d["interpolation"]
+        # The player shares the bottom with the loss curves (wide: frame beside controls);
+        # the panels that feed it are tabs on the right, beside the map. Docks are taken
+        # out of their area before tabifying: tabifying docks still stacked there leaves
+        # Qt (6.12) reserving their height, and the window grows.
+        for dock in d.values():
+            window.removeDockWidget(dock)
+        bottom_anchor = window.docks.get("loss_curves")
+        if bottom_anchor is not None:
+            window.tabifyDockWidget(bottom_anchor, d["player"])
+        else:
+            window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["player"])
+        right_anchor = window.docks.get("samples")
+        if right_anchor is None:
+            window.addDockWidget(right, d["interpolation"])
+            right_anchor = d["interpolation"]
         for key in ("interpolation", "arithmetic", "attributes", "traversals"):
-            if d[key] is not anchor_bottom:
-                window.tabifyDockWidget(anchor_bottom, d[key])
+            if d[key] is not right_anchor:
+                window.tabifyDockWidget(right_anchor, d[key])
+        for dock in d.values():
+            dock.show()
         d["player"].raise_()
         d["interpolation"].raise_()
-        window.resizeDocks([d["player"]], [460], Qt.Orientation.Horizontal)
-        window.resizeDocks([d["player"], d["interpolation"]], [430, 470], Qt.Orientation.Vertical)
+        window.resizeDocks([d["interpolation"]], [460], Qt.Orientation.Horizontal)
+        recon = window.docks.get("reconstructions")
+        if recon is not None and right_anchor is not d["interpolation"]:
+            # the studio tabs get most of the column; reconstructions stay visible above
+            window.resizeDocks([recon, d["interpolation"]], [28, 72], Qt.Orientation.Vertical)
         hide_stale_tab_bars(window)
         window.installEventFilter(self)
 
@@ -514,15 +525,49 @@ def hide_stale_tab_bars(window, *, by_geometry: bool = False) -> int:
     return hidden
 
 
+class _NoHeightForWidthLayout(QVBoxLayout):
+    """A layout that does not report height-for-width.
+
+    QScrollArea sizes a height-for-width widget to at least its *preferred* height, so
+    one word-wrapped label inside a panel would make its dock scroll long before the
+    panel is actually cramped.
+    """
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+
+class _DockScroll(QScrollArea):
+    """A frameless scroll area for a dock: it scrolls only below the panel's minimum size."""
+
+    def __init__(self, panel: QWidget) -> None:
+        super().__init__()
+        self.panel = panel
+        container = QWidget()
+        layout = _NoHeightForWidthLayout(container)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(panel, 1)
+        self.setWidget(container)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumSize(200, 120)
+        if hasattr(panel, "fit_to"):
+            panel.auto_fit = False       # the space of this scroll area decides
+
+    def sizeHint(self) -> QSize:
+        hint = self.panel.sizeHint()
+        return QSize(min(hint.width(), 460), min(hint.height(), 320))
+
+    def resizeEvent(self, event) -> None:
+        if hasattr(self.panel, "fit_to"):
+            self.panel.fit_to(self.viewport().size())
+        super().resizeEvent(event)
+
+
 def _scrollable(widget: QWidget) -> QScrollArea:
     """``widget`` in a frameless scroll area, so a small dock scrolls instead of forcing
     the window to grow."""
-    scroll = QScrollArea()
-    scroll.setWidget(widget)
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setMinimumSize(200, 120)
-    return scroll
+    return _DockScroll(widget)
 
 
 def install_studio(window) -> StudioDocks:

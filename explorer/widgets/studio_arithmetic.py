@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
@@ -65,20 +65,23 @@ class ArithmeticPanel(QWidget):
         self.strength_slider = _strength_slider(-1.0, 3.0, self.studio.strength,
                                                 "Scales everything after the first term: A + s·(C − B)")
 
-        self.terms = ImageGrid(placeholder="The decoded terms show here.")
-        self.terms.setMinimumHeight(90)
-        self.result_view = ImageView(placeholder="Result", minimum=96)
-        self.result_view.setToolTip("The decoded result")
-        self.neighbors = ImageGrid("Nearest real neighbours", placeholder="Nearest data points show here.")
-        self.neighbors.setMinimumHeight(90)
+        self.terms = ImageGrid(placeholder="Each term and the decoded result show here.")
+        self.terms.setMinimumHeight(64)
+        self.terms.setToolTip("Each term's operand, decoded, then the result")
+        self.neighbors_label = QLabel("Nearest real neighbours")
+        font = self.neighbors_label.font()
+        font.setBold(True)
+        self.neighbors_label.setFont(font)
+        self.neighbors = ImageGrid(placeholder="The data points nearest to the result show here.")
+        self.neighbors.setMinimumHeight(64)
         self.neighbors.setToolTip("The data points whose codes are nearest to the result; click one to add it")
         self.pin_button = QPushButton("Pin result")
         self.pin_button.setToolTip("Add the result to the map as a pin")
         self.animate_button = QPushButton("Animate")
         self.animate_button.setToolTip("Play the edit in the player: strength going from 0 to its value")
-        self.keyframe_button = QPushButton("Add as keyframe")
+        self.keyframe_button = QPushButton("+ Keyframe")
         self.keyframe_button.setToolTip("Use the result as the next interpolation keyframe")
-        self.traverse_button = QPushButton("Edit dimensions")
+        self.traverse_button = QPushButton("Edit dims")
         self.traverse_button.setToolTip("Send the result to the traversal panel's sliders")
         self.label_picker = LabelPicker(state, with_animate=False)
 
@@ -89,11 +92,6 @@ class ArithmeticPanel(QWidget):
         strength = QHBoxLayout()
         strength.addWidget(QLabel("Strength"))
         strength.addWidget(self.strength_slider, 1)
-        result = QGridLayout()
-        result.addWidget(self.result_view, 0, 0, 2, 1)
-        result.addWidget(self.neighbors, 0, 1, 2, 1)
-        result.setColumnStretch(0, 2)
-        result.setColumnStretch(1, 3)
         actions = QHBoxLayout()
         for b in (self.pin_button, self.animate_button, self.keyframe_button, self.traverse_button):
             actions.addWidget(b)
@@ -104,10 +102,11 @@ class ArithmeticPanel(QWidget):
         layout.addWidget(self.picker)
         layout.addLayout(row)
         layout.addLayout(strength)
-        layout.addWidget(self.terms, 1)
-        layout.addLayout(result, 2)
         layout.addLayout(actions)
         layout.addWidget(self.label_picker)
+        layout.addWidget(self.terms, 3)
+        layout.addWidget(self.neighbors_label)
+        layout.addWidget(self.neighbors, 2)
 
         self.expression_edit.textEdited.connect(self._on_text_edited)
         self.expression_edit.returnPressed.connect(lambda: self._on_text_edited(self.expression_edit.text()))
@@ -205,19 +204,17 @@ class ArithmeticPanel(QWidget):
                 self.status.setText(f"✓ {s.describe_expression()} · |z| = {norm:.2f}")
         self._show_terms()
         if has:
-            self.result_view.set_image(s.result_image, caption="result")
             idx, dist = s.neighbor_indices, s.neighbor_distances
             labels = self.state.labels
             if len(idx):
                 images = self.state.images[idx]
-                captions = [f"#{i}" + (f" · {s.label_name(int(labels[i]))}" if labels is not None else "")
-                            for i in idx]
-                self.neighbors.set_images(images, columns=min(4, len(idx)), captions=captions)
-                self.neighbors.set_caption(f"Nearest real neighbours (distance {dist[0]:.2f}–{dist[-1]:.2f})")
+                captions = [f"#{i}" for i in idx]
+                self.neighbors.set_images(images, columns=len(idx), captions=captions)
+                self.neighbors_label.setText(f"Nearest real neighbours (distances {dist[0]:.2f} to {dist[-1]:.2f})")
             else:
                 self.neighbors.clear()
         else:
-            self.result_view.set_image(None, caption="")
+            self.neighbors_label.setText("Nearest real neighbours")
             self.neighbors.clear()
 
     def _show_terms(self) -> None:
@@ -293,8 +290,10 @@ class AttributePanel(QWidget):
         self.shifted_view = ImageView(placeholder="shifted", minimum=80)
         self.animate_button = QPushButton("Animate")
         self.animate_button.setToolTip("Play the shift from the point to the shifted point")
-        self.pin_button = QPushButton("Pin shifted point")
-        self.keyframe_button = QPushButton("Add as keyframe")
+        self.pin_button = QPushButton("Pin")
+        self.pin_button.setToolTip("Add the shifted point to the map as a pin")
+        self.keyframe_button = QPushButton("+ Keyframe")
+        self.keyframe_button.setToolTip("Use the shifted point as the next interpolation keyframe")
 
         form = QFormLayout()
         form.addRow("More of", self.positive_combo)

@@ -128,7 +128,7 @@ class ImageView(QWidget):
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         rect = self.rect()
-        p.fillRect(rect, self.palette().color(QPalette.ColorRole.Base))
+        p.fillRect(rect, self.palette().color(QPalette.ColorRole.Window))
         caption_h = p.fontMetrics().height() + 4 if self.caption else 0
         area = rect.adjusted(2, 2, -2, -2 - caption_h)
         if self._image is not None and area.width() > 0 and area.height() > 0:
@@ -188,7 +188,12 @@ class OperandPicker(QWidget):
         self.pin_combo = QComboBox()
         self.class_combo = QComboBox()
         self.group_combo = QComboBox()
-        self.cursor_label = QLabel("the code under the map cursor")
+        for combo in (self.kind_combo, self.pin_combo, self.class_combo, self.group_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        self.index_spin.setMinimumWidth(60)
+        self.cursor_label = QLabel("map cursor")
+        self.cursor_label.setToolTip("The code under the map cursor")
         self._editors = {"index": self.index_spin, "pin": self.pin_combo, "centroid": self.class_combo,
                          "group": self.group_combo, "cursor": self.cursor_label}
         for key in self._editors:

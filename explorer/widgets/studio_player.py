@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QListView, QListWidget, QListWidgetItem, QSizePolicy, QSlider, QStyle,
                                QToolButton, QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
@@ -58,6 +58,19 @@ class Filmstrip(QListWidget):
                 item.setSizeHint(QSize(self.thumb + 8, self.thumb + self.fontMetrics().height() + 8))
                 self.addItem(item)
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        item = self.currentItem()
+        if item is not None:
+            self.scrollToItem(item, QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        item = self.currentItem()
+        if item is not None:
+            QTimer.singleShot(0, lambda: self.scrollToItem(item, QAbstractItemView.ScrollHint.EnsureVisible)
+                              if self.currentItem() is item else None)
+
     def set_current(self, index: int | None) -> None:
         with signals_blocked(self):
             if index is None or not 0 <= index < self.count():
@@ -84,6 +97,7 @@ class PlayerWidget(QWidget):
         self.state = state
         self.studio = state.studio
         self._shown: list[np.ndarray] = []       # prepare_frames output: what is on screen
+        self.auto_fit = True                     # orientation follows our size (see fit_to)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.title = QLabel("No animation yet: pick two keyframes, or animate an edit.")
@@ -103,7 +117,8 @@ class PlayerWidget(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Scrub through the animation")
         self.frame_label = QLabel("0 / 0")
-        self.frame_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("000 / 000") + 6)
+        self.frame_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("0000 / 0000") + 8)
+        self.frame_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(0.5, 60.0)
         self.fps_spin.setDecimals(1)
@@ -135,17 +150,27 @@ class PlayerWidget(QWidget):
         options.addWidget(self.loop_check)
         options.addWidget(self.pingpong_check)
         options.addStretch(1)
-        options.addWidget(self.copy_button)
-        options.addWidget(self.save_button)
-        options.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.title)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.filmstrip)
-        layout.addLayout(transport)
-        layout.addLayout(options)
-        layout.addWidget(self.label_picker)
+        files = QHBoxLayout()
+        files.addStretch(1)
+        files.addWidget(self.copy_button)
+        files.addWidget(self.save_button)
+        files.addWidget(self.export_button)
+        # The frame beside the controls in a wide dock (bottom area), above them in a tall one.
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.title)
+        side_layout.addWidget(self.filmstrip)
+        side_layout.addLayout(transport)
+        side_layout.addLayout(options)
+        side_layout.addLayout(files)
+        side_layout.addWidget(self.label_picker)
+        side_layout.addStretch(1)
+        self._side = side
+        self._box = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        self._box.setContentsMargins(4, 4, 4, 4)
+        self._box.addWidget(self.view, 1)
+        self._box.addWidget(side, 0)
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -187,6 +212,22 @@ class PlayerWidget(QWidget):
         self._conn.connect(self.studio.playback_changed, self._on_studio_playback_changed)
         self._on_studio_playback_changed()
         self._on_studio_frames_changed()
+
+    def fit_to(self, size: QSize) -> None:
+        """Put the frame beside the controls when ``size`` (the space the player has) is
+        wide, above them otherwise."""
+        wide = size.width() > 1.6 * size.height()
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self._box.direction() != direction:
+            self._box.setDirection(direction)
+            self._box.setStretch(0, 2 if wide else 1)
+            self._box.setStretch(1, 3 if wide else 0)
+
+    def resizeEvent(self, event) -> None:
+        # In a scroll area the container decides (our own size is at least our minimum).
+        if self.auto_fit:
+            self.fit_to(event.size())
+        super().resizeEvent(event)
 
     @staticmethod
     def _tool(icon, tip: str) -> QToolButton:

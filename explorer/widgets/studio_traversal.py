@@ -185,6 +185,9 @@ class TraversalPanel(QWidget):
             for c, w in enumerate(row.widgets()):
                 self.slider_grid.addWidget(w, r, c)
             self._rows[dim] = row
+        for r in range(self.slider_grid.rowCount()):
+            self.slider_grid.setRowStretch(r, 0)
+        self.slider_grid.setRowStretch(len(self._order), 1)   # rows stay at the top
         n_collapsed = int(collapsed.sum()) if d else 0
         if not d:
             self.dims_info.setText("Load or train a model to edit its latent code.")
@@ -262,5 +265,6 @@ class TraversalPanel(QWidget):
                               f"({'prior' if s.traversal_sigma == 'prior' else 'data'} σ), other dimensions fixed")
 
     def _code_caption(self, z) -> str:
-        shown = ", ".join(f"{v:+.1f}" for v in z[:3])
-        return f"z = ({shown}{', …' if len(z) > 3 else ''})"
+        order = self._order or list(range(len(z)))
+        shown = "  ".join(f"z{d} {z[d]:+.2f}" for d in order[:3])
+        return shown + ("  …" if len(z) > 3 else "")
