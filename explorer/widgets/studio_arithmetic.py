@@ -205,7 +205,6 @@ class ArithmeticPanel(QWidget):
         self._show_terms()
         if has:
             idx, dist = s.neighbor_indices, s.neighbor_distances
-            labels = self.state.labels
             if len(idx):
                 images = self.state.images[idx]
                 captions = [f"#{i}" for i in idx]

@@ -131,6 +131,7 @@ class ImageView(QWidget):
         p.fillRect(rect, self.palette().color(QPalette.ColorRole.Window))
         caption_h = p.fontMetrics().height() + 4 if self.caption else 0
         area = rect.adjusted(2, 2, -2, -2 - caption_h)
+        caption_top = rect.height() - caption_h
         if self._image is not None and area.width() > 0 and area.height() > 0:
             iw, ih = self._image.width(), self._image.height()
             scale = min(area.width() / iw, area.height() / ih)
@@ -140,6 +141,7 @@ class ImageView(QWidget):
             target = QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             p.drawImage(target, self._image)
+            caption_top = int(target.bottom()) + 2     # the caption sits right under the image
             if self.highlight is not None:
                 p.setPen(self.highlight)
                 p.drawRect(target.adjusted(-1, -1, 0, 0))
@@ -148,7 +150,7 @@ class ImageView(QWidget):
             p.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         if self.caption:
             p.setPen(self.palette().color(QPalette.ColorRole.Text))
-            p.drawText(rect.adjusted(2, rect.height() - caption_h, -2, 0),
+            p.drawText(QRectF(2, caption_top, rect.width() - 4, caption_h),
                        Qt.AlignmentFlag.AlignCenter, self.caption)
         p.end()
 

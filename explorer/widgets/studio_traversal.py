@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout,
+                               QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.map_state import PickedPoint
 from explorer.state import ExplorerState
 from explorer.studio_state import EASING_NAMES, AttributeSide, pingpong_indices
 from vae_core import TrainConfig, build_model, fit, load_dataset
