@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.engine_ready = False
         self.central_panel: QWidget | None = None
         self._tasks: set[Task] = set()
+        self._prefetching = None
         self._dock_shortcut = 1
         self._closing = False
         self.setObjectName("MainWindow")
@@ -391,6 +392,7 @@ class MainWindow(QMainWindow):
 
         self.training_panel = TrainingPanel(s)
         self.training_panel.train_requested.connect(self.start_training)
+        self.training_panel.dataset_changed.connect(self._prefetch_for_dataset)
         self.training_panel.pause_requested.connect(self.toggle_pause)
         self.training_panel.stop_requested.connect(self.stop_training)
         self.add_panel_dock("Training", self.training_panel, left, "training",
@@ -466,6 +468,8 @@ class MainWindow(QMainWindow):
         options = self._saved_options()
         self.training_panel.set_options(options)
         self.state.data_root = Path(options.data_root) if options.data_root else None
+        self.initial_load_finished.connect(
+            lambda _ok: self._prefetch_for_dataset(self.training_panel.current_dataset_spec() or ""))
         self._install_panels()
         self._arrange_docks()
         self._default_layout = self.saveState()  # what View ▸ Reset Layout goes back to
@@ -765,6 +769,28 @@ class MainWindow(QMainWindow):
             history, optimizer_state = [], None
         self.runner.start(model, data, config, history=history, optimizer_state=optimizer_state)
         self.statusBar().showMessage(f"Training on {dataset_display_name(data.spec)}…", 4000)
+
+    def _prefetch_for_dataset(self, spec: str) -> None:
+        """Import torchvision in the background as soon as one of its datasets is chosen.
+
+        Its import holds Python's global lock for a few hundred milliseconds at a time;
+        done here it neither stalls a training run nor slows the first load down.
+        """
+        import sys
+
+        from explorer.widgets.training_panel import TORCHVISION_SPECS
+
+        if spec not in TORCHVISION_SPECS or "torchvision.datasets" in sys.modules or self._prefetching:
+            return
+        from superqt.utils import FunctionWorker
+
+        def load():
+            import torchvision.datasets  # noqa: F401
+
+        worker = FunctionWorker(load)
+        self._prefetching = worker
+        worker.finished.connect(lambda: setattr(self, "_prefetching", None))
+        worker.start()
 
     def toggle_pause(self) -> None:
         self.runner.toggle_pause()

@@ -96,14 +96,18 @@ class _Canvas(QWidget):
         if scale >= 2:
             scale = float(int(scale))  # whole-number zoom keeps every source pixel the same size
         tw, th = max(1, int(tile_w_px * scale)), max(1, int(tile_h_px * scale))
+        if g._captions and tw + 6 < max(fm.horizontalAdvance(c) for c in g._captions):
+            caption_h = 0  # captions that do not fit are left to the tooltips
+        row_h = max(th, fm.height()) if g._row_labels else th
         total_w = label_w + columns * tw + gap * (columns + 1)
-        total_h = rows * (th + caption_h) + gap * (rows + 1)
+        total_h = rows * (row_h + caption_h) + gap * (rows + 1)
         x0 = max(0, (self.width() - total_w) // 2) + label_w
         y0 = max(0, min((self.height() - total_h) // 2, 6))  # near the caption, not floating mid-way
         cells = []
         for i in range(n):
             r, c = divmod(i, columns)
-            cells.append(QRect(x0 + gap + c * (tw + gap), y0 + gap + r * (th + caption_h + gap), tw, th))
+            top = y0 + gap + r * (row_h + caption_h + gap) + (row_h - th) // 2
+            cells.append(QRect(x0 + gap + c * (tw + gap), top, tw, th))
         return cells, label_w, caption_h, int(scale)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -117,13 +121,15 @@ class _Canvas(QWidget):
             return
         cells, label_w, caption_h, scale = self.layout_cells()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 2)
+        fm = self.fontMetrics()
+        show_captions = bool(g._captions) and caption_h > 0
         frame = QColor(pal.color(QPalette.ColorRole.Mid))
         hover = pal.color(QPalette.ColorRole.Highlight)
         for i, (rect, image) in enumerate(zip(cells, g._qimages)):
             painter.drawImage(rect, image)
             painter.setPen(hover if i == g._hovered else frame)
             painter.drawRect(rect.adjusted(0, 0, -1, -1))
-            if g._captions:
+            if show_captions:
                 painter.setPen(pal.color(QPalette.ColorRole.WindowText))
                 painter.drawText(QRect(rect.left() - 2, rect.bottom() + 1, rect.width() + 4, caption_h),
                                  Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
@@ -137,7 +143,8 @@ class _Canvas(QWidget):
                 if first >= len(cells):
                     break
                 rect = cells[first]
-                painter.drawText(QRectF(rect.left() - label_w - 3, rect.top(), label_w - 4, rect.height()),
+                h = max(rect.height(), fm.height())  # never clip the label of a short row
+                painter.drawText(QRectF(rect.left() - label_w - 3, rect.center().y() - h / 2, label_w - 4, h),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
 
     def index_at(self, pos: QPoint) -> int | None:

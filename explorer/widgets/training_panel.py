@@ -178,6 +178,7 @@ class TrainingPanel(QWidget):
         outer.setSpacing(0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setMinimumHeight(60)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget()
@@ -309,6 +310,8 @@ class TrainingPanel(QWidget):
         # Controls: always visible below the scrolling form.
         controls = QFrame()
         controls.setFrameShape(QFrame.Shape.NoFrame)
+        # The form scrolls; the buttons and the progress never shrink below their text.
+        controls.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(controls)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(6)

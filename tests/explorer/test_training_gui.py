@@ -98,7 +98,7 @@ def test_train_pause_resume_stop_save_and_reopen(qtbot, make_main_window, tmp_pa
 
     # Live views follow the epochs: curves, progress bar, reconstructions, samples, KL bars.
     qtbot.waitUntil(lambda: len(window.loss_plot.series("loss")[0]) >= 3, timeout=5_000)
-    assert len(window.loss_plot.series("test")[0]) >= 3
+    qtbot.waitUntil(lambda: len(window.loss_plot.series("test")[0]) >= 3, timeout=5_000)
     assert panel.progress_bar.value() > 0 and "Epoch" in panel.progress_label.text()
     qtbot.waitUntil(lambda: window.recon_view.refresh_count >= 1 and window.sample_view.refresh_count >= 1,
                     timeout=5_000)
