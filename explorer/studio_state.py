@@ -372,11 +372,12 @@ class StudioState:
         keys = np.stack([k.z for k in self.keyframes])
         return vl.interpolate(keys, self.effective_steps, self.method, self.easing)
 
-    def build_interpolation(self) -> bool:
+    def build_interpolation(self, *, announce: bool = True) -> bool:
         """Make the interpolation through the keyframes the current animation.
 
         With fewer than two keyframes (or no model) an interpolation animation is cleared.
-        Returns whether an interpolation is now shown.
+        ``announce=False`` rebuilds it without :attr:`animation_started` (new codes, not a
+        user's edit). Returns whether an interpolation is now shown.
         """
         if len(self.keyframes) < 2 or not self.can_decode():
             if self.animation_kind == "interpolation":
@@ -388,7 +389,7 @@ class StudioState:
         for k, i in zip(self.keyframes, key_at):
             captions[i] = k.name
         title = f"{self.method} through {len(self.keyframes)} keyframes, {len(codes)} frames"
-        self.set_animation(codes, kind="interpolation", title=title, captions=captions)
+        self.set_animation(codes, kind="interpolation", title=title, captions=captions, announce=announce)
         return True
 
     def keyframe_frame_indices(self) -> list[int]:
@@ -404,11 +405,13 @@ class StudioState:
     # The current animation and the player
     # ==================================================================================
     def set_animation(self, codes, *, labels=None, kind: str = "interpolation", title: str = "",
-                      captions=None) -> np.ndarray:
+                      captions=None, announce: bool = True) -> np.ndarray:
         """Decode ``codes`` (``T×d``) in one batch and make them the current animation.
 
         ``labels`` (``T``) decodes each frame with its own label (conditional models);
-        otherwise frames use :attr:`decode_label`. Returns the ``T×C×H×W`` frames.
+        otherwise frames use :attr:`decode_label`. :attr:`animation_started` tells the
+        window to bring the player forward unless ``announce`` is False. Returns the
+        ``T×C×H×W`` frames.
         """
         if kind not in ANIMATION_KINDS:
             raise ValueError(f"Unknown animation kind {kind!r}.")
@@ -423,7 +426,8 @@ class StudioState:
         self.captions = (captions + [""] * len(codes))[: len(codes)]
         self.frames_changed.emit()
         self._clamp_current_frame(force_emit=True)
-        self.animation_started.emit(kind)
+        if announce:
+            self.animation_started.emit(kind)
         return frames
 
     def clear_animation(self) -> None:
@@ -1051,6 +1055,17 @@ class StudioState:
                 self.clear_animation()
             else:
                 self.redecode_animation()
+            # Results of another latent space cannot be decoded by this model.
+            if self.result_z is not None and self.result_z.shape != (d,):
+                self.result_z = self.result_image = self.arithmetic_base = None
+                self._parsed = self._term_images = None
+                self.neighbor_indices = np.zeros(0, dtype=np.int64)
+                self.neighbor_distances = np.zeros(0, dtype=np.float32)
+                self.arithmetic_changed.emit()
+            if self.attribute_base is not None and self.attribute_base.z.shape != (d,):
+                self.attribute_base = None
+                self.attribute_vector = self.attribute_result_z = self.attribute_images = None
+                self.attribute_changed.emit()
             if not self.conditional:
                 self.decode_label = 0
             elif self.decode_label >= self.num_labels:
@@ -1068,7 +1083,7 @@ class StudioState:
         self._refresh_keyframes()
         self.keyframes_changed.emit()
         if self.animation_kind == "interpolation" or self.animation_kind is None:
-            self.build_interpolation()
+            self.build_interpolation(announce=False)
         if self.expression.strip():
             self.evaluate_arithmetic()
         if self.attribute_positive is not None:

@@ -322,3 +322,26 @@ def test_export_from_state_writes_what_the_player_shows(state, tmp_path):
     # the same call the dialog makes
     export_animation(studio.frames, tmp_path / "b.png", **studio.export_options(upscale=1), grid_columns=7)
     assert iio.imread(tmp_path / "b.png").shape[:2] == (2 * 8, 7 * 8)
+
+
+def test_a_model_of_another_size_clears_what_it_cannot_decode(state, digits):
+    studio = state.studio
+    started = []
+    studio.animation_started.connect(started.append)
+    studio.add_index_keyframe(0)
+    studio.add_code_keyframe(state.codes[3], name="a code")
+    studio.set_expression("#1 + #2")
+    studio.set_attribute_sides(AttributeSide("label", 1), AttributeSide("label", 2))
+    studio.set_attribute_base(studio.operand_from_code(state.codes[4]))
+    assert started == ["interpolation"]
+    state.encode()                                # new codes: the animation is rebuilt quietly
+    assert started == ["interpolation"] and studio.frame_count == studio.steps
+
+    bigger = build_model("mlp", image_shape=digits.image_shape, latent_dim=6, hidden=(16,))
+    state.set_model(bigger)
+    assert studio.keyframes == [] and studio.frames is None
+    assert studio.result_z is None and studio.attribute_base is None
+    assert studio.traversal_code.shape == (6,)
+    state.encode()
+    assert studio.result_z.shape == (6,)          # the expression is evaluated again
+    np.testing.assert_allclose(studio.result_z, state.codes[1] + state.codes[2], atol=1e-5)
