@@ -231,6 +231,14 @@ class LossPlot(QWidget):
         self.legend.setBrush(pg.mkBrush(None))
         self.legend.setPen(pg.mkPen(None))
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # As many legend columns as fit: 5 in a wide dock, fewer in a narrow one.
+        width = event.size().width()
+        columns = 5 if width >= 760 else 3 if width >= 430 else 2
+        if self.legend.columnCount != columns:
+            self.legend.setColumnCount(columns)
+        super().resizeEvent(event)
+
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.PaletteChange:
             self._apply_colors()
