@@ -66,7 +66,7 @@ class ArithmeticPanel(QWidget):
                                                 "Scales everything after the first term: A + s·(C − B)")
 
         self.terms = ImageGrid(placeholder="Each term and the decoded result show here.")
-        self.terms.setMinimumHeight(64)
+        self.terms.setMinimumHeight(100)
         self.terms.setToolTip("Each term's operand, decoded, then the result")
         self.neighbors_label = QLabel("Nearest real neighbours")
         font = self.neighbors_label.font()
