@@ -72,8 +72,9 @@ class MapJobs(QtCore.QObject):
         self._relay.progressed.connect(self._on_progress)
         self._last_progress = 0.0
         self._scheduled = False         # an encode is queued on the event loop
+        self._closed = False
         self._model_is_new = False      # the next codes come from another model, not another epoch
-        self.nearest = NearestQuery(self.map, self)
+        self.nearest = NearestQuery(self.map)   # no parent: it is closed explicitly, see shutdown()
         self.nearest.result_ready.connect(self._on_nearest_ready)
         self._connections = []
         for signal, slot in ((state.model_changed, self._on_model_changed),
@@ -173,8 +174,17 @@ class MapJobs(QtCore.QObject):
         self.nearest.submit(z, k)
 
     def shutdown(self, wait_ms: int = 5000) -> None:
-        """Cancel everything and wait for the threads (called on application quit)."""
-        self.cancel()
+        """Cancel everything, stop the query thread and stop listening to the state.
+
+        Called on application quit and when the panel owning these jobs is destroyed
+        (``wait_ms=0``: a running fit stops at its next epoch and its result is dropped).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._pending = None
+        if self._job is not None:
+            self._job.cancel.set()
         self.nearest.close()
         for signal, slot in self._connections:
             try:
@@ -183,7 +193,7 @@ class MapJobs(QtCore.QObject):
                 pass
         self._connections = []
         job = self._job
-        if job is not None and job.worker is not None:
+        if job is not None and job.worker is not None and wait_ms > 0:
             deadline = time.monotonic() + wait_ms / 1000
             while self._job is not None and time.monotonic() < deadline:
                 QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
@@ -201,6 +211,8 @@ class MapJobs(QtCore.QObject):
     # -- state events --------------------------------------------------------------------------------
     def _initial(self) -> None:
         self._scheduled = False
+        if self._closed:
+            return
         if self.state.codes is None:
             self.encode()
         else:
@@ -226,6 +238,8 @@ class MapJobs(QtCore.QObject):
 
     def _encode_if_needed(self) -> None:
         self._scheduled = False
+        if self._closed:
+            return
         if self.state.codes is None:
             self.encode()
 
@@ -270,6 +284,8 @@ class MapJobs(QtCore.QObject):
                      lambda result: self._apply_layout(gen, result))
 
     def _submit(self, job: _Job, func, on_done) -> None:
+        if self._closed:
+            return
         if self._job is not None:
             # The running job is stale now: stop it, start this one when it is gone.
             self._job.cancel.set()
@@ -296,11 +312,11 @@ class MapJobs(QtCore.QObject):
         worker.start()
 
     def _on_progress(self, job, done, total) -> None:
-        if job is self._job and not job.cancel.is_set():
+        if job is self._job and not job.cancel.is_set() and not self._closed:
             self.progress.emit(job.label + "…", done / total if total else -1.0)
 
     def _on_job_error(self, job, exc) -> None:
-        if isinstance(exc, Cancelled) or job.cancel.is_set():
+        if isinstance(exc, Cancelled) or job.cancel.is_set() or self._closed:
             return
         self.message.emit("error", f"{job.label} failed: {exc}")
         if job.switch:
@@ -310,6 +326,8 @@ class MapJobs(QtCore.QObject):
         if job is not self._job:
             return
         self._job = None
+        if self._closed:
+            return
         pending, self._pending = self._pending, None
         if pending is not None:
             pending()
@@ -323,13 +341,13 @@ class MapJobs(QtCore.QObject):
             self.map.set_kind(shown.kind)
 
     def _apply_codes(self, generation, result) -> None:
-        if generation != self._generation:
+        if generation != self._generation or self._closed:
             return
         mu, logvar = result
         self.state.set_codes(mu, logvar)   # -> codes_changed -> refresh()
 
     def _apply_layout(self, generation, result) -> None:
-        if generation != self._generation:
+        if generation != self._generation or self._closed:
             return
         proj, xy = result
         codes = self.state.codes
@@ -339,7 +357,8 @@ class MapJobs(QtCore.QObject):
         self.layout_applied.emit()
 
     def _on_nearest_ready(self, nearest) -> None:
-        self.map.set_nearest(nearest)
+        if not self._closed:
+            self.map.set_nearest(nearest)
 
 
 def _kind_label(kind: str) -> str:
@@ -411,6 +430,8 @@ class NearestQuery(QtCore.QObject):
             pause = elapsed if elapsed > 0.004 else 0.0
             if result is None:
                 continue
+            if self._closed:
+                return
             try:
                 self.result_ready.emit(result)
                 if self.map.known_data_spacing() is None:

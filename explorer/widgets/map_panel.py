@@ -116,7 +116,11 @@ class MapPanel(QtWidgets.QWidget):
         self.setObjectName("map_panel")
         self.state = state
         self.map = state.map
-        self.jobs = jobs or MapJobs(state, self)
+        self.jobs = jobs or MapJobs(state)
+        if jobs is None:
+            # The jobs hold a thread and listen to the state, which may outlive this panel.
+            own = self.jobs
+            self.destroyed.connect(lambda *_: _close_jobs(own))
         self.view = LatentMapView(state)
         self.neighbours_k = 8
         self._dims_picked = False
@@ -514,6 +518,11 @@ class MapPanel(QtWidgets.QWidget):
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(900, 700)
+
+
+def _close_jobs(jobs: MapJobs) -> None:
+    jobs.shutdown(wait_ms=0)
+    jobs.deleteLater()
 
 
 def _vline() -> QtWidgets.QFrame:
