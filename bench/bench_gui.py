@@ -111,6 +111,9 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     app = QApplication.instance() or QApplication([])
     window = MainWindow(settings=QSettings(str(Path(settings_dir) / "bench.ini"), QSettings.Format.IniFormat))
     window.show()
+    import gc
+
+    gc.freeze()  # as explorer.app does once the engine is loaded
     loaded = []
     window.initial_load_finished.connect(loaded.append)
     window.open_initial()
@@ -140,7 +143,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     handlers: dict[str, float] = {}
     stamps: dict[str, float] = {}
     for name in ("training_progress", "weights_changed", "history_changed", "model_changed", "dataset_changed",
-                 "codes_changed", "training_started", "training_finished"):
+                 "codes_changed", "training_started", "training_finished", "training_status_changed"):
         signal = getattr(state, name)
         signal.connect(lambda *_a, n=name: stamps.__setitem__(n, time.perf_counter()), priority=1000)
         signal.connect(lambda *_a, n=name: handlers.__setitem__(
@@ -316,6 +319,12 @@ def main() -> int:
                 "\"Training docks only\" is the window without the latent map and studio panels (training panel, loss "
                 "curves, reconstructions, samples, latent units, latent grid).",
                 "",
+                ("- **Goal (< 50 ms) met**: no beat came more than 50 ms late." if max(stall["worst"], own["worst"]) < 50 else
+                 f"- **Goal (< 50 ms): met by the 99th percentile ({max(stall['p99'], own['p99']):.0f} ms at most), not "
+                 f"by the worst single stall** ({max(stall['worst'], own['worst']):.0f} ms). The window's own handlers stay "
+                 "short (below); the long single stalls happen while another thread holds Python's global lock (the "
+                 "data loader's NumPy copies, first-time torch imports) or, in the full window, while the map and the "
+                 "studio handle the new codes after an epoch (`codes_changed`)."),
                 f"- Worst stall by phase, full window: {phases(stall)}; training docks only: {phases(own)}.",
                 f"- Choosing MNIST in the Training panel imports torchvision in the background (a few hundred "
                 f"milliseconds of it hold Python's global lock), so it happens while the options are filled in, "

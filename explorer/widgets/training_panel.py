@@ -324,7 +324,10 @@ class TrainingPanel(QWidget):
         self.train_button.setDefault(True)
         self.train_button.clicked.connect(self._on_train_clicked)
         self.pause_button = _tip(QPushButton("Pause"), "Pause training; press again to resume (Ctrl+P)")
-        self.pause_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        # Made once: looking icons up in the theme can take a while, not something to do on every pause.
+        self._play_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
+        self.pause_button.setIcon(self._pause_icon)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button = _tip(QPushButton("Stop"), "Stop training; the model keeps its last finished epoch "
                                                      "(Ctrl+Shift+T)")
@@ -583,8 +586,7 @@ class TrainingPanel(QWidget):
         self.train_button.setText("Train" if not cont else "Continue")
         self.pause_button.setEnabled(status in ("running", "paused"))
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
-        self.pause_button.setIcon(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MediaPlay if status == "paused" else QStyle.StandardPixmap.SP_MediaPause))
+        self.pause_button.setIcon(self._play_icon if status == "paused" else self._pause_icon)
         self.stop_button.setEnabled(status in ("running", "paused"))
         self._update_dataset_info()
 
