@@ -13,7 +13,7 @@ points as NumPy arrays and rasterises them itself, at the view's device resoluti
 * the image is cached with the view transform: hover, cursor and overlay updates only
   blit the cached image inside the small dirty region, never re-rasterise;
 * an index image records which point is drawn at each pixel, so picking the point under
-  the cursor is a lookup in a 13×13 window (what you see is what you pick);
+  the cursor is a lookup in a small window around it (what you see is what you pick);
 * a projection switch animates by interpolating the NumPy positions per frame.
 
 Every other overlay is small (a few dozen items at most) and uses stock pyqtgraph items.

@@ -521,8 +521,11 @@ class MapPanel(QtWidgets.QWidget):
 
 
 def _close_jobs(jobs: MapJobs) -> None:
-    jobs.shutdown(wait_ms=0)
-    jobs.deleteLater()
+    try:
+        jobs.shutdown(wait_ms=0)
+        jobs.deleteLater()
+    except RuntimeError:  # already gone (interpreter shutdown deletes objects in any order)
+        pass
 
 
 def _vline() -> QtWidgets.QFrame:

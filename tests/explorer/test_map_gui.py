@@ -332,7 +332,7 @@ def test_backdrop_thumbnails_neighbours_and_legend(setup, qtbot):
     view = panel.view
     panel.backdrop_check.setChecked(True)
     assert view.backdrop.isVisible()
-    k, (c, h, w) = view.backdrop_grid, state.dataset.image_shape
+    k, (_, h, w) = view.backdrop_grid, state.dataset.image_shape
     assert view.backdrop.image.shape == (k * h, k * w)
     # the top-left tile is the decoded top-left cell of the view
     rect = view.vb.viewRect()
