@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         window.open_initial(checkpoint, dataset=dataset, data_root=args.data_root)
 
     def loaded(ok: bool) -> None:
-        _timing("model_loaded")
+        _timing("model_loaded" if ok else "load_failed")
         if args.smoke:
             result["ok"] = ok
             QTimer.singleShot(200, window.close)
@@ -151,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     if args.smoke:
-        print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED (see the messages above)"),
-              file=sys.stderr)
+        error = getattr(window, "last_error", None)
+        if error:
+            print(f"latent-explorer: {error[0]}: {error[1]}", file=sys.stderr)
+        print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED"), file=sys.stderr)
         return 0 if result["ok"] and rc == 0 else 1
     return rc
 

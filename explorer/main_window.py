@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
     engine_started()
         The engine is loaded and the panels installed.
     initial_load_finished(bool)
-        :meth:`open_initial` is done (True if a model was opened).
+        :meth:`open_initial` is done: True if what it had to open (the model, or only the
+        dataset) opened, False after an error (shown to the user).
     """
 
     engine_started = Signal()
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.central_panel: QWidget | None = None
         self._tasks: set[Task] = set()
         self._prefetching = None
+        self.last_error: tuple[str, str, str] | None = None   # (title, text, details) of the last message
         self._dock_shortcut = 1
         self._closing = False
         self.setObjectName("MainWindow")
@@ -512,8 +514,8 @@ class MainWindow(QMainWindow):
             return
         path = path or default_checkpoint()
         if path is None:
-            self.statusBar().showMessage("Train a model in the Training panel to begin.", 10_000)
             self._load_dataset_only(dataset or "digits")
+            self.statusBar().showMessage("Train a model in the Training panel to begin.", 10_000)
             return
         self.open_checkpoint(path, initial=True, dataset=dataset)
 
@@ -522,7 +524,7 @@ class MainWindow(QMainWindow):
 
         def done(data) -> None:
             self.state.set_dataset(data)
-            self.initial_load_finished.emit(False)
+            self.initial_load_finished.emit(True)
 
         task = self.run_task(f"Loading {dataset_display_name(spec)}…", load_dataset, spec, self._data_root(),
                              on_done=done, error_title="Could not load the dataset")
