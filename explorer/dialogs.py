@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QMessageBox,
-                               QPlainTextEdit, QPushButton, QStyle, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget, QHeaderView, QAbstractItemView)
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel,
+                               QMessageBox, QPlainTextEdit, QPushButton, QStyle, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 __all__ = ["ErrorDialog", "show_error", "ask_save_changes", "ShortcutsDialog"]
 

@@ -837,8 +837,6 @@ class MainWindow(QMainWindow):
         ShortcutsDialog(self, [m for k, m in self.menus.items() if k not in ("Recent", "Theme")]).exec()
 
     def show_about(self) -> None:
-        from explorer import __name__ as _  # noqa: F401
-
         QMessageBox.about(self, "About Latent Explorer",
                           "<h3>Latent Explorer 0.1</h3>"
                           "<p>Train, map, decode and animate variational autoencoders.</p>"

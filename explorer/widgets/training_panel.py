@@ -13,16 +13,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QStyle, QToolButton,
                                QVBoxLayout, QWidget)
-from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtCore import QRegularExpression
+from superqt.utils import signals_blocked
 
 __all__ = ["TrainingOptions", "TrainingPanel", "format_duration", "dataset_display_name"]
 
@@ -703,15 +704,10 @@ def _same_spec(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-class _blocked:
-    """``with _blocked(*widgets):`` — no signals while the code inside changes them."""
-
-    def __init__(self, *widgets) -> None:
-        self._widgets = widgets
-
-    def __enter__(self):
-        self._previous = [w.blockSignals(True) for w in self._widgets]
-
-    def __exit__(self, *exc):
-        for w, previous in zip(self._widgets, self._previous):
-            w.blockSignals(previous)
+@contextmanager
+def _blocked(*widgets):
+    """``with _blocked(*widgets):`` — no signals from them while the code inside changes them."""
+    with ExitStack() as stack:
+        for widget in widgets:
+            stack.enter_context(signals_blocked(widget))
+        yield

@@ -70,6 +70,25 @@ def test_window_has_menus_docks_tooltips_and_hooks(make_main_window):
     window.add_menu_action("Tools", "Something", lambda: None)
     assert "Tools" in window.menus
 
+    # Help ▸ Keyboard Shortcuts lists what the menus show.
+    from explorer.dialogs import ShortcutsDialog
+    from PySide6.QtWidgets import QTableWidget
+
+    table = ShortcutsDialog(window, list(window.menus.values())).findChild(QTableWidget)
+    rows = {(table.item(r, 1).text(), table.item(r, 2).text()) for r in range(table.rowCount())}
+    assert ("Open Checkpoint", "Ctrl+O") in rows and ("Train", "Ctrl+T") in rows and ("Animation", "Ctrl+E") in rows
+
+
+def test_history_exports_as_csv(tmp_path):
+    import csv
+
+    from explorer.main_window import write_history_csv
+
+    path = tmp_path / "h.csv"
+    write_history_csv(path, [{"epoch": 1, "train_loss": 3.5, "test_kl_per_dim": [0.5, 0.25]}, {"epoch": 2, "extra": 1}])
+    rows = list(csv.DictReader(path.open()))
+    assert rows[0]["test_kl_per_dim"] == "0.5;0.25" and rows[1]["extra"] == "1" and rows[1]["train_loss"] == ""
+
 
 def test_default_model_opens_with_a_working_view(qtbot, make_main_window):
     window = make_main_window(open_default=True)
