@@ -136,8 +136,21 @@ def test_unknown_spec_lists_the_valid_ones():
 
 
 def test_missing_torchvision_data_offline_is_a_clear_error(tmp_path, monkeypatch):
-    with pytest.raises(DatasetError, match="data-root|not found|download"):
+    import urllib.error
+
+    import torchvision.datasets as tvd
+
+    def offline(self):
+        raise urllib.error.URLError("no network")
+
+    # Hermetic: never reach the network, even on a machine that has one.
+    monkeypatch.setattr(tvd.KMNIST, "download", offline)
+    with pytest.raises(DatasetError) as info:
         load_dataset("kmnist", tmp_path)
+    message = str(info.value)
+    assert "could not be downloaded" in message and "--data-root" in message
+    assert str(tmp_path / "KMNIST" / "raw") in message
+    assert "URLError" not in message and "\n" not in message
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").exists(), reason="MNIST not present in ../shared/data")
