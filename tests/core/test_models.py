@@ -37,7 +37,7 @@ def test_shapes_and_finite_loss(model_name, digits):
     x, y = _batch(digits)
     mu, logvar = model.encode(x, y)
     assert mu.shape == logvar.shape == (16, 3)
-    images = model.decode(mu, y)
+    images = model.decode(mu, y).detach()
     assert images.shape == x.shape
     assert float(images.min()) >= 0 and float(images.max()) <= 1
     terms = model.loss(x, y)
