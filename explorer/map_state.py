@@ -179,7 +179,8 @@ class MapState:
 
     @staticmethod
     def compute_layout(codes, kind: str, params: dict | None = None, *, previous=None, previous_xy=None,
-                       align: bool = False, keep_umap_layout: bool = False, progress=None, should_stop=None):
+                       align: bool = False, keep_umap_layout: bool = False, progress=None, should_stop=None,
+                       fitter=None):
         """Fit a projection to ``codes`` and lay them out; pure, safe to call in a worker.
 
         Parameters
@@ -199,6 +200,10 @@ class MapState:
             inverse then decodes with the current codes.
         progress, should_stop
             Passed to ``Projection.fit`` (``should_stop`` raises ``Cancelled``).
+        fitter
+            ``fitter(projection, codes, progress=, should_stop=)`` returning the fitted
+            projection, instead of ``projection.fit`` (e.g. :mod:`explorer.map_fitting`
+            fits UMAP in another process).
 
         Returns
         -------
@@ -217,7 +222,10 @@ class MapState:
             proj = Projection.from_state(meta, arrays)
         else:
             proj = make_projection(kind, **params)
-            proj.fit(codes, progress=progress, should_stop=should_stop)
+            if fitter is not None:
+                proj = fitter(proj, codes, progress=progress, should_stop=should_stop)
+            else:
+                proj.fit(codes, progress=progress, should_stop=should_stop)
             if (align and kind != "dims" and previous_xy is not None and len(previous_xy) == len(codes)
                     and np.isfinite(previous_xy).all()):
                 proj.align_with(previous_xy, codes)

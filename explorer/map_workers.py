@@ -10,8 +10,10 @@
   UMAP epochs. A newer request cancels the running one and waits for it to stop.
 
 Jobs run as superqt ``create_worker`` function workers; progress crosses threads through a
-Qt signal (queued to the GUI thread). UMAP runs under ``threadpool_limits(1)`` inside
-:mod:`vae_core.projection`, so a fit leaves the other core to the GUI.
+Qt signal (queued to the GUI thread). A UMAP fit goes one step further: the worker hands it
+to a child process (:mod:`explorer.map_fitting`), because umap's numba epochs hold the
+interpreter lock and would freeze the window; there it runs under ``threadpool_limits(1)``
+(inside :mod:`vae_core.projection`), leaving the other core to the GUI.
 
 :class:`NearestQuery` answers "which data codes are nearest to the cursor" in a plain
 Python thread, latest request wins: a million-code query takes ~15 ms, too long to run on
@@ -65,6 +67,8 @@ class MapJobs(QtCore.QObject):
         self.state = state
         self.map = state.map
         self.auto_encode = True
+        # UMAP fits in a child process: its numba epochs would hold the GUI's interpreter.
+        self.fit_in_process = True
         self._job: _Job | None = None
         self._pending = None            # callable starting the next job
         self._generation = 0
@@ -263,10 +267,16 @@ class MapJobs(QtCore.QObject):
         previous, previous_xy = self.map.projection, self.map.xy
         gen = self._generation
         compute = self.map.compute_layout
+        fitter = None
+        if kind == "umap" and self.fit_in_process:
+            from explorer.map_fitting import shared_fit_process
+
+            fitter = shared_fit_process().fit
 
         def run(progress=None, should_stop=None):
             return compute(codes, kind, params, previous=previous, previous_xy=previous_xy, align=align,
-                           keep_umap_layout=keep_umap_layout, progress=progress, should_stop=should_stop)
+                           keep_umap_layout=keep_umap_layout, progress=progress, should_stop=should_stop,
+                           fitter=fitter)
 
         quick = kind in ("dims", "pca") and codes.size <= SYNC_LAYOUT_ELEMENTS
         instant = (keep_umap_layout and kind == "umap" and previous is not None and previous.kind == "umap"

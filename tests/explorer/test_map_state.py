@@ -290,3 +290,27 @@ def test_clear_keeps_pins(state):
     m.add_group([1, 2])
     m.clear()
     assert m.xy is None and m.projection is None and m.groups == {} and len(m.pins) == 1
+
+
+def test_fit_process_matches_an_in_process_fit_and_stops(state):
+    """UMAP fitted in the child process: same layout as in this process, cancellable."""
+    from explorer.map_fitting import FitProcess
+    from vae_core.projection import make_projection
+
+    codes = state.codes[:300]
+    params = {"n_neighbors": 10, "n_epochs": 30, "min_dist": 0.1}
+    service = FitProcess()
+    try:
+        with pytest.raises(Cancelled):
+            service.fit(make_projection("umap", **params), codes, should_stop=lambda: True)
+        seen = []
+        remote = service.fit(make_projection("umap", **params), codes, progress=lambda d, n: seen.append((d, n)))
+        # and it plugs into compute_layout
+        _, xy = MapState.compute_layout(codes, "umap", params, fitter=service.fit)
+    finally:
+        service.close()
+    local = make_projection("umap", **params).fit(codes)
+    assert remote.fitted and remote.kind == "umap"
+    np.testing.assert_allclose(remote.transform(codes), local.transform(codes), atol=1e-4)
+    assert seen and seen[-1] == (300, 300)
+    np.testing.assert_allclose(xy, local.transform(codes), atol=1e-4)
