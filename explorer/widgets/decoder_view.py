@@ -84,6 +84,8 @@ class ImagePane(pg.GraphicsLayoutWidget):
             self.image_item.clear()
             return
         disp = _to_display(image)
+        if not np.isfinite(disp).all():   # a diverged model: show its NaNs as black, not noise
+            disp = np.nan_to_num(disp, nan=0.0, posinf=1.0, neginf=0.0)
         self.image = disp
         self.image_item.setImage(disp, levels=(0.0, 1.0), autoLevels=False)
         if disp.shape[:2] != self._shape:

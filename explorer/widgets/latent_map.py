@@ -105,6 +105,7 @@ def image_to_qimage(img: np.ndarray) -> QtGui.QImage:
     if img.ndim == 2:
         img = img[None]
     c, h, w = img.shape
+    img = np.nan_to_num(img, nan=0.0, posinf=1.0, neginf=0.0)
     u8 = np.ascontiguousarray(np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8))
     if c == 1:
         q = QtGui.QImage(u8[0].data, w, h, w, QtGui.QImage.Format.Format_Grayscale8)
@@ -170,6 +171,8 @@ class PointCloudItem(pg.GraphicsObject):
         self._pad_px = 4.0
         self.render_count = 0
         self.last_render_ms = 0.0
+        self._paint_errors: set[str] = set()
+        self._finite = True       # every position is a finite number (else clip each point)
 
     # -- data ------------------------------------------------------------------------------
     def set_data(self, xy, labels=None, colors=None) -> None:
@@ -218,7 +221,8 @@ class PointCloudItem(pg.GraphicsObject):
             parts.append((fx, fy, tx - fx, ty - fy))
         lo = np.fmin(self._xy_bounds(self._xy)[0], self._xy_bounds(xy_to)[0])
         hi = np.fmax(self._xy_bounds(self._xy)[1], self._xy_bounds(xy_to)[1])
-        self._transition = {"to": xy_to, "parts": parts, "bounds": (lo, hi)}
+        finite = bool(np.isfinite(xy_to).all())
+        self._transition = {"to": xy_to, "parts": parts, "bounds": (lo, hi), "finite": finite}
 
     def set_transition(self, t: float) -> None:
         """Draw the transition at ``t`` in [0, 1]: two multiply-adds per point, no gathers."""
@@ -232,6 +236,7 @@ class PointCloudItem(pg.GraphicsObject):
             np.multiply(dy, t, out=layer["y"])
             layer["y"] += fy
         lo, hi = tr["bounds"]
+        self._finite = tr["finite"]
         self._set_bounds(lo, hi)
         self._invalidate(geometry=True)
 
@@ -320,6 +325,7 @@ class PointCloudItem(pg.GraphicsObject):
         return lo, hi
 
     def _update_bounds(self) -> None:
+        self._finite = bool(np.isfinite(self._xy).all())
         lo, hi = self._xy_bounds(self._xy)
         self._set_bounds(lo, hi)
 
@@ -363,6 +369,19 @@ class PointCloudItem(pg.GraphicsObject):
 
     # -- painting ------------------------------------------------------------------------------------
     def paint(self, painter: QtGui.QPainter, option=None, widget=None) -> None:
+        # An exception must never travel back into Qt's paint loop (PySide6 does not survive
+        # it well): report it once per kind of failure and draw nothing.
+        try:
+            self._paint(painter, option)
+        except Exception as exc:
+            key = type(exc).__name__
+            if key not in self._paint_errors:
+                self._paint_errors.add(key)
+                import traceback
+
+                traceback.print_exc()
+
+    def _paint(self, painter: QtGui.QPainter, option) -> None:
         if not self._layers:
             return
         engine = painter.paintEngine()
@@ -439,7 +458,8 @@ class PointCloudItem(pg.GraphicsObject):
         b = self._bounds
         bx = sorted((sx * b.left() + ox + pad, sx * b.right() + ox + pad))
         by = sorted((sy * b.top() + oy + pad, sy * b.bottom() + oy + pad))
-        all_inside = bx[0] >= pad - r and bx[1] < wp - pad + r and by[0] >= pad - r and by[1] < hp - pad + r
+        all_inside = (self._finite and bx[0] >= pad - r and bx[1] < wp - pad + r
+                      and by[0] >= pad - r and by[1] < hp - pad + r)
         placed = []
         total = 0
         with np.errstate(invalid="ignore", over="ignore"):
@@ -673,6 +693,9 @@ class ThumbnailItem(pg.GraphicsObject):
         self.prepareGeometryChange()
         self._xy = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
         self._indices = np.asarray(indices, dtype=np.int64)
+        keep = np.isfinite(self._xy).all(1)
+        if not keep.all():
+            self._xy, self._indices = self._xy[keep], self._indices[keep]
         if len(self._xy):
             lo, hi = self._xy.min(0), self._xy.max(0)
             self._bounds = QtCore.QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
@@ -1369,7 +1392,7 @@ class LatentMapView(pg.PlotWidget):
             self.sig_status.emit(f"The backdrop could not be decoded: {exc}")
             self.backdrop.hide()
             return
-        mosaic = tile_images(images, k, k)
+        mosaic = np.nan_to_num(tile_images(images, k, k), nan=0.0, posinf=1.0, neginf=0.0)
         self.backdrop.setImage(np.ascontiguousarray(mosaic[::-1]), levels=(0.0, 1.0), autoLevels=False)
         self.backdrop.setRect(rect)
         self.backdrop.show()

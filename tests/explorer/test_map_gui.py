@@ -408,3 +408,21 @@ def test_context_menu_pins_and_highlights(setup, qtbot):
     actions["Highlight the 8 nearest data points"].trigger()
     assert len(state.map.highlight) == 8
     menu.deleteLater()
+
+
+def test_a_diverged_model_does_not_break_the_map(setup, qtbot):
+    """NaN weights give NaN codes: the map draws nothing for them, hovering still works."""
+    state, panel, decoder, *_ = setup
+    weights = {k: torch.full_like(v, float("nan")) for k, v in state.model.state_dict().items()}
+    panel.set_projection("dims")
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    state.apply_weights(weights)
+    assert panel.jobs.wait(10)
+    qtbot.waitUntil(lambda: not panel.view.animating, timeout=3000)
+    assert not np.isfinite(state.map.xy).any()
+    panel.view.viewport().repaint()
+    assert panel.view.points.points_in_view == 0
+    panel.view.hover_at(0.0, 0.0)
+    assert decoder.preview.image is not None and np.isfinite(decoder.preview.image).all()
+    panel.backdrop_check.setChecked(True)
+    panel.view.viewport().repaint()
