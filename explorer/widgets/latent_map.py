@@ -55,6 +55,24 @@ def _is_dark(palette: QtGui.QPalette) -> bool:
     return palette.color(QtGui.QPalette.ColorRole.Base).lightness() < 128
 
 
+def safe_paint(paint):
+    """Keep exceptions out of Qt's paint loop (PySide6 does not survive them well): print once."""
+    reported: set[str] = set()
+
+    def wrapper(self, painter, *args):
+        try:
+            paint(self, painter, *args)
+        except Exception as exc:
+            if type(exc).__name__ not in reported:
+                reported.add(type(exc).__name__)
+                import traceback
+
+                traceback.print_exc()
+
+    wrapper.__name__, wrapper.__doc__ = paint.__name__, paint.__doc__
+    return wrapper
+
+
 class MutedLabel(QtWidgets.QLabel):
     """A label in a colour between the text and the background, in light and dark themes."""
 
@@ -171,7 +189,6 @@ class PointCloudItem(pg.GraphicsObject):
         self._pad_px = 4.0
         self.render_count = 0
         self.last_render_ms = 0.0
-        self._paint_errors: set[str] = set()
         self._finite = True       # every position is a finite number (else clip each point)
 
     # -- data ------------------------------------------------------------------------------
@@ -368,18 +385,9 @@ class PointCloudItem(pg.GraphicsObject):
         return float(self.auto_radius() + 1)
 
     # -- painting ------------------------------------------------------------------------------------
+    @safe_paint
     def paint(self, painter: QtGui.QPainter, option=None, widget=None) -> None:
-        # An exception must never travel back into Qt's paint loop (PySide6 does not survive
-        # it well): report it once per kind of failure and draw nothing.
-        try:
-            self._paint(painter, option)
-        except Exception as exc:
-            key = type(exc).__name__
-            if key not in self._paint_errors:
-                self._paint_errors.add(key)
-                import traceback
-
-                traceback.print_exc()
+        self._paint(painter, option)
 
     def _paint(self, painter: QtGui.QPainter, option) -> None:
         if not self._layers:
@@ -649,6 +657,7 @@ class CursorItem(QtWidgets.QGraphicsObject):
         s = self.SIZE + 3
         return QtCore.QRectF(-s, -s, 2 * s, 2 * s)
 
+    @safe_paint
     def paint(self, painter, option=None, widget=None) -> None:
         tr = painter.transform()
         dtr = painter.deviceTransform()
@@ -730,6 +739,7 @@ class ThumbnailItem(pg.GraphicsObject):
             self._qimages[i] = q
         return q
 
+    @safe_paint
     def paint(self, painter, option=None, widget=None) -> None:
         if self._images is None or not len(self._indices):
             return
