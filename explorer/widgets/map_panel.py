@@ -157,6 +157,7 @@ class MapPanel(QtWidgets.QWidget):
                  (m.nearest_changed, self._on_nearest_changed),
                  (m.hidden_labels_changed, self.legend.sync),
                  (m.layout_changed, self._update_status),
+                 (m.selection_changed, self._on_selection_changed),
                  (state.dataset_changed, self._on_dataset_changed),
                  (state.model_changed, self._on_model_changed),
                  (state.codes_changed, self._sync_controls)]
@@ -487,6 +488,12 @@ class MapPanel(QtWidgets.QWidget):
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def _on_selection_changed(self, indices) -> None:
+        if not len(indices):
+            self._update_status()
+        elif self.map.active_group is not None:
+            self.show_status(f"Group {self.map.active_group}: {len(indices):,} points selected.")
 
     def _on_projection_changed(self, projection) -> None:
         self._sync_controls()
