@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-import explorer._immortal  # noqa: F401  (PySide6 6.12 on CPython 3.11: see the module)
 
 PINS_FORMAT = "latent-explorer-pins"
 PINS_FORMAT_VERSION = 1

@@ -28,7 +28,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-import explorer._immortal  # noqa: F401  (PySide6 6.12 on CPython 3.11: see the module)
 
 DENSITY_THRESHOLD = 250_000     # points in view above which the density layer is drawn
 UNLABELED_COLOR = (86, 156, 214)
@@ -397,7 +396,6 @@ class PointCloudItem(pg.GraphicsObject):
             self._paint_vector(painter)
             return
         tr = painter.transform()
-        # (QTransform.type() crashes under PySide6 6.12, so test the shear terms directly.)
         if tr.m12() != 0.0 or tr.m21() != 0.0:
             self._paint_vector(painter)  # rotated views are not used by the map; stay correct anyway
             return
@@ -1444,7 +1442,7 @@ class LatentMapView(pg.PlotWidget):
     # -- export ------------------------------------------------------------------------------------------
     def _export_svg(self, path: str) -> None:
         # Qt's SVG paint engine renders the scene directly (the points draw as real circles);
-        # pyqtgraph's SVGExporter cannot parse the paths Qt 6.12 writes.
+        # pyqtgraph's SVGExporter cannot parse the path data current Qt 6 writes.
         _render_svg(self.scene(), self.plot_item.sceneBoundingRect(), self.backgroundBrush().color(), path)
 
     def export_image(self, path, width: int | None = None) -> None:
