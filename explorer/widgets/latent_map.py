@@ -923,6 +923,7 @@ class LatentMapView(pg.PlotWidget):
         self._settle_timer.setInterval(180)
         self._settle_timer.timeout.connect(self._on_view_settled)
         self.vb.sigRangeChanged.connect(self._on_range_changed)
+        self.vb.sigRangeChangedManually.connect(self._on_user_moved_view)
         self.vb.sig_clicked.connect(self._on_clicked)
         self.vb.sig_selection_drawn.connect(self._on_selection_drawn)
         self.vb.sig_context_menu.connect(self._on_context_menu)
@@ -937,6 +938,9 @@ class LatentMapView(pg.PlotWidget):
         self._anim.finished.connect(self._on_anim_finished)
         self._range_from = self._range_to = None
         self._shown_projection_key = None
+        # The view frames each new layout (e.g. after every training epoch, when the codes
+        # spread out from a fresh model's tiny ones) until the user pans or zooms by hand.
+        self.follow_layout = True
         self._colors: list[tuple[int, int, int]] = []
 
         self._connections = []
@@ -1055,7 +1059,9 @@ class LatentMapView(pg.PlotWidget):
             self._update_hint()
             return
         key = self._projection_key()
-        reframe = key != self._shown_projection_key
+        if key != self._shown_projection_key:
+            self.follow_layout = True
+        reframe = self.follow_layout
         first = self.points.positions.shape[0] != len(xy) or self._shown_projection_key is None
         self._shown_projection_key = key
         labels, colors = self._labels_and_colors()
@@ -1132,7 +1138,11 @@ class LatentMapView(pg.PlotWidget):
         lo, hi = lo - 0.06 * span, hi + 0.06 * span
         return QtCore.QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
 
+    def _on_user_moved_view(self, *_) -> None:
+        self.follow_layout = False
+
     def reset_view(self) -> None:
+        self.follow_layout = True
         if self.map.xy is not None:
             self.vb.setRange(rect=self._target_rect(self.map.xy), padding=0)
 

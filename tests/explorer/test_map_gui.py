@@ -301,6 +301,34 @@ def test_refresh_after_an_epoch_keeps_the_layout_aligned(setup, qtbot):
     np.testing.assert_allclose(panel.view.points.positions, new)
 
 
+def test_view_follows_the_layout_until_the_user_moves_it(setup, qtbot):
+    state, panel, *_ = setup
+    view = panel.view
+
+    def new_layout(scale):
+        state.map.set_layout(state.map.xy * scale)
+        view.finish_animation()
+
+    def framed():  # the view shows exactly the frame computed for the current layout
+        shown, target = view.vb.viewRect(), view._target_rect(state.map.xy)
+        return np.allclose([shown.left(), shown.top(), shown.width(), shown.height()],
+                           [target.left(), target.top(), target.width(), target.height()], rtol=1e-3, atol=1e-6)
+
+    # A fresh model's codes are tiny; as training spreads them out the view must follow.
+    new_layout(10.0)
+    assert framed()
+    # Once the user zooms by hand, later epochs keep their view...
+    view.vb.scaleBy((0.5, 0.5))
+    view.vb.sigRangeChangedManually.emit([True, True])
+    kept = view.vb.viewRect()
+    new_layout(3.0)
+    assert view.vb.viewRect() == kept and not framed()
+    # ...until Fit view hands framing back to the layout.
+    view.reset_view()
+    new_layout(0.1)
+    assert framed()
+
+
 def test_umap_switch_runs_in_a_worker_and_can_be_cancelled(setup, qtbot):
     state, panel, *_ = setup
     state.map.set_umap_params(n_epochs=40, n_neighbors=8)
