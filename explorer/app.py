@@ -155,8 +155,27 @@ def main(argv: list[str] | None = None) -> int:
         if error:
             print(f"latent-explorer: {error[0]}: {error[1]}", file=sys.stderr)
         print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED"), file=sys.stderr)
-        return 0 if result["ok"] and rc == 0 else 1
+        rc = 0 if result["ok"] and rc == 0 else 1
+    _leave_if_work_is_stuck(rc)
     return rc
+
+
+def _leave_if_work_is_stuck(rc: int, wait_ms: int = 15_000) -> None:
+    """Exit now if a background job (say, a projection being compiled) outlives the window.
+
+    A Python job still in Qt's thread pool when the interpreter shuts down deadlocks it (the
+    pool waits for the job, the job for the interpreter lock); the window has already asked
+    every job to stop and saved everything, so leaving without the teardown loses nothing.
+    """
+    from PySide6.QtCore import QThreadPool
+    from superqt.utils import WorkerBase
+
+    for worker in list(WorkerBase._worker_set):
+        worker.quit()
+    if not QThreadPool.globalInstance().waitForDone(wait_ms):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
 
 
 def _install_excepthook(window) -> None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -84,3 +85,34 @@ def make_main_window(qtbot, settings_path, monkeypatch):
             pass
     QThreadPool.globalInstance().waitForDone(20_000)
     qtbot.wait(10)
+
+
+# -- the end of the session ---------------------------------------------------------------------
+# A Python job still running in Qt's thread pool when the interpreter shuts down deadlocks it:
+# the pool's destructor waits for the job, the job waits for the interpreter lock. So ask every
+# background job to stop and wait for them; if one cannot be stopped, leave without the
+# interpreter's teardown (the results are already reported).
+_BACKGROUND_WAIT_MS = 120_000
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._le_exitstatus = int(exitstatus)
+    if "PySide6" not in sys.modules:
+        return
+    from PySide6.QtCore import QThreadPool
+    from superqt.utils import WorkerBase
+
+    for worker in list(WorkerBase._worker_set):
+        worker.quit()
+    QThreadPool.globalInstance().waitForDone(_BACKGROUND_WAIT_MS)
+
+
+def pytest_unconfigure(config):
+    if "PySide6" not in sys.modules:
+        return
+    from PySide6.QtCore import QThreadPool
+
+    if QThreadPool.globalInstance().activeThreadCount():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_le_exitstatus", 1))
