@@ -219,6 +219,19 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     return result
 
 
+def _verdict(label: str, r: dict) -> str:
+    if r["worst"] < 50:
+        return f"- **{label}: goal (< 50 ms) met** — worst stall {r['worst']:.0f} ms."
+    handlers = sorted(r["handlers"].items(), key=lambda kv: -kv[1])
+    slowest, slowest_ms = handlers[0] if handlers else ("", 0.0)
+    cause = (f"the GUI thread's handling of `{slowest}` ({slowest_ms:.0f} ms; in the full window that is the latent "
+             "map and the studio taking in the new codes after an epoch)" if slowest_ms >= 50 else
+             "another thread holding Python's global lock (data loader copies, first-time imports) or the machine's "
+             "other jobs, not the window's own handlers (all under 50 ms)")
+    return (f"- **{label}: goal (< 50 ms) met by the 99th percentile ({r['p99']:.0f} ms), not by the worst single "
+            f"stall ({r['worst']:.0f} ms)**, which comes from {cause}.")
+
+
 def stall_in_subprocess(root: Path, epochs: int, panels: bool) -> dict:
     import json
 
@@ -319,12 +332,8 @@ def main() -> int:
                 "\"Training docks only\" is the window without the latent map and studio panels (training panel, loss "
                 "curves, reconstructions, samples, latent units, latent grid).",
                 "",
-                ("- **Goal (< 50 ms) met**: no beat came more than 50 ms late." if max(stall["worst"], own["worst"]) < 50 else
-                 f"- **Goal (< 50 ms): met by the 99th percentile ({max(stall['p99'], own['p99']):.0f} ms at most), not "
-                 f"by the worst single stall** ({max(stall['worst'], own['worst']):.0f} ms). The window's own handlers stay "
-                 "short (below); the long single stalls happen while another thread holds Python's global lock (the "
-                 "data loader's NumPy copies, first-time torch imports) or, in the full window, while the map and the "
-                 "studio handle the new codes after an epoch (`codes_changed`)."),
+                _verdict("Training docks only", own),
+                _verdict("Full window", stall),
                 f"- Worst stall by phase, full window: {phases(stall)}; training docks only: {phases(own)}.",
                 f"- Choosing MNIST in the Training panel imports torchvision in the background (a few hundred "
                 f"milliseconds of it hold Python's global lock), so it happens while the options are filled in, "
