@@ -141,6 +141,8 @@ def _cmd_train(args) -> int:
         ckpt = load_checkpoint(args.resume)
         model, history, optimizer_state = ckpt.model, ckpt.history, ckpt.optimizer_state
     else:
+        # Seed before building: the initial weights are part of a reproducible run.
+        torch.manual_seed(args.seed)
         model = build_model(args.model, **_model_config(args, data))
 
     bar = None

@@ -36,6 +36,19 @@ def test_train_writes_a_loadable_checkpoint_with_history(cli_checkpoint):
     assert ckpt.train_config["epochs"] == 2
 
 
+def test_training_is_reproducible_with_a_seed(cli_checkpoint, tmp_path):
+    import torch
+
+    from vae_core import load_checkpoint
+
+    again = tmp_path / "again"
+    result = run_cli("train", "--dataset", "digits", "--latent-dim", "3", "--hidden", "64", "--epochs", "2",
+                     "--batch-size", "64", "--threads", "1", "--quiet", "--out", again)
+    assert result.returncode == 0, result.stderr
+    a, b = load_checkpoint(cli_checkpoint).model.state_dict(), load_checkpoint(again).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_evaluate_prints_one_json_object(cli_checkpoint):
     result = run_cli("evaluate", cli_checkpoint, "--dataset", "digits", "--iwae-k", "20", "--json")
     assert result.returncode == 0, result.stderr
