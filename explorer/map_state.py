@@ -259,6 +259,20 @@ class MapState:
         self.projection_changed.emit(projection)
         self.set_layout(xy)
 
+    def restore_projection(self, projection) -> None:
+        """Use ``projection`` (saved with a checkpoint) for the next codes instead of fitting anew."""
+        self._restored = projection
+        if projection.kind in KINDS and projection.kind != self.kind:
+            self.kind = projection.kind
+            self.settings_changed.emit()
+
+    def take_restored(self, codes):
+        """The projection to restore for ``codes``, once; None if there is none or it does not fit."""
+        projection, self._restored = getattr(self, "_restored", None), None
+        if projection is None or projection.latent_dim != codes.shape[1]:
+            return None
+        return projection
+
     def set_layout(self, xy) -> None:
         self.xy = None if xy is None else np.ascontiguousarray(xy, dtype=np.float32)
         if self.xy is not None and self.selection.size and self.selection.max() >= len(self.xy):
@@ -269,6 +283,7 @@ class MapState:
 
     def clear(self) -> None:
         """Forget the layout (new dataset or model); pins stay, groups and selection go."""
+        self._restored = None
         self.projection = None
         self.xy = None
         self.groups = {}

@@ -34,7 +34,7 @@ from superqt.utils import create_worker
 from vae_core.latent import Cancelled
 
 SYNC_ENCODE_ELEMENTS = 4_000_000     # N × pixels below which encoding runs in the GUI thread
-SYNC_LAYOUT_ELEMENTS = 4_000_000     # N × d below which dims/PCA fits run in the GUI thread
+SYNC_LAYOUT_ELEMENTS = 400_000       # N × d below which dims/PCA fits run in the GUI thread (MNIST×20: worker)
 SYNC_UMAP_REATTACH = 200_000         # codes up to which a kept UMAP layout is re-attached in the GUI thread
 
 
@@ -122,6 +122,16 @@ class MapJobs(QtCore.QObject):
         codes = self.state.codes
         if codes is None:
             return
+        restored = self.map.take_restored(codes)
+        if restored is not None:  # a checkpoint reopened with its map: show exactly that map
+            self._model_is_new = False
+            try:
+                xy = restored.transform(codes)
+            except ValueError as exc:
+                self.message.emit("warning", f"The saved map does not fit these codes ({exc}); computing a new one.")
+            else:
+                self._apply_layout(self._generation, (restored, xy))
+                return
         proj = self.map.projection
         kind = self.map.kind
         same_points = self.map.xy is not None and len(self.map.xy) == len(codes)

@@ -25,6 +25,7 @@ import time, so the application window can appear before torch has loaded.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,6 +196,25 @@ class ExplorerState:
             self.set_dataset(data)
         self.set_model(ckpt.model, history=ckpt.history, path=ckpt.path, train_config=ckpt.train_config,
                        optimizer_state=ckpt.optimizer_state, dirty=False)
+        self._restore_map(ckpt.path)
+
+    def _restore_map(self, path) -> None:
+        """Bring back the map (projection, pins) saved with a checkpoint, if any."""
+        if path is None:
+            return
+        projection_file, pins_file = map_files(path)
+        if projection_file.is_file():
+            from vae_core.projection import load_projection
+
+            try:
+                self.map.restore_projection(load_projection(projection_file))
+            except (ValueError, OSError) as exc:
+                self.message.emit("warning", f"The saved map could not be restored ({exc}); it is computed anew.")
+        if pins_file.is_file():
+            try:
+                self.map.load_pins(pins_file, replace=True)
+            except (ValueError, OSError) as exc:
+                self.message.emit("warning", f"The saved pins could not be restored ({exc}).")
 
     def save_checkpoint(self, path=None, *, extra_files=None) -> Path:
         from vae_core import save_checkpoint
@@ -204,12 +224,38 @@ class ExplorerState:
         path = Path(path or self.checkpoint_path)
         if self.model is None:
             raise ValueError("There is no model to save.")
+        map_extra = self._map_files_content()
+        folder = path.suffix != ".safetensors"
+        extra = dict(extra_files or {})
+        if folder:
+            extra.update(map_extra)
         saved = save_checkpoint(path, self.model, dataset=self.dataset, history=self.history,
                                 train_config=self.train_config, optimizer_state=self.optimizer_state,
-                                extra_files=extra_files)
+                                extra_files=extra)
+        if not folder:  # a single-file checkpoint keeps its map in sidecar files beside it
+            for target, (name, data) in zip(map_files(saved), ((n, map_extra.get(n)) for n in MAP_FILES)):
+                if data is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    _write_atomic(target, data)
         self._set_path(saved)
         self._set_dirty(False)
         return saved
+
+    def _map_files_content(self) -> dict[str, bytes]:
+        """The map's projection and pins as checkpoint files, so reopening shows the same map."""
+        import tempfile
+
+        files: dict[str, bytes] = {}
+        projection = self.map.projection
+        with tempfile.TemporaryDirectory() as tmp:
+            if projection is not None and getattr(projection, "fitted", False):
+                from vae_core.projection import save_projection
+
+                files[MAP_FILES[0]] = save_projection(Path(tmp) / MAP_FILES[0], projection).read_bytes()
+            if self.map.pins:
+                files[MAP_FILES[1]] = self.map.save_pins(Path(tmp) / MAP_FILES[1]).read_bytes()
+        return files
 
     def _set_path(self, path) -> None:
         path = Path(path) if path is not None else None
@@ -354,6 +400,23 @@ def read_checkpoint(path, *, data_root=None, dataset: DatasetSplits | None = Non
     if data is not None:
         check_compatible(ckpt.model, data)
     return ckpt, data
+
+
+MAP_FILES = ("projection.safetensors", "pins.json")
+
+
+def map_files(checkpoint_path) -> tuple[Path, Path]:
+    """Where the map's projection and pins live for a checkpoint: inside a folder, beside a file."""
+    path = Path(checkpoint_path)
+    if path.suffix == ".safetensors":
+        return tuple(path.with_name(f"{path.stem}.{name}") for name in MAP_FILES)
+    return tuple(path / name for name in MAP_FILES)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def same_dataset(data: DatasetSplits, spec: str, options: dict | None = None) -> bool:

@@ -455,3 +455,31 @@ def test_a_diverged_model_does_not_break_the_map(setup, qtbot):
     assert decoder.preview.image is not None and np.isfinite(decoder.preview.image).all()
     panel.backdrop_check.setChecked(True)
     panel.view.viewport().repaint()
+
+
+@pytest.mark.parametrize("layout", ["folder", "model.safetensors"])
+def test_a_saved_checkpoint_reopens_with_the_same_map_and_pins(setup, qtbot, tmp_path, digits, layout):
+    state, panel, *_ = setup
+    state.map.set_dims(3, 1)  # not what a fresh map would pick
+    panel.set_projection("dims")
+    assert panel.jobs.wait(30)
+    panel.view.finish_animation()
+    assert state.map.projection.kind == "dims"
+    state.map.add_pin(state.codes[5], name="five", index=5)
+    saved = state.save_checkpoint(tmp_path / layout)
+    expected_xy = state.map.xy.copy()
+
+    reopened = ExplorerState()
+    other = MapPanel(reopened)
+    qtbot.addWidget(other)
+    try:
+        reopened.open_checkpoint(saved, dataset=digits)
+        qtbot.waitUntil(lambda: reopened.map.ready, timeout=10_000)
+        assert other.jobs.wait(30)
+        proj = reopened.map.projection
+        assert proj.kind == "dims" and (proj.i, proj.j) == (3, 1)
+        np.testing.assert_array_equal(reopened.map.xy, expected_xy)
+        assert [(p.name, p.index) for p in reopened.map.pins] == [("five", 5)]
+        np.testing.assert_array_equal(reopened.map.pins[0].z, state.codes[5])
+    finally:
+        other.jobs.shutdown()
