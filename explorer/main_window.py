@@ -426,7 +426,10 @@ class MainWindow(QMainWindow):
             self.resize(1440, 900)
             return
         area = screen.availableGeometry()
-        self.resize(min(1680, int(area.width() * 0.92)), min(1050, int(area.height() * 0.92)))
+        width, height = min(1680, int(area.width() * 0.92)), min(1050, int(area.height() * 0.92))
+        # Never larger than the screen's usable area, even if the minimum size asks for more.
+        hint = self.minimumSizeHint()
+        self.resize(min(area.width(), max(width, hint.width())), min(area.height(), max(height, hint.height())))
 
     def _arrange_docks(self) -> None:
         """Sizes for the default layout once every panel is docked (a saved layout overrides them).

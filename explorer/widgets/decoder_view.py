@@ -105,7 +105,7 @@ class DecoderView(QtWidgets.QWidget):
         self.decode_count = 0
         self.last_decode_ms = 0.0
 
-        self.preview = ImagePane(minimum=110, square=True)
+        self.preview = ImagePane(minimum=72, square=True)   # scales down on short screens
         self.preview.setObjectName("decoder_preview")
         policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
@@ -124,8 +124,8 @@ class DecoderView(QtWidgets.QWidget):
         self.distance.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
 
-        self.original = ImagePane(minimum=52)
-        self.reconstruction = ImagePane(minimum=52)
+        self.original = ImagePane(minimum=40)
+        self.reconstruction = ImagePane(minimum=40)
         self.original.setToolTip("The data point's image")
         self.reconstruction.setToolTip("What the model makes of it (its code decoded)")
         self.hover_caption = QtWidgets.QLabel("Hover a data point to compare it with its reconstruction")

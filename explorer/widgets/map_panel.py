@@ -182,8 +182,8 @@ class MapPanel(QtWidgets.QWidget):
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
         self.bar1 = QtWidgets.QWidget()
-        row = QtWidgets.QHBoxLayout(self.bar1)
-        row.setContentsMargins(0, 0, 0, 0)
+        # Both toolbars wrap onto more rows when the panel is narrow (see FlowLayout).
+        row = FlowLayout(self.bar1)
         row.addWidget(QtWidgets.QLabel("Projection"))
         self.kind_combo = QtWidgets.QComboBox()
         self.kind_combo.setObjectName("projection_combo")
@@ -240,13 +240,12 @@ class MapPanel(QtWidgets.QWidget):
         self.refit_button.clicked.connect(self._on_refit)
         ul.addWidget(self.refit_button)
         row.addWidget(self.umap_box)
-        row.addStretch(1)
 
         self.progress = QtWidgets.QProgressBar()
         self.progress.setObjectName("map_progress")
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setFixedWidth(220)
+        self.progress.setFixedWidth(180)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setObjectName("map_cancel")
         self.cancel_button.clicked.connect(self.jobs.cancel)
@@ -254,8 +253,7 @@ class MapPanel(QtWidgets.QWidget):
         row.addWidget(self.cancel_button)
 
         self.bar2 = QtWidgets.QWidget()
-        row2 = QtWidgets.QHBoxLayout(self.bar2)
-        row2.setContentsMargins(0, 0, 0, 0)
+        row2 = FlowLayout(self.bar2)
         self.tool_buttons = {}
         for tool, text, tip in (("pan", "Pan", "Drag to pan, wheel to zoom, click to pin"),
                                 ("rect", "Rectangle", "Drag a rectangle to make a group (Shift adds)"),
@@ -294,7 +292,6 @@ class MapPanel(QtWidgets.QWidget):
         self.neighbours_spin.valueChanged.connect(self._on_neighbours_k)
         for w in (self.backdrop_check, self.backdrop_k, self.thumbs_check, self.neighbours_check, self.neighbours_spin):
             row2.addWidget(w)
-        row2.addStretch(1)
         self.reset_button = QtWidgets.QToolButton(text="Fit view")
         self.reset_button.setToolTip("Frame all points")
         self.reset_button.clicked.connect(self.view.reset_view)
@@ -533,6 +530,88 @@ def _close_jobs(jobs: MapJobs) -> None:
         jobs.deleteLater()
     except RuntimeError:  # already gone (interpreter shutdown deletes objects in any order)
         pass
+
+
+class FlowLayout(QtWidgets.QLayout):
+    """Lays widgets out left to right and wraps onto more rows when the width runs out.
+
+    The map toolbars use it so the map panel can be narrow (a 1366-pixel laptop screen with
+    docks on both sides) without hiding any control.
+    """
+
+    def __init__(self, parent=None, spacing: int = 6):
+        super().__init__(parent)
+        self._items: list[QtWidgets.QLayoutItem] = []
+        self.setContentsMargins(0, 0, 0, 0)
+        self.setSpacing(spacing)
+
+    def addItem(self, item) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int):
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int):
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> QtCore.Qt.Orientation:
+        return QtCore.Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._do_layout(QtCore.QRect(0, 0, width, 0), apply=False)
+
+    def setGeometry(self, rect) -> None:
+        super().setGeometry(rect)
+        self._do_layout(rect, apply=True)
+
+    def sizeHint(self) -> QtCore.QSize:
+        m = self.contentsMargins()
+        width = height = 0
+        for item in self._visible():
+            hint = item.sizeHint()
+            width += hint.width() + (self.spacing() if width else 0)
+            height = max(height, hint.height())
+        return QtCore.QSize(width + m.left() + m.right(), height + m.top() + m.bottom())
+
+    def minimumSize(self) -> QtCore.QSize:
+        size = QtCore.QSize()
+        for item in self._visible():
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QtCore.QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _visible(self):
+        return [item for item in self._items if not item.isEmpty()]
+
+    def _do_layout(self, rect, *, apply: bool) -> int:
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        x, y, line_height = area.x(), area.y(), 0
+        row: list = []
+        rows: list[list] = []
+        for item in self._visible():
+            hint = item.sizeHint()
+            if row and x + hint.width() > area.right() + 1:
+                rows.append((row, y, line_height))
+                x, y = area.x(), y + line_height + self.spacing()
+                row, line_height = [], 0
+            row.append((item, QtCore.QPoint(x, y), hint))
+            x += hint.width() + self.spacing()
+            line_height = max(line_height, hint.height())
+        if row:
+            rows.append((row, y, line_height))
+        if apply:
+            for items, top, height in rows:
+                for item, pos, hint in items:
+                    item.setGeometry(QtCore.QRect(QtCore.QPoint(pos.x(), top + (height - hint.height()) // 2), hint))
+        bottom = rows[-1][1] + rows[-1][2] if rows else area.y()
+        return bottom - rect.y() + m.bottom()
 
 
 def _vline() -> QtWidgets.QFrame:
