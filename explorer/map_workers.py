@@ -164,11 +164,11 @@ class MapJobs(QtCore.QObject):
         def run(progress=None, should_stop=None):
             from vae_core.latent import encode_dataset
 
-            return encode_dataset(model, images, labels, progress=progress, should_stop=should_stop)
+            mu, logvar = encode_dataset(model, images, labels, progress=progress, should_stop=should_stop)
+            return mu, logvar, code_stats(mu, logvar)
 
         if n_elements <= SYNC_ENCODE_ELEMENTS and self._job is None:
-            mu, logvar = run()
-            self._apply_codes(gen, (mu, logvar))
+            self._apply_codes(gen, run())
             return
         self._submit(_Job("encode", gen, label="Encoding the dataset"), run,
                      lambda result: self._apply_codes(gen, result))
@@ -363,7 +363,10 @@ class MapJobs(QtCore.QObject):
     def _apply_codes(self, generation, result) -> None:
         if generation != self._generation or self._closed:
             return
-        mu, logvar = result
+        mu, logvar, stats = result
+        # Per-dimension statistics (KL, variance, mean, std) were computed in the worker: the
+        # studio picks them up instead of reducing all N codes on the GUI thread.
+        self.state.precomputed_code_stats = (mu, logvar, stats)
         self.state.set_codes(mu, logvar)   # -> codes_changed -> refresh()
 
     def _apply_layout(self, generation, result) -> None:
@@ -379,6 +382,20 @@ class MapJobs(QtCore.QObject):
     def _on_nearest_ready(self, nearest) -> None:
         if not self._closed:
             self.map.set_nearest(nearest)
+
+
+def code_stats(mu, logvar) -> dict:
+    """Per-dimension statistics of fresh codes, as :class:`explorer.studio_state.StudioState` caches them."""
+    if mu is None or not len(mu):
+        return {}
+    stats = {"mean": mu.mean(axis=0).astype(np.float64), "std": mu.std(axis=0).astype(np.float64)}
+    if len(mu) > 1:
+        stats["var"] = mu.var(axis=0)
+    if logvar is not None:
+        from explorer.studio_state import _posterior_kl
+
+        stats["kl"] = _posterior_kl(mu, logvar)
+    return stats
 
 
 def _kind_label(kind: str) -> str:

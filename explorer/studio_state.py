@@ -845,13 +845,38 @@ class StudioState:
             self.traversal_max_dims = None if max_dims is None else max(1, int(max_dims))
         self.traversal_changed.emit()
 
+    def _code_stats(self) -> dict:
+        """Per-dimension statistics of the owner's codes, computed once per set of codes.
+
+        Every caption, slider range and row order asks for these; recomputing them over
+        all N codes on each call made an epoch's refresh cost hundreds of milliseconds.
+        The cache is keyed on the identity of the code arrays (``set_codes`` replaces them).
+        """
+        codes, logvar = self.owner.codes, self.owner.logvar
+        cache = getattr(self, "_stats_cache", None)
+        if cache is not None and cache["codes"] is codes and cache["logvar"] is logvar:
+            return cache
+        cache = {"codes": codes, "logvar": logvar}
+        # Statistics computed alongside the codes in a worker thread (see MapJobs.encode).
+        pre = getattr(self.owner, "precomputed_code_stats", None)
+        if pre is not None and pre[0] is codes and pre[1] is logvar:
+            cache.update(pre[2])
+            self.owner.precomputed_code_stats = None   # used once: later in-place edits recompute
+        self._stats_cache = cache
+        return cache
+
+    def _stat(self, name: str, compute):
+        cache = self._code_stats()
+        if name not in cache:
+            cache[name] = compute(cache["codes"], cache["logvar"])
+        value = cache[name]
+        return value.copy() if isinstance(value, np.ndarray) else value
+
     def kl_values(self) -> np.ndarray | None:
         """Per-dimension KL (nats): from the codes' posteriors when known, else the history."""
         codes, logvar = self.owner.codes, self.owner.logvar
         if codes is not None and logvar is not None and len(codes):
-            kl = 0.5 * (codes.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64))
-                        - logvar.astype(np.float64) - 1.0)
-            return kl.mean(axis=0)
+            return self._stat("kl", _posterior_kl)
         kl = self.owner.kl_per_dim
         if kl is not None and self.latent_dim is not None and len(kl) == self.latent_dim:
             return kl
@@ -867,7 +892,7 @@ class StudioState:
         d = self.latent_dim or 0
         codes = self.owner.codes
         if codes is not None and len(codes) > 1:
-            return codes.var(axis=0) <= COLLAPSED_VARIANCE
+            return self._stat("var", lambda c, _lv: c.var(axis=0)) <= COLLAPSED_VARIANCE
         kl = self.kl_values()
         if kl is not None:
             return np.asarray(kl) < COLLAPSED_KL
@@ -876,13 +901,13 @@ class StudioState:
     def traversal_sigmas(self) -> np.ndarray:
         d = self.latent_dim or 0
         if self.traversal_sigma == "data" and self.owner.codes is not None:
-            return np.maximum(self.owner.codes.std(axis=0).astype(np.float64), 1e-3)
+            return np.maximum(self._stat("std", lambda c, _lv: c.std(axis=0).astype(np.float64)), 1e-3)
         return np.ones(d)
 
     def traversal_centers(self) -> np.ndarray:
         d = self.latent_dim or 0
         if self.traversal_sigma == "data" and self.owner.codes is not None:
-            return self.owner.codes.mean(axis=0).astype(np.float64)
+            return self._stat("mean", lambda c, _lv: c.mean(axis=0).astype(np.float64))
         return np.zeros(d)
 
     def slider_range(self, dim: int) -> tuple[float, float]:
@@ -1077,6 +1102,7 @@ class StudioState:
         self._redecode_results()
 
     def _on_owner_codes_changed(self) -> None:
+        self._stats_cache = None   # new codes (possibly the same array, edited in place)
         self._neighbor_index = None
         if self.owner.codes is None:
             return
@@ -1097,3 +1123,10 @@ class StudioState:
         self.attribute_positive = self.attribute_negative = None
         self.attribute_vector = self.attribute_result_z = self.attribute_images = None
         self.attribute_changed.emit()
+
+
+def _posterior_kl(codes: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Mean per-dimension KL(q(z|x) ‖ N(0, I)) over the rows of ``codes``/``logvar``."""
+    lv = logvar.astype(np.float64)
+    kl = 0.5 * (codes.astype(np.float64) ** 2 + np.exp(lv) - lv - 1.0)
+    return kl.mean(axis=0)

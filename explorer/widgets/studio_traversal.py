@@ -22,6 +22,11 @@ from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker
 MUTED_STYLE = "color: palette(placeholder-text);"
 
 
+def _set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
+
+
 class _DimRow:
     """Widgets of one dimension's row in the slider grid."""
 
@@ -156,38 +161,42 @@ class TraversalPanel(QWidget):
 
     # -- slider rows ---------------------------------------------------------------------------
     def _rebuild_rows(self, *_) -> None:
-        """One row per dimension, in KL order (rebuilt when the model or its codes change)."""
-        for row in self._rows.values():
-            for w in row.widgets():
-                self.slider_grid.removeWidget(w)
-                w.deleteLater()
-        self._rows = {}
+        """One row per dimension, in KL order (rebuilt when the model or its codes change).
+
+        When the dimensions are the same ones (another epoch of the same model), the existing
+        rows are kept: their texts are updated in place and, if the KL order changed, they
+        are moved to their new grid rows instead of being recreated.
+        """
         s = self.studio
         d = s.latent_dim or 0
-        self._order = [int(i) for i in s.dimension_order()] if d else []
+        order = [int(i) for i in s.dimension_order()] if d else []
         kl = s.kl_values()
         collapsed = s.collapsed_mask() if d else np.zeros(0, bool)
-        for r, dim in enumerate(self._order):
-            row = _DimRow(dim)
-            if kl is not None:
-                row.kl.setText(f"{kl[dim]:.2f}")
-                row.kl.setToolTip(f"KL of z{dim}: {kl[dim]:.3f} nats per image")
-            if collapsed[dim]:
-                row.name.setText(f"z{dim} ⊘")
-                row.name.setToolTip(f"z{dim} is collapsed: its posterior means barely vary over the data, "
-                                    "so the decoder ignores it")
-                for w in (row.name, row.kl):
-                    w.setStyleSheet(MUTED_STYLE)
-            else:
-                row.name.setToolTip(f"Latent dimension {dim}")
-            row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.set_traversal_value(dim, v))
-            row.animate.clicked.connect(lambda _=False, dim=dim: self._on_animate_dim(dim))
-            for c, w in enumerate(row.widgets()):
-                self.slider_grid.addWidget(w, r, c)
-            self._rows[dim] = row
-        for r in range(self.slider_grid.rowCount()):
-            self.slider_grid.setRowStretch(r, 0)
-        self.slider_grid.setRowStretch(len(self._order), 1)   # rows stay at the top
+        if set(order) != set(self._rows):
+            for row in self._rows.values():
+                for w in row.widgets():
+                    self.slider_grid.removeWidget(w)
+                    w.deleteLater()
+            self._rows = {}
+            for dim in order:
+                row = _DimRow(dim)
+                row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.set_traversal_value(dim, v))
+                row.animate.clicked.connect(lambda _=False, dim=dim: self._on_animate_dim(dim))
+                self._rows[dim] = row
+            self._order = []
+        if order != self._order:
+            for dim in order:
+                for w in self._rows[dim].widgets():
+                    self.slider_grid.removeWidget(w)
+            for r, dim in enumerate(order):
+                for c, w in enumerate(self._rows[dim].widgets()):
+                    self.slider_grid.addWidget(w, r, c)
+            for r in range(self.slider_grid.rowCount()):
+                self.slider_grid.setRowStretch(r, 0)
+            self.slider_grid.setRowStretch(len(order), 1)   # rows stay at the top
+        self._order = order
+        for dim in order:
+            self._update_row_texts(self._rows[dim], kl, bool(collapsed[dim]))
         n_collapsed = int(collapsed.sum()) if d else 0
         if not d:
             self.dims_info.setText("Load or train a model to edit its latent code.")
@@ -199,6 +208,23 @@ class TraversalPanel(QWidget):
         with signals_blocked(self.rows_spin):
             self.rows_spin.setMaximum(max(1, d))
         self._on_studio_traversal_changed()
+
+    @staticmethod
+    def _update_row_texts(row: _DimRow, kl, collapsed: bool) -> None:
+        dim = row.dim
+        _set_text(row.kl, f"{kl[dim]:.2f}" if kl is not None else "")
+        row.kl.setToolTip(f"KL of z{dim}: {kl[dim]:.3f} nats per image" if kl is not None else "")
+        if collapsed:
+            _set_text(row.name, f"z{dim} ⊘")
+            row.name.setToolTip(f"z{dim} is collapsed: its posterior means barely vary over the data, "
+                                "so the decoder ignores it")
+        else:
+            _set_text(row.name, f"z{dim}")
+            row.name.setToolTip(f"Latent dimension {dim}")
+        style = MUTED_STYLE if collapsed else ""
+        for w in (row.name, row.kl):
+            if w.styleSheet() != style:
+                w.setStyleSheet(style)
 
     # -- user input ----------------------------------------------------------------------------
     def _on_pick_toggled(self, on: bool) -> None:
