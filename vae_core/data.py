@@ -24,7 +24,7 @@ import math
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -131,16 +131,22 @@ class DatasetSplits:
     likelihood: str
     skipped: int = 0
     factors: dict[str, np.ndarray] | None = None
+    _all: ImageDataset | None = field(default=None, repr=False, compare=False)
 
     def all(self) -> ImageDataset:
-        """Return train then test concatenated (a new copy on each call).
+        """Return train then test together.
 
         Returns
         -------
         ImageDataset
             ``len(train) + len(test)`` images in train-then-test order, the order
-            that :attr:`factors` follows.
+            that :attr:`factors` follows. Loaded datasets keep their splits as views
+            of this array, so it comes without a copy; splits replaced afterwards
+            (``dataclasses.replace``) are concatenated anew.
         """
+        whole = self._all
+        if whole is not None and _views_of(whole, self.train, self.test):
+            return whole
         images = np.concatenate([self.train.images, self.test.images], axis=0)
         if self.train.labels is None or self.test.labels is None:
             return ImageDataset(images, None)
@@ -157,6 +163,14 @@ class DatasetSplits:
             f"image_shape={self.image_shape}, num_classes={self.num_classes}, "
             f"likelihood={self.likelihood!r}, skipped={self.skipped})"
         )
+
+
+def _views_of(whole: ImageDataset, train: ImageDataset, test: ImageDataset) -> bool:
+    n = len(train)
+    return (train.images.base is whole.images and test.images.base is whole.images
+            and n + len(test) == len(whole)
+            and (whole.labels is None) == (train.labels is None) == (test.labels is None)
+            and (whole.labels is None or (train.labels.base is whole.labels and test.labels.base is whole.labels)))
 
 
 # --------------------------------------------------------------------------- specs
@@ -394,11 +408,26 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
 def _build(spec: str, images: np.ndarray, labels: np.ndarray | None, *, train_idx=None,
            test_idx=None, class_names=(), likelihood: str, options: dict, skipped: int = 0,
            factors: dict[str, np.ndarray] | None = None) -> DatasetSplits:
-    """Assemble a DatasetSplits from all images and the split indices."""
-    train = _as_dataset(images[train_idx], None if labels is None else labels[train_idx])
-    test = _as_dataset(images[test_idx], None if labels is None else labels[test_idx])
+    """Assemble a DatasetSplits from all images and the split indices.
+
+    The images are stored once, in train-then-test order; the splits are views of that
+    array, so :meth:`DatasetSplits.all` costs nothing (the app asks for it on its GUI
+    thread) and the data takes no extra memory.
+    """
+    order = np.concatenate([train_idx, test_idx])
+    n_train = len(train_idx)
+    if np.array_equal(order, np.arange(len(images))):
+        ordered = np.ascontiguousarray(images)
+        ordered_labels = labels
+    else:
+        ordered = np.ascontiguousarray(images[order])
+        ordered_labels = None if labels is None else labels[order]
+    if ordered_labels is not None:
+        ordered_labels = np.ascontiguousarray(ordered_labels, dtype=np.int64)
+    everything = ImageDataset(ordered, ordered_labels)
+    train = ImageDataset(ordered[:n_train], None if ordered_labels is None else ordered_labels[:n_train])
+    test = ImageDataset(ordered[n_train:], None if ordered_labels is None else ordered_labels[n_train:])
     if factors is not None:
-        order = np.concatenate([train_idx, test_idx])
         factors = {name: np.ascontiguousarray(values[order]) for name, values in factors.items()}
     return DatasetSplits(
         spec=spec,
@@ -410,6 +439,7 @@ def _build(spec: str, images: np.ndarray, labels: np.ndarray | None, *, train_id
         likelihood=likelihood,
         skipped=int(skipped),
         factors=factors,
+        _all=everything,
     )
 
 

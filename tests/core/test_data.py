@@ -161,3 +161,15 @@ def test_mnist_from_the_shared_folder():
     assert data.num_classes == 10 and data.likelihood == "bernoulli"
     fashion = load_dataset("fashion-mnist", SHARED_DATA)
     assert "Sneaker" in fashion.class_names
+
+
+def test_all_is_free_for_loaded_data_and_fresh_for_replaced_splits(digits):
+    from dataclasses import replace
+
+    whole = digits.all()
+    assert whole is digits.all()  # no copy: the splits are views of it
+    assert np.shares_memory(whole.images, digits.train.images)
+    assert digits.train.images.flags.c_contiguous and digits.test.images.flags.c_contiguous
+    zeroed = replace(digits, train=replace(digits.train, images=np.zeros_like(digits.train.images)))
+    assert zeroed.all().images[: len(digits.train)].max() == 0
+    assert whole.images[: len(digits.train)].max() > 0
