@@ -21,13 +21,6 @@ from vae_core import build_model  # noqa: E402
 LEFT = QtCore.Qt.MouseButton.LeftButton
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from vae_core import load_dataset
-
-    return load_dataset("digits")
-
-
 @pytest.fixture
 def setup(qtbot, digits):
     """A map panel, decoder, pins and groups on one state, shown and laid out."""

@@ -14,13 +14,6 @@ from vae_core import build_model
 from vae_core.latent import Cancelled
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from vae_core import load_dataset
-
-    return load_dataset("digits")
-
-
 @pytest.fixture
 def state(digits):
     torch.manual_seed(0)

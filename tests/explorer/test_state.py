@@ -17,11 +17,6 @@ from vae_core.training import ShapeMismatchError
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
 @pytest.fixture
 def state(digits):
     s = ExplorerState()

@@ -13,29 +13,6 @@ from vae_core import latent as vl
 from vae_core.export import prepare_frames
 
 
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    data = load_dataset("digits")
-    model = build_model("mlp", image_shape=data.image_shape, latent_dim=4, hidden=(64,))
-    history = fit(model, data, TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0))
-    state = ExplorerState()
-    state.set_dataset(data)
-    state.set_model(model, history=history)
-    state.encode()
-    return state
-
-
-@pytest.fixture
-def state(trained):
-    s = ExplorerState()
-    s.set_dataset(trained.dataset)
-    s.set_model(trained.model, history=trained.history)
-    s.set_codes(trained.codes, trained.logvar)
-    return s
-
-
 def _show(qtbot, widget, size=(520, 640)):
     qtbot.addWidget(widget)
     widget.resize(*size)

@@ -4,45 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from explorer.state import ExplorerState
 from explorer.studio_state import EASING_NAMES, AttributeSide, pingpong_indices
-from vae_core import TrainConfig, build_model, fit, load_dataset
+from vae_core import build_model
 from vae_core import latent as vl
 from vae_core.export import export_animation, prepare_frames
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-def _trained_state(digits, model_name="mlp", latent_dim=4, **config) -> ExplorerState:
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model = build_model(model_name, image_shape=digits.image_shape, latent_dim=latent_dim, hidden=(64,), **config)
-    history = fit(model, digits, TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0))
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(model, history=history)
-    state.encode()
-    return state
-
-
-@pytest.fixture(scope="module")
-def trained(digits):
-    return _trained_state(digits)
-
-
-@pytest.fixture
-def state(trained):
-    """A fresh document sharing the trained model and codes (cheap to build per test)."""
-    s = ExplorerState()
-    s.set_dataset(trained.dataset)
-    s.set_model(trained.model, history=trained.history)
-    s.set_codes(trained.codes, trained.logvar)
-    return s
 
 
 def test_easing_names_match_vae_core():
@@ -285,8 +251,8 @@ def test_retraining_refreshes_frames_and_keyframes(state):
     np.testing.assert_array_equal(studio.frame_codes[0], state.codes[0])
 
 
-def test_conditional_label_and_label_sweep(digits):
-    state = _trained_state(digits, "cvae", latent_dim=3, num_classes=10)
+def test_conditional_label_and_label_sweep(make_trained_document):
+    state = make_trained_document("cvae", latent_dim=3, num_classes=10)
     studio = state.studio
     assert studio.conditional and studio.num_labels == 10
     z = state.codes[7]
