@@ -32,6 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from vae_core.errors import CheckpointError
 from vae_core.models.base import BaseVAE
 from vae_core.registry import build_model, config_from_dict, list_models
 
@@ -40,10 +41,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 HISTORY_FILE = "history.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or does not fit; the message says why, in one sentence."""
 
 
 @dataclass

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_core.errors import DatasetError
+
 __all__ = [
     "DATASET_SPECS",
     "DatasetError",
@@ -67,10 +69,6 @@ _ALIASES = {
     "dir": "folder",
 }
 _NEEDS_ARG = ("folder", "npz")
-
-
-class DatasetError(ValueError):
-    """A dataset could not be loaded; the message is one sentence meant for users."""
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -1,4 +1,31 @@
-"""Exceptions shared by the vae_core command line tools."""
+"""Every exception vae_core raises on purpose: one place to learn what can go wrong.
+
+Each message is one human sentence meant for the user, so a caller can show ``str(exc)``
+as it is (the CLI prints it and exits with status 2; the app shows it in a dialog).
+The old import paths (``vae_core.data.DatasetError``, ``vae_core.latent.Cancelled``, ...)
+re-export these classes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Cancelled",
+    "CheckpointError",
+    "CLIError",
+    "DatasetError",
+    "ExpressionError",
+    "NonFiniteLossError",
+    "NotFittedError",
+    "ShapeMismatchError",
+]
+
+
+class Cancelled(Exception):
+    """Raised when a long operation's ``should_stop()`` callback returns True.
+
+    Encoding (:func:`vae_core.latent.encode_dataset`) and projection fitting
+    (:mod:`vae_core.projection`) poll the callback between batches or epochs.
+    """
 
 
 class CLIError(Exception):
@@ -7,3 +34,34 @@ class CLIError(Exception):
     The message is one human sentence; the CLI prints it (without a traceback) and exits
     with a non-zero status.
     """
+
+
+class DatasetError(ValueError):
+    """A dataset could not be loaded; the message is one sentence meant for users."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or does not fit; the message says why, in one sentence."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the model holds the last good weights again."""
+
+
+class ShapeMismatchError(ValueError):
+    """The model cannot read the dataset's images (or labels)."""
+
+
+class ExpressionError(ValueError):
+    """A latent arithmetic expression that cannot be parsed or resolved.
+
+    ``position`` is the 0-based character offset of the problem (or None).
+    """
+
+    def __init__(self, message: str, position: int | None = None):
+        super().__init__(message)
+        self.position = position
+
+
+class NotFittedError(RuntimeError):
+    """The projection must be fitted (or loaded) before this call."""

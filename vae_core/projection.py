@@ -27,7 +27,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from vae_core.latent import Cancelled, NeighborIndex
+from vae_core.errors import Cancelled, NotFittedError
+from vae_core.latent.neighbors import NeighborIndex
 
 __all__ = [
     "NotFittedError",
@@ -53,10 +54,6 @@ StopFn = Callable[[], bool]
 FORMAT = "latent-explorer-projection"
 FORMAT_VERSION = 1
 IDENTITY_AFFINE = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-
-
-class NotFittedError(RuntimeError):
-    """The projection must be fitted (or loaded) before this call."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +187,7 @@ class Projection:
         """Fit to ``N×d`` codes; resets ``affine`` to identity. Returns ``self``.
 
         ``progress(done, total)`` reports points placed; ``should_stop()`` returning True
-        raises :class:`~vae_core.latent.Cancelled`.
+        raises :class:`~vae_core.errors.Cancelled`.
         """
         codes = self._check_codes(codes, fitting=True)
         if should_stop is not None and should_stop():

@@ -2,6 +2,10 @@
 
 Checkpoints store the registry name and the config fields, never a class path, so a
 checkpoint stays loadable when modules move.
+
+This module is a leaf: it imports nothing from vae_core, so model modules can import
+:func:`register_model` without a cycle. ``import vae_core`` imports ``vae_core.models``,
+which registers the built-in models before any lookup can happen.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ def register_model(name: str, config: type) -> Callable[[type], type]:
 
 def list_models() -> list[str]:
     """Names of all registered models, in registration order."""
-    _ensure_builtin_models()
     return list(_MODELS)
 
 
@@ -65,15 +68,9 @@ def build_model(name: str, **config: Any):
 
 
 def _lookup(name: str) -> tuple[type, type]:
-    _ensure_builtin_models()
     try:
         return _MODELS[name]
     except KeyError:
         raise ValueError(
             f"Unknown model {name!r}. Available models: {', '.join(_MODELS)}."
         ) from None
-
-
-def _ensure_builtin_models() -> None:
-    # Importing the package registers the built-in models exactly once.
-    from vae_core import models  # noqa: F401

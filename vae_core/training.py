@@ -13,25 +13,18 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Generator, Iterable
 
 import torch
 from torch import Tensor
 
-from vae_core.data import DatasetSplits, ImageDataset
+from vae_core.data import DatasetSplits
+from vae_core.errors import NonFiniteLossError, ShapeMismatchError
 from vae_core.metrics import evaluate
 from vae_core.models.base import BaseVAE
 
 KL_ANNEALING = ("none", "linear", "cyclical")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the model holds the last good weights again."""
-
-
-class ShapeMismatchError(ValueError):
-    """The model cannot read the dataset's images (or labels)."""
 
 
 @dataclass
@@ -92,9 +85,24 @@ class TrainConfig:
 class TrainProgress:
     """One report from :func:`iter_training`.
 
-    ``kind`` is ``"step"`` during an epoch and ``"epoch"`` once it ends; only epoch
-    reports carry ``test`` metrics and ``weights``, a CPU copy of the model's
-    ``state_dict`` that other threads may use freely (never the live module).
+    ``kind`` is ``"step"`` during an epoch and ``"epoch"`` once it ends. Only epoch reports
+    carry the fields below; they are copies that other threads may use freely (never the
+    live module or optimizer), and together they are what a caller needs to write a
+    checkpoint that resumes exactly.
+
+    Attributes
+    ----------
+    test : dict or None
+        Test-set metrics of :func:`vae_core.metrics.evaluate` (``neg_elbo``, ``recon``,
+        ``kl``, ``kl_per_dim``, ``active_units``); None without a test split.
+    weights : dict of str to Tensor or None
+        CPU copy of the model's ``state_dict``.
+    optimizer_state : dict or None
+        CPU copy of the Adam ``state_dict``, for ``save_checkpoint(optimizer_state=...)``.
+    history_entry : dict or None
+        This epoch's row of the training history (the list :func:`iter_training` returns
+        and checkpoints store): ``epoch`` (1-based), ``step``, ``seconds``,
+        ``images_per_sec``, ``train_<loss term>`` and ``test_<metric>``.
     """
 
     kind: str
@@ -109,6 +117,8 @@ class TrainProgress:
     kl_per_dim: tuple[float, ...] | None = None
     test: dict[str, Any] | None = None
     weights: dict[str, Tensor] | None = field(default=None, repr=False)
+    optimizer_state: dict | None = field(default=None, repr=False)
+    history_entry: dict | None = None
 
     @property
     def fraction(self) -> float:
@@ -180,6 +190,21 @@ def state_dict_copy(model: torch.nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+def optimizer_state_copy(optimizer: torch.optim.Optimizer) -> dict:
+    """A CPU copy of ``optimizer.state_dict()``: Adam updates its tensors in place."""
+
+    def copy(value):
+        if isinstance(value, Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {k: copy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [copy(v) for v in value]
+        return value
+
+    return copy(optimizer.state_dict())
+
+
 def _distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -236,7 +261,8 @@ def iter_training(
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         if optimizer_state:
             optimizer.load_state_dict(optimizer_state)
-        model._optimizer = optimizer  # exposed so a checkpoint can save it for resuming
+        # Read by explorer/workers.py until it switches to TrainProgress.optimizer_state.
+        model._optimizer = optimizer
 
         images = torch.from_numpy(data.train.images)
         labels = torch.from_numpy(data.train.labels) if data.train.labels is not None else None
@@ -275,7 +301,7 @@ def iter_training(
                 if not torch.isfinite(loss):
                     model.load_state_dict(good_weights)
                     raise NonFiniteLossError(
-                        f"The loss became {float(loss)} at epoch {first_epoch + epoch + 1}, step {step + 1}. "
+                        f"The loss became {loss.item()} at epoch {first_epoch + epoch + 1}, step {step + 1}. "
                         "Training stopped and the last good weights were kept; try a lower learning rate."
                     )
                 optimizer.zero_grad(set_to_none=True)
@@ -303,7 +329,9 @@ def iter_training(
                                steps_per_epoch, (first_epoch + config.epochs) * steps_per_epoch,
                                seen * world / train_seconds, now - start, sums, kl_dims, seen, beta,
                                test=test, weights=good_weights)
-            history.append(_history_entry(report))
+            report = dataclasses.replace(report, history_entry=_history_entry(report),
+                                         optimizer_state=optimizer_state_copy(optimizer))
+            history.append(report.history_entry)
             yield report
     finally:
         model.eval()
@@ -323,6 +351,8 @@ def _progress(kind, epoch, epochs, step, steps_per_epoch, total_steps, ips, elap
 
 
 def _history_entry(report: TrainProgress) -> dict:
+    # explorer/workers.py and scripts/make_assets.py import this until they read
+    # TrainProgress.history_entry; nothing in vae_core imports it.
     entry = {"epoch": report.epoch + 1, "step": report.step, "seconds": round(report.elapsed, 3),
              "images_per_sec": round(report.images_per_sec, 1)}
     entry.update({f"train_{k}": v for k, v in report.losses.items()})
@@ -357,7 +387,7 @@ def fit(model: BaseVAE, data: DatasetSplits, config: TrainConfig, callbacks: Ite
             for cb in callbacks:
                 (cb.on_epoch_end if report.kind == "epoch" else cb.on_step)(report)
             if report.kind == "epoch":
-                history.append(_history_entry(report))
+                history.append(report.history_entry)
             if any(cb.should_stop() for cb in callbacks):
                 return history
     finally:

@@ -71,15 +71,44 @@ def test_resume_continues_the_history(digits, tmp_path):
     model = _mlp(digits)
     config = TrainConfig(epochs=2, batch_size=128)
     gen = iter_training(model, digits, config)
-    history = []
+    history, optimizer_state = [], None
     for report in gen:
         if report.kind == "epoch":
-            from vae_core.training import _history_entry
-            history.append(_history_entry(report))
-    save_checkpoint(tmp_path / "c", model, dataset=digits, history=history,
-                    optimizer_state=model._optimizer.state_dict())
+            history.append(report.history_entry)
+            optimizer_state = report.optimizer_state
+    save_checkpoint(tmp_path / "c", model, dataset=digits, history=history, optimizer_state=optimizer_state)
     ckpt = load_checkpoint(tmp_path / "c")
     assert ckpt.optimizer_state is not None
     more = fit(ckpt.model, digits, config, history=ckpt.history, optimizer_state=ckpt.optimizer_state)
     assert [e["epoch"] for e in more] == [1, 2, 3, 4]
     assert more[-1]["test_neg_elbo"] < more[1]["test_neg_elbo"]
+
+
+def test_epoch_reports_carry_the_history_row_and_a_copy_of_the_optimizer_state(digits):
+    model = _mlp(digits)
+    gen = iter_training(model, digits, TrainConfig(epochs=2, batch_size=128, lr=3e-3))
+    epochs, steps = [], []
+    while True:
+        try:
+            report = next(gen)
+        except StopIteration as done:
+            history = done.value
+            break
+        (epochs if report.kind == "epoch" else steps).append(report)
+    assert all(r.history_entry is None and r.optimizer_state is None for r in steps)
+    # The rows handed out at each epoch are exactly the history the loop returns.
+    assert [r.history_entry for r in epochs] == history
+    first, last = epochs
+    assert first.history_entry["epoch"] == 1 and last.history_entry["epoch"] == 2
+    assert last.history_entry["step"] == last.step
+    assert last.history_entry["train_loss"] == last.losses["loss"]
+    assert last.history_entry["test_neg_elbo"] == last.test["neg_elbo"]
+    # Adam's step count after epoch 1 is the number of optimizer steps so far, and the
+    # epoch-1 copy does not move when training goes on (Adam updates in place).
+    step_of = lambda r: [float(s["step"]) for s in r.optimizer_state["state"].values()]
+    assert set(step_of(first)) == {float(first.step)}
+    assert set(step_of(last)) == {float(last.step)}
+    assert len(first.optimizer_state["state"]) == len(list(model.parameters()))
+    moment = next(iter(first.optimizer_state["state"].values()))["exp_avg"]
+    assert moment.device.type == "cpu"
+    assert not torch.equal(moment, next(iter(last.optimizer_state["state"].values()))["exp_avg"])

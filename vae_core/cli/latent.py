@@ -1,18 +1,23 @@
 """The latent-space subcommands of ``python -m vae_core``: ``interpolate`` and ``arithmetic``.
 
-``vae_core.cli`` calls :func:`add_commands` on its subparsers; each subcommand stores
-its handler as ``handler`` (returns the exit status, raises :class:`CLIError` for
-mistakes the user can fix).
+Each handler returns the exit status and raises :class:`~vae_core.errors.CLIError` for
+mistakes the user can fix.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from vae_core.errors import CLIError
+from vae_core.cli.common import add_data_options, load_checkpoint_for, positive_int
+from vae_core.errors import CLIError, ExpressionError
+from vae_core.export import SUPPORTED_EXTENSIONS, export_animation, prepare_frames
+from vae_core.latent import (EASINGS, IndexOperand, LabelOperand, LatentResolver, decode, encode_dataset,
+                             interpolate, parse_expression)
+from vae_core.training import DEVICES, resolve_device
 
 __all__ = ["add_commands", "cmd_interpolate", "cmd_arithmetic", "EXPRESSION_HELP"]
 
@@ -54,37 +59,21 @@ def _index(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _common(p: argparse.ArgumentParser) -> None:
-    from vae_core.cli import _data_options
-    from vae_core.training import DEVICES
-
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder or .safetensors file")
     p.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
-    _data_options(p)
+    add_data_options(p)
     p.add_argument("--split", choices=["all", "train", "test"], default="all",
                    help="which images the indices refer to (default: all = train then test)")
     p.add_argument("--label", type=int, metavar="L",
                    help="conditional models: the label to decode with (default: from the first operand)")
-    p.add_argument("--upscale", type=_positive_int, metavar="K",
+    p.add_argument("--upscale", type=positive_int, metavar="K",
                    help="enlarge frames K times, nearest neighbour (default: about 128 pixels wide)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
 
 
 def add_commands(subparsers) -> None:
     """Add the ``interpolate`` and ``arithmetic`` subcommands to an argparse subparsers object."""
-    from vae_core.export import SUPPORTED_EXTENSIONS
-    from vae_core.latent import EASINGS
-
     formats = ", ".join(SUPPORTED_EXTENSIONS)
     interp = subparsers.add_parser(
         "interpolate", help="animate a path through the latent codes of chosen images",
@@ -96,7 +85,7 @@ def add_commands(subparsers) -> None:
     interp.add_argument("--to", dest="end", type=_index, required=True, metavar="J", help="last image index")
     interp.add_argument("--via", type=_index, nargs="+", action="extend", default=[], metavar="K",
                         help="images to pass through on the way, in order")
-    interp.add_argument("--steps", type=_positive_int, default=30, metavar="N",
+    interp.add_argument("--steps", type=positive_int, default=30, metavar="N",
                         help="frames along the path, keyframes included (default: 30)")
     interp.add_argument("--method", choices=["lerp", "slerp"], default="lerp",
                         help="lerp: straight line; slerp: great circle with linearly changing length")
@@ -105,7 +94,7 @@ def add_commands(subparsers) -> None:
     interp.add_argument("--fps", type=float, default=12.0, help="frames per second (default: 12)")
     interp.add_argument("--pingpong", action="store_true", help="play forwards then backwards")
     interp.add_argument("--no-loop", action="store_true", help="play once (GIF, WebP, APNG)")
-    interp.add_argument("--columns", type=_positive_int, metavar="N", help=".png output: frames per row")
+    interp.add_argument("--columns", type=positive_int, metavar="N", help=".png output: frames per row")
     interp.add_argument("--out", required=True, metavar="FILE", help=f"output file: {formats}")
     interp.set_defaults(handler=cmd_interpolate)
 
@@ -126,19 +115,12 @@ def add_commands(subparsers) -> None:
 # Shared steps
 # ---------------------------------------------------------------------------------------
 def _check_out(path: str) -> None:
-    from pathlib import Path
-
-    from vae_core.export import SUPPORTED_EXTENSIONS
-
     ext = Path(path).suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise CLIError(f"Cannot write '{path}': the file name must end in one of {', '.join(SUPPORTED_EXTENSIONS)}.")
 
 
 def _load(args):
-    from vae_core.cli import load_checkpoint_for
-    from vae_core.training import resolve_device
-
     ckpt, data = load_checkpoint_for(args)
     device = resolve_device(args.device)
     model = ckpt.model.to(device).eval()
@@ -177,9 +159,6 @@ def _report(path, frames) -> None:
 # ---------------------------------------------------------------------------------------
 def cmd_interpolate(args) -> int:
     """Handler of ``python -m vae_core interpolate``."""
-    from vae_core.export import export_animation, prepare_frames
-    from vae_core.latent import decode, encode_dataset, interpolate
-
     _check_out(args.out)
     if args.fps <= 0:
         raise CLIError(f"--fps must be positive, got {args.fps:g}.")
@@ -217,8 +196,6 @@ def _captions(expr, strength: float) -> list[str]:
 
 
 def _first_label(expr, resolver):
-    from vae_core.latent import IndexOperand, LabelOperand
-
     op = expr.terms[0].operand
     if isinstance(op, IndexOperand) and resolver.labels is not None and op.index < len(resolver.labels):
         return int(resolver.labels[op.index])
@@ -232,9 +209,6 @@ def _first_label(expr, resolver):
 
 def cmd_arithmetic(args) -> int:
     """Handler of ``python -m vae_core arithmetic``."""
-    from vae_core.export import export_animation
-    from vae_core.latent import ExpressionError, LatentResolver, decode, encode_dataset, parse_expression
-
     _check_out(args.out)
     try:
         expr = parse_expression(args.expression)

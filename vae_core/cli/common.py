@@ -1,0 +1,88 @@
+"""What every subcommand shares: exit codes, the one-line-error parser, data options and
+checkpoint loading."""
+
+from __future__ import annotations
+
+import argparse
+
+from vae_core.checkpoint import Checkpoint, load_checkpoint
+from vae_core.data import DatasetSplits, load_dataset
+from vae_core.errors import CLIError
+from vae_core.training import check_compatible
+
+__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "add_data_options", "positive_int",
+           "load_data_from_args", "load_checkpoint_for"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line and exit with status 2."""
+
+    def error(self, message: str):  # one line instead of usage + error
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-root``, ``--image-size`` and ``--channels`` (read by :func:`load_data_from_args`)."""
+    parser.add_argument("--data-root", metavar="DIR", help="where torchvision datasets live or are downloaded to")
+    parser.add_argument("--image-size", type=int, metavar="N", help="side length for folder:/shapes datasets")
+    parser.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale, 3 = RGB (folder: datasets)")
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for whole numbers >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def load_data_from_args(args: argparse.Namespace, spec: str | None = None,
+                        options: dict | None = None) -> DatasetSplits:
+    """Load the dataset named on the command line.
+
+    Parameters
+    ----------
+    args
+        Parsed arguments with ``dataset`` and the :func:`add_data_options` options.
+    spec, options
+        Dataset spec and options to use instead of ``args.dataset`` (e.g. the ones a
+        checkpoint remembers); ``--image-size`` and ``--channels`` still override.
+    """
+    opts = dict(options or {})
+    if getattr(args, "image_size", None):
+        opts["image_size"] = args.image_size
+    if getattr(args, "channels", None):
+        opts["channels"] = args.channels
+    known = {"image_size", "channels", "seed", "test_fraction"}
+    return load_dataset(spec or args.dataset, args.data_root, **{k: v for k, v in opts.items() if k in known})
+
+
+def load_checkpoint_for(args: argparse.Namespace, *,
+                        dataset_required: bool = True) -> tuple[Checkpoint, DatasetSplits | None]:
+    """Load ``args.checkpoint`` and the dataset (given or remembered); check they fit.
+
+    Raises
+    ------
+    CLIError
+        If no dataset is given and the checkpoint does not name one (with ``dataset_required``).
+    ShapeMismatchError
+        If the model cannot read the dataset's images.
+    """
+    ckpt = load_checkpoint(args.checkpoint)
+    spec = getattr(args, "dataset", None)
+    options = None
+    if not spec and ckpt.dataset:
+        spec, options = ckpt.dataset.get("spec"), ckpt.dataset.get("options")
+    if not spec:
+        if dataset_required:
+            raise CLIError("The checkpoint does not say which dataset it was trained on: pass --dataset.")
+        return ckpt, None
+    data = load_data_from_args(args, spec, options)
+    check_compatible(ckpt.model, data)
+    return ckpt, data
