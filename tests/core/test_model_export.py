@@ -106,10 +106,10 @@ def test_manifest_names_what_the_graphs_take(exported):
     assert names == (["image", "label"] if model.conditional else ["image"])
 
 
-def test_export_leaves_the_model_alone():
+def test_export_leaves_the_model_alone(tmp_path):
     model = _small_model("conv").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    export_torchscript(model, Path(pytest.importorskip("tempfile").mkdtemp()))
+    export_torchscript(model, tmp_path)
     assert model.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key])
