@@ -39,6 +39,7 @@ answer per :func:`file_sha256`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -569,9 +570,7 @@ def load_adapted_model(model_file, weights=None, *, dataset_shape=None, device="
         _fit_weights(network, state, Path(weights).name)
     network = network.float().eval()
     has_logvar = _dry_run(adapter, network, label)
-    config = AdapterConfig(**{**adapter.config.to_dict(), "weights": weights_label})
-    adapter = Adapter(config=config, name=adapter.name, build_model=adapter.build_model, encode=adapter.encode,
-                      decode=adapter.decode, convert_state_dict=adapter.convert_state_dict, module=adapter.module)
+    adapter = dataclasses.replace(adapter, config=dataclasses.replace(adapter.config, weights=weights_label))
     model = AdaptedVAE(adapter, network, has_logvar=has_logvar)
     return model.to(device).eval()
 

@@ -403,7 +403,7 @@ def test_full_pickle_never_runs(tmp_path):
 
     import pickle
 
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"w": Payload()}))
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"w": Payload()}, protocol=2))
     with pytest.raises(AdapterError):
         load_weights(tmp_path / "evil.pt")
     assert not marker.exists()
