@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from vae_core.adapter import require_capability
 from vae_core.models.base import BaseVAE
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z_i]) above this counts as active
@@ -22,7 +23,11 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     when ``iwae_k`` is given, ``iwae_nll``: the importance-weighted bound with ``k``
     samples (Burda et al., 2016), a log-likelihood estimate comparable with published
     tables.
+
+    An adapted model without a logvar or a likelihood is refused with
+    :class:`~vae_core.adapter.AdapterError`: its ELBO is not defined.
     """
+    require_capability(model, "evaluate")
     was_training = model.training
     model.eval()
     device = torch.device(device) if not isinstance(device, torch.device) else device
