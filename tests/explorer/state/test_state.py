@@ -14,7 +14,7 @@ from explorer.state import (ExplorerState, build_model_for, describe_model, read
 from vae_core import CheckpointError, TrainConfig, fit, load_dataset
 from vae_core.training import ShapeMismatchError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_training_bookkeeping_signals(state, digits):
     statuses = _record(state.training_status_changed)
     started = _record(state.training_started)
     finished = _record(state.training_finished)
-    progress = _record(state.training_progress)
+    progress = _record(state.training_progressed)
     weights = _record(state.weights_changed)
     dirty = _record(state.dirty_changed)
     config = TrainConfig(epochs=2, batch_size=256, seed=0)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
 from explorer.widgets.training_panel import TrainingOptions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FAST = dict(dataset="digits", model="mlp", latent_dim=2, hidden=(32,), batch_size=64, lr=3e-3, seed=0)
 
 
