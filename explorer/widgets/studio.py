@@ -188,11 +188,11 @@ class InterpolationPanel(QWidget):
     def _on_studio_settings_changed(self) -> None:
         s = self.studio
         with signals_blocked(self.method_combo):
-            self.method_combo.setCurrentIndex(self.method_combo.findData(s.method))
+            self.method_combo.setCurrentIndex(self.method_combo.findData(s.interpolation.method))
         with signals_blocked(self.steps_spin):
-            self.steps_spin.setValue(s.steps)
+            self.steps_spin.setValue(s.interpolation.steps)
         with signals_blocked(self.easing_combo):
-            self.easing_combo.setCurrentIndex(self.easing_combo.findData(s.easing))
+            self.easing_combo.setCurrentIndex(self.easing_combo.findData(s.interpolation.easing))
         self._update_summary()
 
     def _on_studio_pick_target_changed(self, target) -> None:
@@ -211,17 +211,17 @@ class InterpolationPanel(QWidget):
 
     def _update_summary(self, *_) -> None:
         s = self.studio
-        n = len(s.keyframes)
+        n = len(s.interpolation.keyframes)
         if n < 2:
             self.summary.setText(f"{n} keyframe{'s' if n != 1 else ''}: pick at least two "
                                  "(Add keyframe, or Pick on map and click).")
         else:
-            frames = s.effective_steps
-            shown = len(pingpong_indices(frames, s.pingpong))
-            text = f"{n} keyframes → {frames} frames, {shown / s.fps:.1f} s at {s.fps:g} fps"
-            if s.pingpong:
+            frames = s.interpolation.effective_steps
+            shown = len(pingpong_indices(frames, s.player.pingpong))
+            text = f"{n} keyframes → {frames} frames, {shown / s.player.fps:.1f} s at {s.player.fps:g} fps"
+            if s.player.pingpong:
                 text += " (ping-pong)"
-            if s.steps < n:
+            if s.interpolation.steps < n:
                 text += f". At least one frame per keyframe: {frames} frames."
             self.summary.setText(text)
         self._update_buttons()
@@ -383,8 +383,8 @@ class StudioDocks(QObject):
 
     def _on_studio_arithmetic_changed(self) -> None:
         s = self.studio
-        if s.result_z is not None and len(s.neighbor_indices):
-            self.state.map.set_highlight(s.neighbor_indices)
+        if s.arithmetic.result_z is not None and len(s.arithmetic.neighbor_indices):
+            self.state.map.set_highlight(s.arithmetic.neighbor_indices)
         self._update_markers()
 
     def _ensure_markers(self):
@@ -415,7 +415,7 @@ class StudioDocks(QObject):
             return
         _, result, shifted, label = markers
         m, s = self.state.map, self.studio
-        for item, z in ((result, s.result_z), (shifted, s.attribute_result_z)):
+        for item, z in ((result, s.arithmetic.result_z), (shifted, s.attributes.result_z)):
             xy = None
             if z is not None and m.ready:
                 try:

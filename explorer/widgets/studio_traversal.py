@@ -168,10 +168,10 @@ class TraversalPanel(QWidget):
         are moved to their new grid rows instead of being recreated.
         """
         s = self.studio
-        d = s.latent_dim or 0
-        order = [int(i) for i in s.dimension_order()] if d else []
-        kl = s.kl_values()
-        collapsed = s.collapsed_mask() if d else np.zeros(0, bool)
+        d = s.context.latent_dim or 0
+        order = [int(i) for i in s.traversal.dimension_order()] if d else []
+        kl = s.traversal.kl_values()
+        collapsed = s.traversal.collapsed_mask() if d else np.zeros(0, bool)
         if set(order) != set(self._rows):
             for row in self._rows.values():
                 for w in row.widgets():
@@ -263,32 +263,32 @@ class TraversalPanel(QWidget):
     def _on_studio_traversal_changed(self, *_) -> None:
         s = self.studio
         with signals_blocked(self.span_spin):
-            self.span_spin.setValue(s.traversal_span)
+            self.span_spin.setValue(s.traversal.span)
         with signals_blocked(self.steps_spin):
-            self.steps_spin.setValue(s.traversal_steps)
+            self.steps_spin.setValue(s.traversal.steps)
         with signals_blocked(self.sigma_combo):
-            self.sigma_combo.setCurrentIndex(self.sigma_combo.findData(s.traversal_sigma))
-        d = s.latent_dim or 0
+            self.sigma_combo.setCurrentIndex(self.sigma_combo.findData(s.traversal.sigma))
+        d = s.context.latent_dim or 0
         with signals_blocked(self.rows_spin):
-            self.rows_spin.setValue(min(d, s.traversal_max_dims or d) if d else 1)
-        if not d or not s.can_decode() or set(self._rows) != set(range(d)):
+            self.rows_spin.setValue(min(d, s.traversal.max_dims or d) if d else 1)
+        if not d or not s.context.can_decode() or set(self._rows) != set(range(d)):
             self.view.set_image(None, caption="")
             self.grid.clear()
             self._grid_codes = None
             return
-        z = s.traversal_code if s.traversal_code is not None else np.zeros(d, np.float32)
+        z = s.traversal.code if s.traversal.code is not None else np.zeros(d, np.float32)
         for dim, row in self._rows.items():
-            lo, hi = s.slider_range(dim)
+            lo, hi = s.traversal.slider_range(dim)
             with signals_blocked(row.slider):
                 row.slider.setRange(lo, hi)
                 row.slider.setValue(float(z[dim]))
-        self.view.set_image(s.decode(z)[0], caption=self._code_caption(z))
-        self._grid_codes = s.traversal_grid_codes()
-        images = s.decode(self._grid_codes.reshape(-1, d))
+        self.view.set_image(s.context.decode(z)[0], caption=self._code_caption(z))
+        self._grid_codes = s.traversal.grid_codes()
+        images = s.context.decode(self._grid_codes.reshape(-1, d))
         steps = self._grid_codes.shape[1]
-        self.grid.set_images(images, columns=steps, row_labels=s.traversal_row_captions())
-        self.grid.set_caption(f"Each row: one dimension from −{s.traversal_span:g}σ to +{s.traversal_span:g}σ "
-                              f"({'prior' if s.traversal_sigma == 'prior' else 'data'} σ), other dimensions fixed")
+        self.grid.set_images(images, columns=steps, row_labels=s.traversal.row_captions())
+        self.grid.set_caption(f"Each row: one dimension from −{s.traversal.span:g}σ to +{s.traversal.span:g}σ "
+                              f"({'prior' if s.traversal.sigma == 'prior' else 'data'} σ), other dimensions fixed")
 
     def _code_caption(self, z) -> str:
         order = self._order or list(range(len(z)))
