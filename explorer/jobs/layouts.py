@@ -77,7 +77,7 @@ class MapJobs(QtCore.QObject):
         self._closed = False
         self._model_is_new = False      # the next codes come from another model, not another epoch
         self.nearest = NearestQuery(self.map)   # no parent: it is closed explicitly, see shutdown()
-        self.nearest.result_ready.connect(self._on_nearest_result_ready)
+        self.nearest.answered.connect(self._on_nearest_answered)
         self._connections = []
         for signal, slot in ((state.model_changed, self._on_state_model_changed),
                              (state.dataset_changed, self._on_state_dataset_changed),
@@ -324,7 +324,7 @@ class MapJobs(QtCore.QObject):
         self.map.set_projection(proj, xy)
         self.layout_applied.emit()
 
-    def _on_nearest_result_ready(self, nearest) -> None:
+    def _on_nearest_answered(self, nearest) -> None:
         if not self._closed:
             self.map.set_nearest(nearest)
 
@@ -338,7 +338,7 @@ def _kind_label(kind: str) -> str:
 class NearestQuery(QtCore.QObject):
     """Nearest-data queries in a background thread; only the newest request is answered."""
 
-    result_ready = QtCore.Signal(object)   # explorer.state.map.Nearest
+    answered = QtCore.Signal(object)   # explorer.state.map.Nearest, for the newest request
 
     def __init__(self, map_state, parent=None):
         super().__init__(parent)
@@ -401,10 +401,10 @@ class NearestQuery(QtCore.QObject):
             if self._closed:
                 return
             try:
-                self.result_ready.emit(result)
+                self.answered.emit(result)
                 if self.map.known_data_spacing() is None:
                     _ = self.map.data_spacing   # computed once, here, off the GUI thread
-                    self.result_ready.emit(result)
+                    self.answered.emit(result)
             except RuntimeError:  # the QObject is gone (application quitting)
                 return
             except Exception:

@@ -108,7 +108,7 @@ def test_train_pause_resume_stop_save_and_reopen(qtbot, make_main_window, tmp_pa
     window = make_main_window()
     state, panel, runner = window.state, window.training_panel, window.runner
     progress = []
-    state.training_progress.connect(progress.append)
+    state.training_progressed.connect(progress.append)
 
     _train(qtbot, window, epochs=400)
     assert state.training_status == "running"
