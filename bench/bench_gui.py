@@ -102,7 +102,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
 
     from explorer.main_window import MainWindow
     from explorer.widgets.training_panel import TrainingOptions
-    from explorer.workers import training_threads
+    from explorer.jobs.training import training_threads
 
     torch.set_num_threads(1)  # the GUI thread's share; training sets its own
     if not panels:  # the window with its own docks only: no latent map, no studio
@@ -142,7 +142,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     # How long the window's own handlers of state changes take (independent of machine load).
     handlers: dict[str, float] = {}
     stamps: dict[str, float] = {}
-    for name in ("training_progress", "weights_changed", "history_changed", "model_changed", "dataset_changed",
+    for name in ("training_progressed", "weights_changed", "history_changed", "model_changed", "dataset_changed",
                  "codes_changed", "training_started", "training_finished", "training_status_changed"):
         signal = getattr(state, name)
         signal.connect(lambda *_a, n=name: stamps.__setitem__(n, time.perf_counter()), priority=1000)
@@ -191,7 +191,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
             pause_latency[0] = window.runner.last_pause_latency
             QTimer.singleShot(300, window.toggle_pause)
 
-    state.training_progress.connect(on_progress)
+    state.training_progressed.connect(on_progress)
     state.training_status_changed.connect(on_status)
     state.training_started.connect(lambda *_: phase.__setitem__(0, "training"))
     done = []

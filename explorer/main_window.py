@@ -31,12 +31,14 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QMessageBox, QProgressBar, QWidget)
 
 from explorer.dialogs import ShortcutsDialog, ask_save_changes, show_error
+from explorer.jobs.training import Task, TrainingRunner
 from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
+from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, prepare_run,
+                                     training_config)
 from explorer.widgets.kl_bars import KLBars
 from explorer.widgets.loss_plot import LossPlot
 from explorer.widgets.model_previews import LatentGridView, ReconstructionView, SampleView
-from explorer.widgets.training_panel import TrainingOptions, TrainingPanel, dataset_display_name
-from explorer.workers import Task, TrainingRunner
+from explorer.widgets.training_panel import TrainingPanel
 
 ORGANIZATION = "LatentExplorer"
 APPLICATION = "Latent Explorer"
@@ -108,6 +110,7 @@ class MainWindow(QMainWindow):
         self._fit_to_screen()
 
         self.runner = TrainingRunner(self.state, self)
+        self.encoder = None   # the EncodingJob, created with the engine (it imports torch)
         self.runner.failed.connect(self._on_runner_failed)
         self.runner.finished.connect(self._on_runner_finished)
 
@@ -127,7 +130,7 @@ class MainWindow(QMainWindow):
         s.dataset_changed.connect(self._on_state_dataset_changed)
         s.training_status_changed.connect(self._on_state_training_status_changed)
         s.training_started.connect(self._on_state_training_started)
-        s.message.connect(self._on_state_message)
+        s.message_posted.connect(self._on_state_message_posted)
         self._update_title()
         self._update_actions()
         self.statusBar().showMessage("Starting…")
@@ -471,8 +474,12 @@ class MainWindow(QMainWindow):
 
         self.training_panel.set_choices(DATASET_SPECS, list_models(), available_devices())
         options = self._saved_options()
-        self.training_panel.set_options(options)
-        self.state.data_root = Path(options.data_root) if options.data_root else None
+        self.training_panel.set_options(options)   # the data root goes to the state
+        from explorer.jobs.encoding import EncodingJob
+
+        # The codes belong to the application: encoded whichever panels are open.
+        self.encoder = EncodingJob(self.state, self)
+        self.encoder.message_posted.connect(self.state.post_message)
         self.initial_load_finished.connect(
             lambda _ok: self._prefetch_for_dataset(self.training_panel.current_dataset_spec() or ""))
         self._install_panels()
@@ -507,8 +514,7 @@ class MainWindow(QMainWindow):
         other than the example's, only that dataset is loaded.
         """
         if data_root:
-            self.training_panel.data_root_edit.setText(str(data_root))
-            self.state.data_root = Path(data_root)
+            self.state.set_data_root(data_root)
         if dataset:
             self.training_panel.set_dataset_spec(dataset)
         path = Path(checkpoint) if checkpoint else None
@@ -626,7 +632,7 @@ class MainWindow(QMainWindow):
         try:
             saved = self.state.save_checkpoint(path)
         except Exception as exc:  # noqa: BLE001 - shown to the user
-            from explorer.workers import _details, friendly_error
+            from explorer.jobs.training import _details, friendly_error
 
             self.show_error("Could not save the model", friendly_error(exc, "Saving"), _details(exc))
             return False
@@ -718,18 +724,15 @@ class MainWindow(QMainWindow):
             options = self.training_panel.options()
         if not self.engine_ready or self.state.is_training or self.busy:
             return False
+        self.state.set_data_root(options.data_root or None)
         self._save_options(options)
-        if options.continue_training and self.state.model is None:
-            self.show_error("No model to continue", "Open a checkpoint first, or choose “New model”.", level="info")
-            return False
         if not options.continue_training and not self._confirm_discard("training a new model"):
             return False
         try:
-            config = options.train_config()
-        except ValueError as exc:
-            self.show_error("Check the training settings", str(exc), level="warning")
+            config = training_config(self.state, options)
+        except TrainingProblem as problem:
+            self._show_problem(problem)
             return False
-        self.state.data_root = Path(options.data_root) if options.data_root else None
         current = self.state.dataset
         if current is not None and same_dataset(current, options.dataset):
             self._start_training_with(current, options, config)
@@ -742,38 +745,16 @@ class MainWindow(QMainWindow):
         return True
 
     def _start_training_with(self, data, options: TrainingOptions, config) -> None:
-        from explorer.state import build_model_for
-        from explorer.workers import _details, friendly_error
-
-        state = self.state
-        if options.continue_training:
-            problem = state.compatible(state.model, data)
-            if problem:
-                self.show_error("This model cannot train on this dataset",
-                                f"{problem} Choose “New model” to train one for {dataset_display_name(data.spec)}, "
-                                "or pick the dataset the model was trained on.", level="warning")
-                return
-            if data is not state.dataset:
-                state.set_dataset(data)
-            model = state.trainable_copy()
-            history = list(state.history)
-            optimizer_state = _with_learning_rate(state.optimizer_state, config.lr)
-        else:
-            try:
-                model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
-                                        likelihood=None if options.likelihood == "auto" else options.likelihood,
-                                        seed=options.seed)
-            except ValueError as exc:
-                self.show_error("Cannot build this model", friendly_error(exc, "Building the model"), _details(exc),
-                                level="warning")
-                return
-            if data is not state.dataset:
-                state.set_dataset(data)
-            state.set_model(model, dirty=False)
-            model = state.trainable_copy()
-            history, optimizer_state = [], None
-        self.runner.start(model, data, config, history=history, optimizer_state=optimizer_state)
+        try:
+            run = prepare_run(self.state, options, data, config)
+        except TrainingProblem as problem:
+            self._show_problem(problem)
+            return
+        self.runner.start(run.model, run.data, run.config, history=run.history, optimizer_state=run.optimizer_state)
         self.statusBar().showMessage(f"Training on {dataset_display_name(data.spec)}…", 4000)
+
+    def _show_problem(self, problem: TrainingProblem) -> None:
+        self.show_error(problem.title, str(problem), problem.details, level=problem.level)
 
     def _prefetch_for_dataset(self, spec: str) -> None:
         """Import torchvision in the background as soon as one of its datasets is chosen.
@@ -928,7 +909,7 @@ class MainWindow(QMainWindow):
             if dock is not None and not dock.isHidden() and self.tabifiedDockWidgets(dock):
                 dock.raise_()
 
-    def _on_state_message(self, level: str, text: str) -> None:
+    def _on_state_message_posted(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, 10_000 if level != "info" else 5000)
 
     def _update_actions(self) -> None:
@@ -998,8 +979,8 @@ class MainWindow(QMainWindow):
     # Settings and closing
     # ==============================================================================================
     def _data_root(self) -> str | None:
-        text = self.training_panel.data_root_edit.text().strip()
-        return text or None
+        root = self.state.data_root
+        return str(root) if root is not None else None
 
     def _saved_options(self) -> TrainingOptions:
         raw = self.settings.value("training/options", "")
@@ -1017,7 +998,7 @@ class MainWindow(QMainWindow):
     def _save_options(self, options: TrainingOptions | None = None) -> None:
         options = options or self.training_panel.options()
         self.settings.setValue("training/options", json.dumps(options.to_dict()))
-        self.settings.setValue("data/root", options.data_root)
+        self.settings.setValue("data/root", self._data_root() or "")
         self.settings.setValue("data/last_dataset", options.dataset)
 
     def save_settings(self) -> None:
@@ -1046,6 +1027,8 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import QThreadPool
         from superqt.utils import WorkerBase
 
+        if self.encoder is not None:
+            self.encoder.shutdown()
         for worker in list(WorkerBase._worker_set):  # other panels' jobs: ask them to stop too
             worker.quit()
         QThreadPool.globalInstance().waitForDone(10_000)  # a dataset still loading
@@ -1064,11 +1047,3 @@ def write_history_csv(path, history: list[dict]) -> None:
         for entry in history:
             writer.writerow({k: ";".join(f"{v:.6g}" for v in entry[k]) if isinstance(entry.get(k), list) else entry.get(k)
                              for k in keys})
-
-
-def _with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:
-    """The saved Adam state with the learning rate of this run (Adam restores the old one otherwise)."""
-    if not optimizer_state:
-        return optimizer_state
-    groups = [dict(g, lr=lr) for g in optimizer_state.get("param_groups", [])]
-    return {"state": optimizer_state.get("state", {}), "param_groups": groups}

@@ -171,7 +171,7 @@ def main() -> int:
         pause_for(0.02)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=ring[-1])
     maps.panel.set_tool("pan")
-    wait_until(lambda: state.map.groups, 5, "the lasso group")
+    wait_until(lambda: state.marks.groups, 5, "the lasso group")
     QTest.mouseMove(view.viewport(), at(0.6, 0.35))
     shot(window, "map-groups.png")
     state.map.select_group(None)

@@ -256,9 +256,9 @@ class ExportDialog(QDialog):
         self.upscale_spin.valueChanged.connect(self._on_upscale_changed)
         self.width_spin.valueChanged.connect(self._on_width_changed)
         self.height_spin.valueChanged.connect(self._on_height_changed)
-        self.fps_spin.valueChanged.connect(self.studio.set_fps)
-        self.loop_check.toggled.connect(self.studio.set_loop)
-        self.pingpong_check.toggled.connect(self.studio.set_pingpong)
+        self.fps_spin.valueChanged.connect(self.studio.player.set_fps)
+        self.loop_check.toggled.connect(self.studio.player.set_loop)
+        self.pingpong_check.toggled.connect(self.studio.player.set_pingpong)
         self.captions_check.toggled.connect(self._update_preview)
         self.columns_spin.valueChanged.connect(self._update_preview)
         self.gap_spin.valueChanged.connect(self._update_preview)
@@ -266,9 +266,9 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self._on_cancel)
         self.close_button.clicked.connect(self.reject)
-        self._conn.connect(self.studio.frames_changed, self._on_studio_frames_changed)
-        self._conn.connect(self.studio.playback_changed, self._on_studio_playback_changed)
-        self._conn.connect(self.studio.current_frame_changed, self._update_preview)
+        self._conn.connect(self.studio.player.frames_changed, self._on_studio_frames_changed)
+        self._conn.connect(self.studio.player.playback_changed, self._on_studio_playback_changed)
+        self._conn.connect(self.studio.player.current_frame_changed, self._update_preview)
 
         self._on_studio_frames_changed()
         self._on_studio_playback_changed()
@@ -287,7 +287,7 @@ class ExportDialog(QDialog):
         self.path_edit.setText(str(path))
 
     def frame_shape(self) -> tuple[int, int]:
-        frames = self.studio.frames
+        frames = self.studio.player.frames
         if frames is None:
             return (1, 1)
         return int(frames.shape[-2]), int(frames.shape[-1])
@@ -300,9 +300,9 @@ class ExportDialog(QDialog):
 
     def options(self) -> dict:
         """Keyword arguments for :func:`vae_core.export.export_animation`."""
-        options = self.studio.export_options(**self.size_options())
+        options = self.studio.player.export_options(**self.size_options())
         if self.captions_check.isChecked():
-            options["captions"] = list(self.studio.captions)
+            options["captions"] = list(self.studio.player.captions)
         if self.format_key == "grid":
             options["grid_columns"] = self.columns_spin.value()
             options["gap"] = self.gap_spin.value()
@@ -335,7 +335,7 @@ class ExportDialog(QDialog):
         self._update_preview()
 
     def _default_stem(self) -> str:
-        kind = self.studio.animation_kind or "animation"
+        kind = self.studio.player.animation_kind or "animation"
         return {"interpolation": "interpolation", "arithmetic": "arithmetic", "attribute": "attribute",
                 "labels": "labels", "traversal": "traversal"}.get(kind, "animation")
 
@@ -382,29 +382,29 @@ class ExportDialog(QDialog):
                 self.width_spin.setValue(w * self.upscale_spin.value())
                 self.height_spin.setValue(h * self.upscale_spin.value())
         with signals_blocked(self.columns_spin):
-            self.columns_spin.setValue(max(1, min(12, s.sequence_length or 1)))
-        self.what.setText(f"<b>{s.animation_title}</b>" if s.frame_count else
+            self.columns_spin.setValue(max(1, min(12, s.player.sequence_length or 1)))
+        self.what.setText(f"<b>{s.player.animation_title}</b>" if s.player.frame_count else
                           "There is no animation to export: build an interpolation or animate an edit first.")
         self._update_preview()
 
     def _on_studio_playback_changed(self) -> None:
         s = self.studio
         with signals_blocked(self.fps_spin):
-            self.fps_spin.setValue(s.fps)
+            self.fps_spin.setValue(s.player.fps)
         with signals_blocked(self.loop_check):
-            self.loop_check.setChecked(s.loop)
+            self.loop_check.setChecked(s.player.loop)
         with signals_blocked(self.pingpong_check):
-            self.pingpong_check.setChecked(s.pingpong)
+            self.pingpong_check.setChecked(s.player.pingpong)
         self._update_preview()
 
     def preview_frames(self) -> np.ndarray:
         """All frames as the chosen options write them (what the file will hold)."""
         opts = self.size_options()
-        return self.studio.display_frames(captions=self.captions_check.isChecked(), **opts)
+        return self.studio.player.display_frames(captions=self.captions_check.isChecked(), **opts)
 
     def _update_preview(self, *_) -> None:
         s = self.studio
-        if not s.frame_count:
+        if not s.player.frame_count:
             self.preview.set_image(None)
             self.info.setText("")
             self.export_button.setEnabled(False)
@@ -414,16 +414,16 @@ class ExportDialog(QDialog):
 
             # Only the frame on screen is prepared here: cheap, and identical to its
             # counterpart in the full export (prepare_frames works frame by frame).
-            i = s.current_index
-            caption = [s.captions[i]] if self.captions_check.isChecked() else None
-            frame = prepare_frames(s.frames[i:i + 1], captions=caption, **self.size_options())[0]
+            i = s.player.current_index
+            caption = [s.player.captions[i]] if self.captions_check.isChecked() else None
+            frame = prepare_frames(s.player.frames[i:i + 1], captions=caption, **self.size_options())[0]
         except ValueError as exc:
             self.preview.set_image(None)
             self.info.setText(str(exc))
             self.export_button.setEnabled(False)
             return
         self.preview.set_image(frame)
-        n = s.sequence_length
+        n = s.player.sequence_length
         h, w = frame.shape[:2]
         key = self.format_key
         if key in ("grid", "strip"):
@@ -434,8 +434,8 @@ class ExportDialog(QDialog):
             text = (f"{n} frames in {rows} row{'s' if rows > 1 else ''} of {cols}: "
                     f"{cols * w + (cols - 1) * gap}×{rows * h + (rows - 1) * gap} px")
         else:
-            text = f"{n} frames of {w}×{h} px, {n / s.fps:.1f} s at {s.fps:g} fps"
-            if s.pingpong:
+            text = f"{n} frames of {w}×{h} px, {n / s.player.fps:.1f} s at {s.player.fps:g} fps"
+            if s.player.pingpong:
                 text += ", ping-pong"
             if key == "mp4" and (w % 2 or h % 2):
                 text += " (MP4 pads odd sides by one pixel)"
@@ -446,7 +446,7 @@ class ExportDialog(QDialog):
     def start_export(self) -> ExportJob | None:
         """Start writing the file; returns the job (None when there is nothing to export)."""
         s = self.studio
-        if s.frames is None or self.job is not None:
+        if s.player.frames is None or self.job is not None:
             return None
         path = self.output_path()
         self.path_edit.setText(str(path))
@@ -454,7 +454,7 @@ class ExportDialog(QDialog):
         settings.setValue("export/format", self.format_key)
         settings.setValue("export/folder", str(path.parent))
         settings.setValue("export/captions", self.captions_check.isChecked())
-        self.job = ExportJob(s.frames, path, self.options(), parent=self)
+        self.job = ExportJob(s.player.frames, path, self.options(), parent=self)
         self.job.progressed.connect(self._on_job_progressed)
         self.job.finished.connect(self._on_job_finished)
         self.job.failed.connect(self._on_job_failed)
@@ -472,7 +472,7 @@ class ExportDialog(QDialog):
             w.setEnabled(not running)
         if not running:
             self._on_format_changed_enabled()
-        self.export_button.setEnabled(not running and self.studio.frame_count > 0)
+        self.export_button.setEnabled(not running and self.studio.player.frame_count > 0)
         self.cancel_button.setVisible(running)
         self.close_button.setEnabled(not running)
 
@@ -493,7 +493,7 @@ class ExportDialog(QDialog):
         size = self.last_path.stat().st_size if self.last_path.exists() else 0
         self.status.setText(f"Saved {self.last_path} ({size / 1024:.0f} KB).")
         self._set_running(False)
-        self.state.message.emit("info", f"Exported {self.last_path.name}.")
+        self.state.post_message("info", f"Exported {self.last_path.name}.")
         self.exported.emit(self.last_path)
 
     def _on_job_failed(self, text: str, details: str) -> None:

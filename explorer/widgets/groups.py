@@ -29,6 +29,7 @@ class GroupsPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.state = state
         self.map = state.map
+        self.marks = state.marks
         self.table = QtWidgets.QTreeWidget()
         self.table.setObjectName("group_list")
         self.table.setColumnCount(2)
@@ -51,7 +52,7 @@ class GroupsPanel(QtWidgets.QWidget):
         self._regrid = QtCore.QTimer(self)
         self._regrid.setSingleShot(True)
         self._regrid.setInterval(120)
-        self._regrid.timeout.connect(lambda: self._on_selection_changed(self.map.selection))
+        self._regrid.timeout.connect(lambda: self._on_selection_changed(self.marks.selection))
         self.grid_caption = QtWidgets.QLabel("Select points with the Rectangle or Lasso tool to make a group.")
         self.grid_caption.setWordWrap(True)
         self.centroid = ImagePane(minimum=48)
@@ -71,7 +72,7 @@ class GroupsPanel(QtWidgets.QWidget):
         self.delete_button.clicked.connect(self.delete_current)
         self.clear_button = QtWidgets.QPushButton("Deselect")
         self.clear_button.setToolTip("Clear the selection on the map (the group stays)")
-        self.clear_button.clicked.connect(lambda: self.map.select_group(None))
+        self.clear_button.clicked.connect(lambda: self.marks.select_group(None))
         for b in (self.keyframe_button, self.pin_button, self.delete_button, self.clear_button):
             buttons.addWidget(b)
 
@@ -86,8 +87,8 @@ class GroupsPanel(QtWidgets.QWidget):
         layout.addWidget(self.grid_caption)
 
         self._connections = []
-        for signal, slot in ((self.map.groups_changed, self.refresh),
-                             (self.map.selection_changed, self._on_selection_changed),
+        for signal, slot in ((self.marks.groups_changed, self.refresh),
+                             (self.marks.selection_changed, self._on_selection_changed),
                              (state.weights_changed, self._update_centroid),
                              (state.codes_changed, self._update_centroid)):
             signal.connect(slot)
@@ -104,18 +105,18 @@ class GroupsPanel(QtWidgets.QWidget):
     def refresh(self, *args) -> None:
         with signals_blocked(self.table):
             self.table.clear()
-            for name, idx in self.map.groups.items():
+            for name, idx in self.marks.groups.items():
                 item = QtWidgets.QTreeWidgetItem([name, f"{len(idx):,}"])
                 item.setData(0, QtCore.Qt.ItemDataRole.UserRole, name)
                 item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsEditable)
                 item.setTextAlignment(1, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.table.addTopLevelItem(item)
-                if name == self.map.active_group:
+                if name == self.marks.active_group:
                     self.table.setCurrentItem(item)
-        has = bool(self.map.groups)
+        has = bool(self.marks.groups)
         for b in (self.keyframe_button, self.pin_button, self.delete_button):
-            b.setEnabled(has and self.map.active_group is not None)
-        self._on_selection_changed(self.map.selection)
+            b.setEnabled(has and self.marks.active_group is not None)
+        self._on_selection_changed(self.marks.selection)
 
     def _current_name(self) -> str | None:
         item = self.table.currentItem()
@@ -123,19 +124,19 @@ class GroupsPanel(QtWidgets.QWidget):
 
     def _on_current_changed(self, item, _previous) -> None:
         name = self._current_name()
-        if name is not None and name in self.map.groups and name != self.map.active_group:
-            self.map.select_group(name)
+        if name is not None and name in self.marks.groups and name != self.marks.active_group:
+            self.marks.select_group(name)
         self.refresh_buttons()
 
     def refresh_buttons(self) -> None:
-        ok = self.map.active_group is not None
+        ok = self.marks.active_group is not None
         for b in (self.keyframe_button, self.pin_button, self.delete_button):
             b.setEnabled(ok)
 
     def _on_item_changed(self, item, column) -> None:
         old = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
         try:
-            self.map.rename_group(old, item.text(0))
+            self.marks.rename_group(old, item.text(0))
         except (ValueError, KeyError) as exc:
             with signals_blocked(self.table):
                 item.setText(0, old)
@@ -148,7 +149,7 @@ class GroupsPanel(QtWidgets.QWidget):
             self.grid.set_image(None)
             self.centroid.set_image(None)
             self.grid_caption.setText("Select points with the Rectangle or Lasso tool to make a group."
-                                      if not self.map.groups else "No group selected.")
+                                      if not self.marks.groups else "No group selected.")
             self.refresh_buttons()
             return
         # As many images as fit at a readable size (about 30 px each), spread over the group.
@@ -164,7 +165,7 @@ class GroupsPanel(QtWidgets.QWidget):
         rows = math.ceil(len(shown) / cols)
         mosaic = tile_images(images[shown], rows, cols, gap=1, fill=0.15)
         self.grid.set_image(mosaic[None] if mosaic.ndim == 2 else np.moveaxis(mosaic, -1, 0))
-        group = self.map.active_group or "selection"
+        group = self.marks.active_group or "selection"
         labels = self.state.labels
         summary = ""
         if labels is not None:
@@ -179,34 +180,34 @@ class GroupsPanel(QtWidgets.QWidget):
         self.refresh_buttons()
 
     def _update_centroid(self, *args) -> None:
-        name = self.map.active_group
-        if name is None or name not in self.map.groups or self.state.model is None or self.state.codes is None:
+        name = self.marks.active_group
+        if name is None or name not in self.marks.groups or self.state.model is None or self.state.codes is None:
             self.centroid.set_image(None)
             return
         try:
-            self.centroid.set_image(self.state.decode(self.map.group_centroid(name))[0])
+            self.centroid.set_image(self.state.decode(self.marks.group_centroid(name))[0])
         except (ValueError, RuntimeError, IndexError):
             self.centroid.set_image(None)
 
     def pin_centroid(self):
-        name = self.map.active_group
+        name = self.marks.active_group
         if name is None:
             return None
         base = f"{name} centroid"
         pin_name, n = base, 2
-        while any(p.name == pin_name for p in self.map.pins):
+        while any(p.name == pin_name for p in self.marks.pins):
             pin_name = f"{base} ({n})"
             n += 1
-        return self.map.add_pin(self.map.group_centroid(name), name=pin_name)
+        return self.marks.add_pin(self.marks.group_centroid(name), name=pin_name)
 
     def use_centroid_as_keyframe(self) -> None:
         """Add the active group (its centroid, looked up again after re-encoding) as a keyframe."""
-        name = self.map.active_group
+        name = self.marks.active_group
         if name is None:
             return
         studio = getattr(self.state, "studio", None)
-        if studio is not None and callable(getattr(studio, "add_group_keyframe", None)):
-            studio.add_group_keyframe(name)
+        if studio is not None:
+            studio.interpolation.add_group_keyframe(name)
             self.keyframe_requested.emit(name)
             return
         pin = self.pin_centroid()
@@ -214,9 +215,9 @@ class GroupsPanel(QtWidgets.QWidget):
             self.keyframe_requested.emit(name)
 
     def delete_current(self) -> None:
-        name = self.map.active_group or self._current_name()
-        if name is not None and name in self.map.groups:
-            self.map.remove_group(name)
+        name = self.marks.active_group or self._current_name()
+        if name is not None and name in self.marks.groups:
+            self.marks.remove_group(name)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(300, 380)

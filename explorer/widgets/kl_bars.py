@@ -61,7 +61,7 @@ class KLBars(QWidget):
 
         state.model_changed.connect(self._on_state_model_changed)
         state.history_changed.connect(self._on_state_history_changed)
-        state.training_progress.connect(self._on_state_training_progress)
+        state.training_progressed.connect(self._on_state_training_progressed)
         self._show_history()
 
     # -- API --------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class KLBars(QWidget):
         if not self.state.is_training:
             self._show_history()
 
-    def _on_state_training_progress(self, progress) -> None:
+    def _on_state_training_progressed(self, progress) -> None:
         if progress.kind == "epoch" and progress.test and progress.test.get("kl_per_dim"):
             self._pending = None
             self.set_values(progress.test["kl_per_dim"], f"test set, epoch {progress.epoch + 1}")

@@ -88,7 +88,7 @@ class LossPlot(QWidget):
         state.history_changed.connect(self._on_state_history_changed)
         state.model_changed.connect(self._on_state_model_changed)
         state.training_started.connect(self._on_state_training_started)
-        state.training_progress.connect(self._on_state_training_progress)
+        state.training_progressed.connect(self._on_state_training_progressed)
         self.redraw()
 
     # -- data -----------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class LossPlot(QWidget):
         self._run_start_epoch = self.state.epochs_trained
         self.redraw()
 
-    def _on_state_training_progress(self, progress) -> None:
+    def _on_state_training_progressed(self, progress) -> None:
         # Reports carry running means since the start of the epoch; plotting them would draw
         # a sawtooth. The mean over the batches since the previous report is what we want:
         #   (mean_now·n_now − mean_before·n_before) / (n_now − n_before)   with n in batches.

@@ -1,8 +1,9 @@
 """The latent map panel: projection switcher, tools, legend and the map plot.
 
-``MapPanel(state)`` is the window's central widget. It owns a :class:`~explorer.map_workers.MapJobs`
-(encoding and projection fits in the background) and a
-:class:`~explorer.widgets.latent_map.LatentMapView`.
+``MapPanel(state)`` is the window's central widget. It owns a :class:`~explorer.jobs.layouts.MapJobs`
+(projection fits in the background) and a :class:`~explorer.widgets.latent_map.LatentMapView`.
+The codes it projects are the document's; the application's encoding job computes them
+(``MapPanel(state, encoder=...)`` shows that job's progress in the panel too).
 
 For the studio
 --------------
@@ -11,11 +12,11 @@ For the studio
   These are thin wrappers of ``state.map.set_path`` / ``set_path_frame``, which the studio
   state may call directly: the map redraws either way.
 * ``state.map.point_picked`` (psygnal, also ``panel.point_picked``) fires on every click
-  with a :class:`~explorer.map_state.PickedPoint` (code, map position, data index, label).
+  with a :class:`~explorer.state.map.PickedPoint` (code, map position, data index, label).
   A click also pins the point unless ``panel.pin_on_click`` is False or the studio routes
-  clicks elsewhere (``state.studio.pick_target`` is set).
-* Pins (``state.map.pins``) and groups (``state.map.groups``) are operands:
-  ``state.map.named_vectors()`` gives ``pin:name`` and ``group:name`` vectors.
+  clicks elsewhere (``state.studio.picking.target`` is set).
+* Pins (``state.marks.pins``) and groups (``state.marks.groups``) are operands:
+  ``state.marks.named_vectors()`` gives ``pin:name`` and ``group:name`` vectors.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import signals_blocked
 
-from explorer.map_state import KIND_NAMES, KINDS
-from explorer.map_workers import MapJobs
+from explorer.jobs.layouts import MapJobs
+from explorer.state.map import KIND_NAMES, KINDS
 from explorer.widgets.latent_map import LatentMapView, MutedLabel, _disconnect_all
 
 
@@ -111,11 +112,13 @@ class ClassLegend(QtWidgets.QWidget):
 class MapPanel(QtWidgets.QWidget):
     """Toolbar + class legend + the latent map (see the module docstring for the hooks)."""
 
-    def __init__(self, state, parent=None, *, jobs: MapJobs | None = None):
+    def __init__(self, state, parent=None, *, jobs: MapJobs | None = None, encoder=None):
         super().__init__(parent)
         self.setObjectName("map_panel")
         self.state = state
         self.map = state.map
+        self.marks = state.marks
+        self.encoder = encoder          # the application's EncodingJob: its progress shows here too
         self.jobs = jobs or MapJobs(state)
         if jobs is None:
             # The jobs hold a thread and listen to the state, which may outlive this panel.
@@ -145,8 +148,12 @@ class MapPanel(QtWidgets.QWidget):
         layout.addWidget(self.status)
 
         self.jobs.busy_changed.connect(self._on_busy_changed)
-        self.jobs.progress.connect(self._on_progress)
-        self.jobs.message.connect(self._on_message)
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.message_posted.connect(self._on_message)
+        if encoder is not None:   # its messages reach the state from the window; shown here too
+            encoder.busy_changed.connect(self._on_busy_changed)
+            encoder.progressed.connect(self._on_progress)
+            encoder.message_posted.connect(self._on_encoder_message_posted)
         self.view.sig_status.connect(self.show_status)
 
         self._connections = []
@@ -175,7 +182,7 @@ class MapPanel(QtWidgets.QWidget):
 
     def clear_marks(self) -> None:
         """Esc: drop the selection and the highlighted neighbours, back to the Pan tool."""
-        self.map.select_group(None)
+        self.marks.select_group(None)
         self.map.set_highlight([])
         self.set_tool("pan")
 
@@ -248,7 +255,7 @@ class MapPanel(QtWidgets.QWidget):
         self.progress.setFixedWidth(180)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setObjectName("map_cancel")
-        self.cancel_button.clicked.connect(self.jobs.cancel)
+        self.cancel_button.clicked.connect(self._cancel_jobs)
         row.addWidget(self.progress)
         row.addWidget(self.cancel_button)
 
@@ -414,7 +421,7 @@ class MapPanel(QtWidgets.QWidget):
     # -- studio hooks --------------------------------------------------------------------------------
     @property
     def point_picked(self):
-        """psygnal signal: a :class:`~explorer.map_state.PickedPoint` per click on the map."""
+        """psygnal signal: a :class:`~explorer.state.map.PickedPoint` per click on the map."""
         return self.map.point_picked
 
     @property
@@ -461,7 +468,8 @@ class MapPanel(QtWidgets.QWidget):
             QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
 
     # -- status --------------------------------------------------------------------------------------
-    def _on_busy_changed(self, busy: bool) -> None:
+    def _on_busy_changed(self, _busy: bool) -> None:
+        busy = self.jobs.busy or (self.encoder is not None and self.encoder.busy)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         if not busy:
@@ -479,9 +487,15 @@ class MapPanel(QtWidgets.QWidget):
 
     def _on_message(self, level: str, text: str) -> None:
         self.show_status(text)
-        report = getattr(self.state, "message", None)
-        if report is not None:
-            report.emit(level, text)
+        self.state.post_message(level, text)
+
+    def _on_encoder_message_posted(self, _level: str, text: str) -> None:
+        self.show_status(text)
+
+    def _cancel_jobs(self) -> None:
+        self.jobs.cancel()
+        if self.encoder is not None:
+            self.encoder.cancel()
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
@@ -489,8 +503,8 @@ class MapPanel(QtWidgets.QWidget):
     def _on_selection_changed(self, indices) -> None:
         if not len(indices):
             self._update_status()
-        elif self.map.active_group is not None:
-            self.show_status(f"Group {self.map.active_group}: {len(indices):,} points selected.")
+        elif self.marks.active_group is not None:
+            self.show_status(f"Group {self.marks.active_group}: {len(indices):,} points selected.")
 
     def _on_projection_changed(self, projection) -> None:
         self._sync_controls()
@@ -632,7 +646,7 @@ class MapDocks(QtCore.QObject):
 
         self.window = window
         state = window.state
-        self.panel = MapPanel(state)
+        self.panel = MapPanel(state, encoder=window.encoder)
         window.set_central_panel(self.panel)
         self.decoder = DecoderView(state)
         self.pins = PinGallery(state)
@@ -662,7 +676,7 @@ class MapDocks(QtCore.QObject):
         window.tabifyDockWidget(d["pins"], d["groups"])
         d["pins"].raise_()
         self.groups.table.itemSelectionChanged.connect(lambda: d["groups"].raise_())
-        state.map.groups_changed.connect(self._on_groups_changed)
+        state.marks.groups_changed.connect(self._on_groups_changed)
 
         w = window
         w.add_menu_action("Export", "Latent &Map as Image…", lambda: self.panel._export_dialog("png"),
@@ -688,7 +702,7 @@ class MapDocks(QtCore.QObject):
                               tip=f"Show the latent map as {KIND_NAMES[kind]}")
 
     def _on_groups_changed(self) -> None:
-        if self.window.state.map.groups:
+        if self.window.state.marks.groups:
             self.docks["groups"].raise_()
 
 

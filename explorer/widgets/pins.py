@@ -22,13 +22,8 @@ def add_pin_keyframe(state, pin) -> bool:
     studio = getattr(state, "studio", None)
     if studio is None:
         return False
-    if callable(getattr(studio, "add_pin_keyframe", None)):
-        studio.add_pin_keyframe(pin)
-        return True
-    if callable(getattr(studio, "add_keyframe", None)):
-        studio.add_keyframe(pin)
-        return True
-    return False
+    studio.interpolation.add_pin_keyframe(pin)
+    return True
 
 
 class PinGallery(QtWidgets.QWidget):
@@ -41,6 +36,7 @@ class PinGallery(QtWidgets.QWidget):
         super().__init__(parent)
         self.state = state
         self.map = state.map
+        self.marks = state.marks
         self.neighbours_k = 8
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("pin_list")
@@ -91,7 +87,7 @@ class PinGallery(QtWidgets.QWidget):
         layout.addLayout(files)
 
         self._connections = []
-        for signal, slot in ((self.map.pins_changed, self.refresh),
+        for signal, slot in ((self.marks.pins_changed, self.refresh),
                              (state.weights_changed, self.refresh),
                              (state.model_changed, self.refresh)):
             signal.connect(slot)
@@ -126,7 +122,7 @@ class PinGallery(QtWidgets.QWidget):
         selected = {it.data(QtCore.Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()}
         with signals_blocked(self.list):
             self.list.clear()
-            for pin in self.map.pins:
+            for pin in self.marks.pins:
                 item = QtWidgets.QListWidgetItem(self._icon(pin), pin.name)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, pin.name)
                 item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsEditable)
@@ -139,7 +135,7 @@ class PinGallery(QtWidgets.QWidget):
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(self.list.count() - 1)
         self._on_current_changed(self.list.currentItem(), None)
-        has = bool(self.map.pins)
+        has = bool(self.marks.pins)
         for b in (self.keyframe_button, self.neighbours_button, self.delete_button, self.save_button,
                   self.clear_button):
             b.setEnabled(has)
@@ -158,13 +154,13 @@ class PinGallery(QtWidgets.QWidget):
         if item is None:
             return None
         try:
-            return self.map.pin(item.data(QtCore.Qt.ItemDataRole.UserRole))
+            return self.marks.pin(item.data(QtCore.Qt.ItemDataRole.UserRole))
         except KeyError:
             return None
 
     def selected_pins(self) -> list:
         names = [it.data(QtCore.Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
-        pins = [p for p in self.map.pins if p.name in names]
+        pins = [p for p in self.marks.pins if p.name in names]
         if not pins and self.current_pin() is not None:
             pins = [self.current_pin()]
         return pins
@@ -173,7 +169,7 @@ class PinGallery(QtWidgets.QWidget):
     def _on_current_changed(self, item, _previous) -> None:
         pin = self.current_pin()
         if pin is None:
-            self.details.setText("Click the map to pin the decoded point." if not self.map.pins else "")
+            self.details.setText("Click the map to pin the decoded point." if not self.marks.pins else "")
             return
         d = len(pin.z)
         code = ", ".join(f"{v:+.2f}" for v in pin.z[:12]) + (" …" if d > 12 else "")
@@ -185,7 +181,7 @@ class PinGallery(QtWidgets.QWidget):
         old = item.data(QtCore.Qt.ItemDataRole.UserRole)
         new = item.text().strip()
         try:
-            self.map.rename_pin(old, new)
+            self.marks.rename_pin(old, new)
         except (ValueError, KeyError) as exc:
             with signals_blocked(self.list):
                 item.setText(old)
@@ -216,21 +212,21 @@ class PinGallery(QtWidgets.QWidget):
 
     def delete_selected(self) -> None:
         for pin in self.selected_pins():
-            self.map.remove_pin(pin.name)
+            self.marks.remove_pin(pin.name)
 
     def _clear(self) -> None:
-        if not self.map.pins:
+        if not self.marks.pins:
             return
-        answer = QtWidgets.QMessageBox.question(self, "Clear pins", f"Delete all {len(self.map.pins)} pins?")
+        answer = QtWidgets.QMessageBox.question(self, "Clear pins", f"Delete all {len(self.marks.pins)} pins?")
         if answer == QtWidgets.QMessageBox.StandardButton.Yes:
-            self.map.clear_pins()
+            self.marks.clear_pins()
 
     def _save_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save pins", "pins.json", "Pins (*.json)")
         if path:
             try:
-                self.map.save_pins(path)
-                self._report(f"Saved {len(self.map.pins)} pins to {path}.", "info")
+                self.marks.save_pins(path)
+                self._report(f"Saved {len(self.marks.pins)} pins to {path}.", "info")
             except OSError as exc:
                 self._report(f"Could not save the pins: {exc}")
 
@@ -238,16 +234,14 @@ class PinGallery(QtWidgets.QWidget):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load pins", "", "Pins (*.json)")
         if path:
             try:
-                loaded = self.map.load_pins(path)
+                loaded = self.marks.load_pins(path)
                 self._report(f"Loaded {len(loaded)} pins.", "info")
             except ValueError as exc:
                 self._report(str(exc))
 
     def _report(self, text: str, level: str = "warning") -> None:
         self.details.setText(text)
-        message = getattr(self.state, "message", None)
-        if message is not None:
-            message.emit(level, text)
+        self.state.post_message(level, text)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(300, 320)

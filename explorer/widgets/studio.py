@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame
                                QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
 
-from explorer.studio_state import EASING_NAMES, METHODS, pingpong_indices
+from explorer.state.studio import EASING_NAMES, METHODS, pingpong_indices
 from explorer.widgets.studio_common import OperandPicker, StateConnections, thumbnail
 
 EASING_TEXT = {"linear": "Linear", "ease-in-out": "Ease in-out", "ease-in": "Ease in", "ease-out": "Ease out"}
@@ -96,24 +96,24 @@ class InterpolationPanel(QWidget):
         self.remove_button.clicked.connect(self._on_remove)
         self.up_button.clicked.connect(lambda: self._move_selected(-1))
         self.down_button.clicked.connect(lambda: self._move_selected(1))
-        self.reverse_button.clicked.connect(self.studio.reverse_keyframes)
-        self.clear_button.clicked.connect(self.studio.clear_keyframes)
+        self.reverse_button.clicked.connect(self.studio.interpolation.reverse_keyframes)
+        self.clear_button.clicked.connect(self.studio.interpolation.clear_keyframes)
         self.method_combo.currentIndexChanged.connect(
-            lambda: self.studio.set_method(self.method_combo.currentData()))
-        self.steps_spin.valueChanged.connect(self.studio.set_steps)
+            lambda: self.studio.interpolation.set_method(self.method_combo.currentData()))
+        self.steps_spin.valueChanged.connect(self.studio.interpolation.set_steps)
         self.easing_combo.currentIndexChanged.connect(
-            lambda: self.studio.set_easing(self.easing_combo.currentData()))
+            lambda: self.studio.interpolation.set_easing(self.easing_combo.currentData()))
         self.show_button.clicked.connect(self._on_show)
         self.keyframe_list.currentRowChanged.connect(self._update_buttons)
 
-        self._conn.connect(self.studio.keyframes_changed, self._on_studio_keyframes_changed)
-        self._conn.connect(self.studio.settings_changed, self._on_studio_settings_changed)
-        self._conn.connect(self.studio.frames_changed, self._update_summary)
-        self._conn.connect(self.studio.playback_changed, self._update_summary)
-        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(self.studio.interpolation.keyframes_changed, self._on_studio_keyframes_changed)
+        self._conn.connect(self.studio.interpolation.settings_changed, self._on_studio_settings_changed)
+        self._conn.connect(self.studio.player.frames_changed, self._update_summary)
+        self._conn.connect(self.studio.player.playback_changed, self._update_summary)
+        self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
         self._conn.connect(state.weights_changed, self._on_studio_keyframes_changed)
         self._conn.connect(state.model_changed, self._on_studio_keyframes_changed)
-        self._conn.connect(self.studio.decode_label_changed, self._on_studio_keyframes_changed)
+        self._conn.connect(self.studio.context.decode_label_changed, self._on_studio_keyframes_changed)
         self._on_studio_settings_changed()
         self._on_studio_keyframes_changed()
 
@@ -125,48 +125,48 @@ class InterpolationPanel(QWidget):
 
     # -- user input ----------------------------------------------------------------------------
     def _on_picker_picked(self, keyframe) -> None:
-        self.studio.add_keyframe(keyframe)
+        self.studio.interpolation.add_keyframe(keyframe)
         self.keyframe_list.setCurrentRow(self.keyframe_list.count() - 1)
 
     def _on_pick_toggled(self, on: bool) -> None:
         if on:
-            self.studio.set_pick_target("keyframes")
-        elif self.studio.pick_target == "keyframes":
-            self.studio.set_pick_target(None)
+            self.studio.picking.set_target("keyframes")
+        elif self.studio.picking.target == "keyframes":
+            self.studio.picking.set_target(None)
 
     def _on_remove(self) -> None:
         row = self.keyframe_list.currentRow()
-        if 0 <= row < len(self.studio.keyframes):
-            self.studio.remove_keyframe(row)
+        if 0 <= row < len(self.studio.interpolation.keyframes):
+            self.studio.interpolation.remove_keyframe(row)
             self.keyframe_list.setCurrentRow(min(row, self.keyframe_list.count() - 1))
 
     def _move_selected(self, delta: int) -> None:
         row = self.keyframe_list.currentRow()
         new = row + delta
-        if 0 <= row < len(self.studio.keyframes) and 0 <= new < len(self.studio.keyframes):
-            self.studio.move_keyframe(row, new)
+        if 0 <= row < len(self.studio.interpolation.keyframes) and 0 <= new < len(self.studio.interpolation.keyframes):
+            self.studio.interpolation.move_keyframe(row, new)
             self.keyframe_list.setCurrentRow(new)
 
     def _on_rows_moved(self, _parent, start, _end, _dest, row) -> None:
         # Qt reports the destination before removal; translate to the final position.
         new = row - 1 if row > start else row
-        self.studio.move_keyframe(start, new)
+        self.studio.interpolation.move_keyframe(start, new)
 
     def _on_show(self) -> None:
-        if not self.studio.build_interpolation():
-            self.state.message.emit("warning", "Pick at least two keyframes (and load a model).")
+        if not self.studio.interpolation.build():
+            self.state.post_message("warning", "Pick at least two keyframes (and load a model).")
 
     # -- state → widgets ---------------------------------------------------------------------------
     def _on_studio_keyframes_changed(self, *_) -> None:
-        keys = self.studio.keyframes
+        keys = self.studio.interpolation.keyframes
         images = None
-        if keys and self.studio.can_decode():
+        if keys and self.studio.context.can_decode():
             try:
-                images = self.studio.decode(np.stack([k.z for k in keys]))
+                images = self.studio.context.decode(np.stack([k.z for k in keys]))
             except ValueError:
                 images = None
         row = self.keyframe_list.currentRow()
-        frame_at = self.studio.keyframe_frame_indices()
+        frame_at = self.studio.interpolation.keyframe_frame_indices()
         with signals_blocked(self.keyframe_list):
             self.keyframe_list.clear()
             for i, k in enumerate(keys):
@@ -178,7 +178,7 @@ class InterpolationPanel(QWidget):
                     item.setIcon(QIcon(thumbnail(images[i], 40)))
                 tip = {"index": "data point", "pin": "pin", "centroid": "class mean", "group": "group centroid",
                        "map": "map position", "code": "code"}.get(k.kind, k.kind)
-                item.setToolTip(f"{k.name} — {tip}" + (f", label {self.studio.label_name(k.label)}"
+                item.setToolTip(f"{k.name} — {tip}" + (f", label {self.studio.context.label_name(k.label)}"
                                                       if k.label is not None else ""))
                 self.keyframe_list.addItem(item)
             self.keyframe_list.setCurrentRow(min(row, len(keys) - 1) if keys else -1)
@@ -188,11 +188,11 @@ class InterpolationPanel(QWidget):
     def _on_studio_settings_changed(self) -> None:
         s = self.studio
         with signals_blocked(self.method_combo):
-            self.method_combo.setCurrentIndex(self.method_combo.findData(s.method))
+            self.method_combo.setCurrentIndex(self.method_combo.findData(s.interpolation.method))
         with signals_blocked(self.steps_spin):
-            self.steps_spin.setValue(s.steps)
+            self.steps_spin.setValue(s.interpolation.steps)
         with signals_blocked(self.easing_combo):
-            self.easing_combo.setCurrentIndex(self.easing_combo.findData(s.easing))
+            self.easing_combo.setCurrentIndex(self.easing_combo.findData(s.interpolation.easing))
         self._update_summary()
 
     def _on_studio_pick_target_changed(self, target) -> None:
@@ -200,28 +200,28 @@ class InterpolationPanel(QWidget):
             self.pick_button.setChecked(target == "keyframes")
 
     def _update_buttons(self, *_) -> None:
-        n = len(self.studio.keyframes)
+        n = len(self.studio.interpolation.keyframes)
         row = self.keyframe_list.currentRow()
         self.remove_button.setEnabled(0 <= row < n)
         self.up_button.setEnabled(0 < row < n)
         self.down_button.setEnabled(0 <= row < n - 1)
         self.reverse_button.setEnabled(n > 1)
         self.clear_button.setEnabled(n > 0)
-        self.show_button.setEnabled(n > 1 and self.studio.can_decode())
+        self.show_button.setEnabled(n > 1 and self.studio.context.can_decode())
 
     def _update_summary(self, *_) -> None:
         s = self.studio
-        n = len(s.keyframes)
+        n = len(s.interpolation.keyframes)
         if n < 2:
             self.summary.setText(f"{n} keyframe{'s' if n != 1 else ''}: pick at least two "
                                  "(Add keyframe, or Pick on map and click).")
         else:
-            frames = s.effective_steps
-            shown = len(pingpong_indices(frames, s.pingpong))
-            text = f"{n} keyframes → {frames} frames, {shown / s.fps:.1f} s at {s.fps:g} fps"
-            if s.pingpong:
+            frames = s.interpolation.effective_steps
+            shown = len(pingpong_indices(frames, s.player.pingpong))
+            text = f"{n} keyframes → {frames} frames, {shown / s.player.fps:.1f} s at {s.player.fps:g} fps"
+            if s.player.pingpong:
                 text += " (ping-pong)"
-            if s.steps < n:
+            if s.interpolation.steps < n:
                 text += f". At least one frame per keyframe: {frames} frames."
             self.summary.setText(text)
         self._update_buttons()
@@ -318,26 +318,26 @@ class StudioDocks(QObject):
         self.play_action = window.add_menu_action(
             "Studio", "&Play/Pause", self.toggle_playing, shortcut="Space", name="studio_play",
             tip="Play or pause the animation (Space, unless a text field has the keyboard)")
-        window.add_menu_action("Studio", "&Next Frame", lambda: self.studio.step(1), shortcut="Ctrl+Right",
+        window.add_menu_action("Studio", "&Next Frame", lambda: self.studio.player.step(1), shortcut="Ctrl+Right",
                                name="studio_next", tip="Show the next frame")
-        window.add_menu_action("Studio", "Pre&vious Frame", lambda: self.studio.step(-1), shortcut="Ctrl+Left",
+        window.add_menu_action("Studio", "Pre&vious Frame", lambda: self.studio.player.step(-1), shortcut="Ctrl+Left",
                                name="studio_previous", tip="Show the previous frame")
         window.menus["Studio"].addSeparator()
         self.pick_action = window.add_menu_action(
             "Studio", "Pick &Keyframes on Map", self._on_pick_action, shortcut="Ctrl+K", name="studio_pick",
             tip="While on, clicks on the map add interpolation keyframes")
         self.pick_action.setCheckable(True)
-        window.add_menu_action("Studio", "&Clear Keyframes", self.studio.clear_keyframes, name="studio_clear",
+        window.add_menu_action("Studio", "&Clear Keyframes", self.studio.interpolation.clear_keyframes, name="studio_clear",
                                tip="Remove every keyframe")
 
         self.player.export_requested.connect(self.open_export_dialog)
         self.player.copy_requested.connect(self.copy_current_frame)
         self.player.save_frame_requested.connect(self.save_current_frame)
-        self._conn.connect(self.studio.animation_started, self._on_studio_animation_started)
-        self._conn.connect(self.studio.frames_changed, self._update_actions)
-        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
-        self._conn.connect(self.studio.arithmetic_changed, self._on_studio_arithmetic_changed)
-        self._conn.connect(self.studio.attribute_changed, self._update_markers)
+        self._conn.connect(self.studio.player.animation_started, self._on_studio_animation_started)
+        self._conn.connect(self.studio.player.frames_changed, self._update_actions)
+        self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(self.studio.arithmetic.changed, self._on_studio_arithmetic_changed)
+        self._conn.connect(self.studio.attributes.changed, self._update_markers)
         self._conn.connect(self.state.map.layout_changed, self._update_markers)
         self._conn.connect(self.state.map.projection_changed, self._update_markers)
         self._markers = None
@@ -376,15 +376,15 @@ class StudioDocks(QObject):
 
     def _on_pick_action(self, checked: bool) -> None:
         if checked:
-            self.studio.set_pick_target("keyframes")
+            self.studio.picking.set_target("keyframes")
             self.docks["interpolation"].raise_()
-        elif self.studio.pick_target == "keyframes":
-            self.studio.set_pick_target(None)
+        elif self.studio.picking.target == "keyframes":
+            self.studio.picking.set_target(None)
 
     def _on_studio_arithmetic_changed(self) -> None:
         s = self.studio
-        if s.result_z is not None and len(s.neighbor_indices):
-            self.state.map.set_highlight(s.neighbor_indices)
+        if s.arithmetic.result_z is not None and len(s.arithmetic.neighbor_indices):
+            self.state.map.set_highlight(s.arithmetic.neighbor_indices)
         self._update_markers()
 
     def _ensure_markers(self):
@@ -415,7 +415,7 @@ class StudioDocks(QObject):
             return
         _, result, shifted, label = markers
         m, s = self.state.map, self.studio
-        for item, z in ((result, s.result_z), (shifted, s.attribute_result_z)):
+        for item, z in ((result, s.arithmetic.result_z), (shifted, s.attributes.result_z)):
             xy = None
             if z is not None and m.ready:
                 try:
@@ -444,21 +444,21 @@ class StudioDocks(QObject):
         if isinstance(focus, QComboBox):
             focus.showPopup()
             return
-        self.studio.toggle_playing()
+        self.studio.player.toggle_playing()
 
     def _on_studio_animation_started(self, kind: str) -> None:
         self.docks["player"].raise_()
 
     def _update_actions(self) -> None:
-        has = self.studio.frame_count > 0
+        has = self.studio.player.frame_count > 0
         for a in (self.export_action, self.save_frame_action, self.copy_frame_action):
             a.setEnabled(has)
 
     def open_export_dialog(self):
         from explorer.widgets.export_dialog import ExportDialog
 
-        if self.studio.frame_count == 0:
-            self.state.message.emit("warning", "There is no animation to export yet.")
+        if self.studio.player.frame_count == 0:
+            self.state.post_message("warning", "There is no animation to export yet.")
             return None
         if self._export_dialog is None:
             self._export_dialog = ExportDialog(self.state, self.window)
@@ -473,7 +473,7 @@ class StudioDocks(QObject):
         frame = self.player.current_shown_frame()
         if frame is not None:
             copy_frame_to_clipboard(frame)
-            self.state.message.emit("info", "Copied the current frame.")
+            self.state.post_message("info", "Copied the current frame.")
 
     def save_current_frame(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -483,7 +483,7 @@ class StudioDocks(QObject):
         frame = self.player.current_shown_frame()
         if frame is None:
             return
-        name = f"frame-{self.studio.current_frame + 1:03d}.png"
+        name = f"frame-{self.studio.player.current_frame + 1:03d}.png"
         path, _ = QFileDialog.getSaveFileName(self.window, "Save Current Frame", name,
                                               "PNG images (*.png);;JPEG images (*.jpg *.jpeg);;WebP images (*.webp)")
         if path:
@@ -492,7 +492,7 @@ class StudioDocks(QObject):
             except (OSError, ValueError) as exc:
                 self.window.show_error("Could not save the frame", str(exc))
                 return
-            self.state.message.emit("info", f"Saved {saved.name}.")
+            self.state.post_message("info", f"Saved {saved.name}.")
 
 
 def hide_stale_tab_bars(window, *, by_geometry: bool = False) -> int:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from explorer.studio_state import AttributeSide
+from explorer.state.studio import AttributeSide
 from explorer.widgets.image_grid import ImageGrid
 from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
 
@@ -62,7 +62,7 @@ class ArithmeticPanel(QWidget):
         self.pick_button.setCheckable(True)
         self.pick_button.setToolTip("While on, each click on the map adds its point (or a pin at that position)")
         self.clear_button = QPushButton("Clear")
-        self.strength_slider = _strength_slider(-1.0, 3.0, self.studio.strength,
+        self.strength_slider = _strength_slider(-1.0, 3.0, self.studio.arithmetic.strength,
                                                 "Scales everything after the first term: A + s·(C − B)")
 
         self.terms = ImageGrid(placeholder="Each term and the decoded result show here.")
@@ -112,37 +112,37 @@ class ArithmeticPanel(QWidget):
         self.expression_edit.returnPressed.connect(lambda: self._on_text_edited(self.expression_edit.text()))
         self.picker.picked_with.connect(self._on_picker_picked)
         self.pick_button.toggled.connect(self._on_pick_toggled)
-        self.clear_button.clicked.connect(lambda: self.studio.set_expression(""))
-        self.strength_slider.valueChanged.connect(self.studio.set_strength)
+        self.clear_button.clicked.connect(lambda: self.studio.arithmetic.set_expression(""))
+        self.strength_slider.valueChanged.connect(self.studio.arithmetic.set_strength)
         self.pin_button.clicked.connect(self._on_pin)
         self.animate_button.clicked.connect(self._on_animate)
         self.keyframe_button.clicked.connect(self._on_keyframe)
         self.traverse_button.clicked.connect(self._on_traverse)
         self.neighbors.tile_clicked.connect(self._on_neighbor_clicked)
 
-        self._conn.connect(self.studio.arithmetic_changed, self._on_studio_arithmetic_changed)
-        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(self.studio.arithmetic.changed, self._on_studio_arithmetic_changed)
+        self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
         self._conn.connect(state.codes_changed, self._revalidate)
-        self._conn.connect(state.map.pins_changed, self._revalidate)
-        self._conn.connect(state.map.groups_changed, self._revalidate)
+        self._conn.connect(state.marks.pins_changed, self._revalidate)
+        self._conn.connect(state.marks.groups_changed, self._revalidate)
         self._on_studio_arithmetic_changed()
 
     # -- user input ----------------------------------------------------------------------------
     def _on_text_edited(self, text: str) -> None:
-        self.studio.set_expression(text)
+        self.studio.arithmetic.set_expression(text)
 
     def _revalidate(self, *_) -> None:
-        if self.studio.expression.strip():
-            self.studio.evaluate_arithmetic()
+        if self.studio.arithmetic.expression.strip():
+            self.studio.arithmetic.evaluate()
 
     def _on_picker_picked(self, sign: str, operand) -> None:
-        self.studio.add_operand_to_expression(operand, sign)
+        self.studio.arithmetic.add_operand_to_expression(operand, sign)
 
     def _on_pick_toggled(self, on: bool) -> None:
         if on:
-            self.studio.set_pick_target("arithmetic")
-        elif self.studio.pick_target == "arithmetic":
-            self.studio.set_pick_target(None)
+            self.studio.picking.set_target("arithmetic")
+        elif self.studio.picking.target == "arithmetic":
+            self.studio.picking.set_target(None)
 
     def _on_studio_pick_target_changed(self, target) -> None:
         with signals_blocked(self.pick_button):
@@ -150,61 +150,61 @@ class ArithmeticPanel(QWidget):
 
     def _on_pin(self) -> None:
         try:
-            pin = self.studio.pin_result()
+            pin = self.studio.arithmetic.pin_result()
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
             return
-        self.state.message.emit("info", f"Pinned the result as {pin.name}.")
+        self.state.post_message("info", f"Pinned the result as {pin.name}.")
 
     def _on_animate(self) -> None:
         try:
-            self.studio.animate_arithmetic()
+            self.studio.arithmetic.animate()
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
 
     def _on_keyframe(self) -> None:
-        if self.studio.result_z is not None:
-            self.studio.add_code_keyframe(self.studio.result_z, name=f"= {self.studio.expression}")
+        if self.studio.arithmetic.result_z is not None:
+            self.studio.interpolation.add_code_keyframe(self.studio.arithmetic.result_z, name=f"= {self.studio.arithmetic.expression}")
 
     def _on_traverse(self) -> None:
-        if self.studio.result_z is not None:
-            self.studio.set_traversal_code(self.studio.result_z)
+        if self.studio.arithmetic.result_z is not None:
+            self.studio.traversal.set_code(self.studio.arithmetic.result_z)
 
     def _on_neighbor_clicked(self, tile: int) -> None:
-        idx = self.studio.neighbor_indices
+        idx = self.studio.arithmetic.neighbor_indices
         if 0 <= tile < len(idx):
-            self.studio.add_operand_to_expression(self.studio.operand_from_index(int(idx[tile])), "+")
+            self.studio.arithmetic.add_operand_to_expression(self.studio.context.operand_from_index(int(idx[tile])), "+")
 
     # -- state → widgets ---------------------------------------------------------------------------
     def _on_studio_arithmetic_changed(self) -> None:
         s = self.studio
-        if self.expression_edit.text() != s.expression:
+        if self.expression_edit.text() != s.arithmetic.expression:
             with signals_blocked(self.expression_edit):
                 cursor = self.expression_edit.cursorPosition()
-                self.expression_edit.setText(s.expression)
-                self.expression_edit.setCursorPosition(min(cursor, len(s.expression)) if cursor else len(s.expression))
+                self.expression_edit.setText(s.arithmetic.expression)
+                self.expression_edit.setCursorPosition(min(cursor, len(s.arithmetic.expression)) if cursor else len(s.arithmetic.expression))
         with signals_blocked(self.strength_slider):
-            self.strength_slider.setValue(s.strength)
-        has = s.result_z is not None
+            self.strength_slider.setValue(s.arithmetic.strength)
+        has = s.arithmetic.result_z is not None
         for b in (self.pin_button, self.animate_button, self.keyframe_button, self.traverse_button):
             b.setEnabled(has)
-        if s.arithmetic_error:
+        if s.arithmetic.error:
             self.expression_edit.setStyleSheet(ERROR_STYLE)
             self.status.setStyleSheet("color: #d32f2f;")
-            self.status.setText(s.arithmetic_error)
-            if s.arithmetic_error_position is not None:
-                self.expression_edit.setToolTip(s.arithmetic_error)
+            self.status.setText(s.arithmetic.error)
+            if s.arithmetic.error_position is not None:
+                self.expression_edit.setToolTip(s.arithmetic.error)
         else:
             self.expression_edit.setStyleSheet("")
             self.status.setStyleSheet("")
-            if not s.expression.strip():
+            if not s.arithmetic.expression.strip():
                 self.status.setText("Compose with the picker below or type an expression.")
             elif has:
-                norm = float(np.linalg.norm(s.result_z))
-                self.status.setText(f"✓ {s.describe_expression()} · |z| = {norm:.2f}")
+                norm = float(np.linalg.norm(s.arithmetic.result_z))
+                self.status.setText(f"✓ {s.arithmetic.describe_expression()} · |z| = {norm:.2f}")
         self._show_terms()
         if has:
-            idx, dist = s.neighbor_indices, s.neighbor_distances
+            idx, dist = s.arithmetic.neighbor_indices, s.arithmetic.neighbor_distances
             if len(idx):
                 images = self.state.images[idx]
                 captions = [f"#{i}" for i in idx]
@@ -218,13 +218,13 @@ class ArithmeticPanel(QWidget):
 
     def _show_terms(self) -> None:
         s = self.studio
-        terms = s.term_previews()
+        terms = s.arithmetic.term_previews()
         if not terms:
             self.terms.clear()
             return
         texts, images = zip(*terms)
-        images = np.stack(images + ((s.result_image,) if s.result_image is not None else ()))
-        captions = list(texts) + (["= result"] if s.result_image is not None else [])
+        images = np.stack(images + ((s.arithmetic.result_image,) if s.arithmetic.result_image is not None else ()))
+        captions = list(texts) + (["= result"] if s.arithmetic.result_image is not None else [])
         self.terms.set_images(images, columns=len(images), captions=captions)
 
 
@@ -245,9 +245,9 @@ class _SideCombo(QComboBox):
         sides = []
         labels = self.state.labels
         if labels is not None:
-            sides += [(f"class {self.state.studio.label_name(int(y))}", AttributeSide("label", int(y)))
+            sides += [(f"class {self.state.studio.context.label_name(int(y))}", AttributeSide("label", int(y)))
                       for y in sorted(set(np.unique(labels).tolist()))]
-        sides += [(f"group {g}", AttributeSide("group", g)) for g, idx in self.state.map.groups.items() if len(idx)]
+        sides += [(f"group {g}", AttributeSide("group", g)) for g, idx in self.state.marks.groups.items() if len(idx)]
         self._sides = {_side_key(side): side for _, side in sides}
         with signals_blocked(self):
             self.clear()
@@ -283,7 +283,7 @@ class AttributePanel(QWidget):
         self.pick_button.setCheckable(True)
         self.pick_button.setToolTip("While on, a click on the map chooses the point to edit")
         self.base_label = QLabel()
-        self.amount_slider = _strength_slider(-3.0, 3.0, self.studio.attribute_amount,
+        self.amount_slider = _strength_slider(-3.0, 3.0, self.studio.attributes.amount,
                                               "Negative: less of the attribute; positive: more of it")
         self.base_view = ImageView(placeholder="point", minimum=80)
         self.shifted_view = ImageView(placeholder="shifted", minimum=80)
@@ -332,18 +332,18 @@ class AttributePanel(QWidget):
 
         self.positive_combo.currentIndexChanged.connect(self._on_sides_changed)
         self.negative_combo.currentIndexChanged.connect(self._on_sides_changed)
-        self.picker.picked.connect(self.studio.set_attribute_base)
+        self.picker.picked.connect(self.studio.attributes.set_base)
         self.pick_button.toggled.connect(self._on_pick_toggled)
-        self.amount_slider.valueChanged.connect(self.studio.set_attribute_amount)
+        self.amount_slider.valueChanged.connect(self.studio.attributes.set_amount)
         self.animate_button.clicked.connect(self._on_animate)
         self.pin_button.clicked.connect(self._on_pin)
         self.keyframe_button.clicked.connect(self._on_keyframe)
 
-        self._conn.connect(self.studio.attribute_changed, self._on_studio_attribute_changed)
-        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(self.studio.attributes.changed, self._on_studio_attribute_changed)
+        self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
         self._conn.connect(state.dataset_changed, self._refresh_sides)
         self._conn.connect(state.codes_changed, self._refresh_sides)
-        self._conn.connect(state.map.groups_changed, self._refresh_sides)
+        self._conn.connect(state.marks.groups_changed, self._refresh_sides)
         self._refresh_sides()
         self._on_studio_attribute_changed()
 
@@ -351,18 +351,18 @@ class AttributePanel(QWidget):
         self.positive_combo.refresh()
         self.negative_combo.refresh()
         s = self.studio
-        for combo, side in ((self.positive_combo, s.attribute_positive), (self.negative_combo, s.attribute_negative)):
+        for combo, side in ((self.positive_combo, s.attributes.positive), (self.negative_combo, s.attributes.negative)):
             if side is not None:
                 combo.set_side(side)
 
     def _on_sides_changed(self, *_) -> None:
-        self.studio.set_attribute_sides(self.positive_combo.side(), self.negative_combo.side())
+        self.studio.attributes.set_sides(self.positive_combo.side(), self.negative_combo.side())
 
     def _on_pick_toggled(self, on: bool) -> None:
         if on:
-            self.studio.set_pick_target("attribute")
-        elif self.studio.pick_target == "attribute":
-            self.studio.set_pick_target(None)
+            self.studio.picking.set_target("attribute")
+        elif self.studio.picking.target == "attribute":
+            self.studio.picking.set_target(None)
 
     def _on_studio_pick_target_changed(self, target) -> None:
         with signals_blocked(self.pick_button):
@@ -370,46 +370,46 @@ class AttributePanel(QWidget):
 
     def _on_animate(self) -> None:
         try:
-            self.studio.animate_attribute()
+            self.studio.attributes.animate()
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
 
     def _on_pin(self) -> None:
         s = self.studio
-        if s.attribute_result_z is not None:
-            pin = self.state.map.add_pin(s.attribute_result_z, label=s.decode_label if s.conditional else None)
-            self.state.message.emit("info", f"Pinned the shifted point as {pin.name}.")
+        if s.attributes.result_z is not None:
+            pin = self.state.marks.add_pin(s.attributes.result_z, label=s.decode_label if s.context.conditional else None)
+            self.state.post_message("info", f"Pinned the shifted point as {pin.name}.")
 
     def _on_keyframe(self) -> None:
         s = self.studio
-        if s.attribute_result_z is not None:
-            s.add_code_keyframe(s.attribute_result_z, name=f"{s.attribute_base.name} {s.attribute_amount:+g}×")
+        if s.attributes.result_z is not None:
+            s.interpolation.add_code_keyframe(s.attributes.result_z, name=f"{s.attributes.base.name} {s.attributes.amount:+g}×")
 
     def _on_studio_attribute_changed(self) -> None:
         s = self.studio
-        for combo, side in ((self.positive_combo, s.attribute_positive), (self.negative_combo, s.attribute_negative)):
+        for combo, side in ((self.positive_combo, s.attributes.positive), (self.negative_combo, s.attributes.negative)):
             if combo.side() != side:
                 combo.set_side(side)
         with signals_blocked(self.amount_slider):
-            self.amount_slider.setValue(s.attribute_amount)
-        if s.attribute_vector is not None:
-            text = f"Attribute: {s.attribute_name}, |v| = {float(np.linalg.norm(s.attribute_vector)):.2f}"
-            if s.attribute_error:
-                text += f". {s.attribute_error}"
+            self.amount_slider.setValue(s.attributes.amount)
+        if s.attributes.vector is not None:
+            text = f"Attribute: {s.attributes.name}, |v| = {float(np.linalg.norm(s.attributes.vector)):.2f}"
+            if s.attributes.error:
+                text += f". {s.attributes.error}"
             self.vector_label.setText(text)
             self.vector_label.setStyleSheet("")
         else:
-            self.vector_label.setText(s.attribute_error or "")
-            self.vector_label.setStyleSheet("color: #d32f2f;" if s.attribute_error and
-                                            s.attribute_positive is not None else "")
-        self.base_label.setText(f"Point: {s.attribute_base.name}" if s.attribute_base is not None
+            self.vector_label.setText(s.attributes.error or "")
+            self.vector_label.setStyleSheet("color: #d32f2f;" if s.attributes.error and
+                                            s.attributes.positive is not None else "")
+        self.base_label.setText(f"Point: {s.attributes.base.name}" if s.attributes.base is not None
                                 else "Point: none yet")
-        has = s.attribute_images is not None
+        has = s.attributes.images is not None
         if has:
-            self.base_view.set_image(s.attribute_images[0], caption=s.attribute_base.name)
-            sign = "more" if s.attribute_amount >= 0 else "less"
-            self.shifted_view.set_image(s.attribute_images[1],
-                                        caption=f"{abs(s.attribute_amount):g}× {sign}")
+            self.base_view.set_image(s.attributes.images[0], caption=s.attributes.base.name)
+            sign = "more" if s.attributes.amount >= 0 else "less"
+            self.shifted_view.set_image(s.attributes.images[1],
+                                        caption=f"{abs(s.attributes.amount):g}× {sign}")
         else:
             self.base_view.set_image(None, caption="")
             self.shifted_view.set_image(None, caption="")

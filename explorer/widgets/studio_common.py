@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSiz
                                QStackedWidget, QToolButton, QWidget)
 from superqt.utils import signals_blocked
 
-from explorer.studio_state import Keyframe
+from explorer.state.studio import Keyframe
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ OPERAND_KINDS = (("index", "Data point"), ("pin", "Pin"), ("centroid", "Class me
 class OperandPicker(QWidget):
     """Choose an operand: a data point, a pin, a class centroid, a group or the map cursor.
 
-    Emits :attr:`picked` with a :class:`~explorer.studio_state.Keyframe` when one of the
+    Emits :attr:`picked` with a :class:`~explorer.state.studio.Keyframe` when one of the
     action buttons is pressed; ``picked_with`` also says which button (its key).
     """
 
@@ -213,8 +213,8 @@ class OperandPicker(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
         self._conn.connect(state.dataset_changed, self.refresh)
         self._conn.connect(state.codes_changed, self.refresh)
-        self._conn.connect(state.map.pins_changed, self.refresh)
-        self._conn.connect(state.map.groups_changed, self.refresh)
+        self._conn.connect(state.marks.pins_changed, self.refresh)
+        self._conn.connect(state.marks.groups_changed, self.refresh)
         self.refresh()
         self._on_kind_changed()
 
@@ -232,12 +232,12 @@ class OperandPicker(QWidget):
         self.index_spin.setMaximum(max(0, n - 1))
         self.index_spin.setToolTip(f"Index of the data point, 0 to {n - 1} (train then test)" if n
                                    else "Index of the data point (train then test)")
-        self._fill(self.pin_combo, [(p.name, p.name) for p in self.state.map.pins], "no pins yet")
+        self._fill(self.pin_combo, [(p.name, p.name) for p in self.state.marks.pins], "no pins yet")
         labels = self.state.labels
         present = [] if labels is None else sorted(set(np.unique(labels).tolist()))
-        self._fill(self.class_combo, [(f"mean of {self.state.studio.label_name(int(y))}", int(y))
+        self._fill(self.class_combo, [(f"mean of {self.state.studio.context.label_name(int(y))}", int(y))
                                       for y in present], "unlabeled data")
-        self._fill(self.group_combo, [(g, g) for g, idx in self.state.map.groups.items() if len(idx)],
+        self._fill(self.group_combo, [(g, g) for g, idx in self.state.marks.groups.items() if len(idx)],
                    "no groups yet")
         self._update_enabled()
 
@@ -260,9 +260,9 @@ class OperandPicker(QWidget):
     def _update_enabled(self) -> None:
         kind = self.kind
         ok = {"index": self.state.codes is not None and len(self.state.codes) > 0,
-              "pin": bool(self.state.map.pins),
+              "pin": bool(self.state.marks.pins),
               "centroid": self.state.codes is not None and self.state.labels is not None,
-              "group": self.state.codes is not None and bool(self.state.map.groups),
+              "group": self.state.codes is not None and bool(self.state.marks.groups),
               "cursor": True}.get(kind, False)
         for b in self.buttons.values():
             b.setEnabled(ok)
@@ -272,29 +272,29 @@ class OperandPicker(QWidget):
         studio = self.state.studio
         kind = self.kind
         if kind == "index":
-            return studio.operand_from_index(self.index_spin.value())
+            return studio.context.operand_from_index(self.index_spin.value())
         if kind == "pin":
             if self.pin_combo.currentData() is None:
                 raise ValueError("There are no pins: pin a point on the map first.")
-            return studio.operand_from_pin(self.pin_combo.currentData())
+            return studio.context.operand_from_pin(self.pin_combo.currentData())
         if kind == "centroid":
             if self.class_combo.currentData() is None:
                 raise ValueError("Class means need a labelled dataset.")
-            return studio.operand_from_centroid(self.class_combo.currentData())
+            return studio.context.operand_from_centroid(self.class_combo.currentData())
         if kind == "group":
             if self.group_combo.currentData() is None:
                 raise ValueError("There are no selection groups yet.")
-            return studio.operand_from_group(self.group_combo.currentData())
+            return studio.context.operand_from_group(self.group_combo.currentData())
         z = self.state.map.cursor_z
         if z is None:
             raise ValueError("Move the cursor over the map first.")
-        return studio.operand_from_code(z, name="cursor")
+        return studio.context.operand_from_code(z, name="cursor")
 
     def _on_action(self, key: str) -> None:
         try:
             operand = self.current_operand()
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
             return
         self.picked_with.emit(key, operand)
         self.picked.emit(operand)
@@ -332,21 +332,21 @@ class LabelPicker(QWidget):
         self.combo.currentIndexChanged.connect(self._on_combo_changed)
         self._conn.connect(state.model_changed, self.refresh)
         self._conn.connect(state.dataset_changed, self.refresh)
-        self._conn.connect(state.studio.decode_label_changed, self._on_studio_label_changed)
+        self._conn.connect(state.studio.context.decode_label_changed, self._on_studio_label_changed)
         self.refresh()
 
     def refresh(self, *_) -> None:
         studio = self.state.studio
         with signals_blocked(self.combo):
             self.combo.clear()
-            for y in range(studio.num_labels):
-                self.combo.addItem(studio.label_name(y), y)
+            for y in range(studio.context.num_labels):
+                self.combo.addItem(studio.context.label_name(y), y)
             self.combo.setCurrentIndex(max(0, self.combo.findData(studio.decode_label)))
-        self.setVisible(studio.conditional)
+        self.setVisible(studio.context.conditional)
 
     def _on_combo_changed(self, *_) -> None:
         if self.combo.currentData() is not None:
-            self.state.studio.set_decode_label(int(self.combo.currentData()))
+            self.state.studio.context.set_decode_label(int(self.combo.currentData()))
 
     def _on_studio_label_changed(self, label: int) -> None:
         with signals_blocked(self.combo):

@@ -40,7 +40,7 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
     examples_dir
         Where the exported GIF goes (skipped when None).
     traversal_training
-        :class:`~explorer.widgets.training_panel.TrainingOptions` of a model to train (by
+        :class:`~explorer.state.training.TrainingOptions` of a model to train (by
         clicking Train) before the traversal picture, e.g. one with more latent
         dimensions than the current one, some of them collapsed. None keeps the model.
 
@@ -56,19 +56,19 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
         raise ValueError("The studio scenes need a labelled dataset.")
 
     # 1. Interpolation: keyframes picked by clicking data points on the map.
-    studio.clear_keyframes()
+    studio.interpolation.clear_keyframes()
     docks.docks["interpolation"].raise_()
-    studio.set_pick_target("keyframes")
+    studio.picking.set_target("keyframes")
     for label in (1, 7, 0, 6):
         i = clear_example(codes, labels, label)
         state.map.pick(tuple(float(v) for v in state.map.xy[i]), index=i)
-    studio.set_pick_target(None)
-    studio.set_method("slerp")
-    studio.set_easing("ease-in-out")
-    studio.set_steps(31)
-    studio.set_pingpong(False)
-    studio.set_fps(15)
-    studio.set_current_frame(13)
+    studio.picking.set_target(None)
+    studio.interpolation.set_method("slerp")
+    studio.interpolation.set_easing("ease-in-out")
+    studio.interpolation.set_steps(31)
+    studio.player.set_pingpong(False)
+    studio.player.set_fps(15)
+    studio.player.set_current_frame(13)
     docks.docks["player"].raise_()
     pause_for(0.5)
     shot(window, "studio-interpolation.png")
@@ -82,20 +82,20 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
         h, w = dialog.frame_shape()
         dialog.upscale_spin.setValue(max(1, 112 // max(h, w)))
         dialog.captions_check.setChecked(False)
-        studio.set_pingpong(True)
+        studio.player.set_pingpong(True)
         dialog.set_path(Path(examples_dir) / gif_name)
         dialog.start_export()
         wait_until(lambda: dialog.job is None, 120, "the GIF export")
         gif = dialog.last_path
         shot(dialog, "studio-export.png")
         dialog.close()
-        studio.set_pingpong(False)
+        studio.player.set_pingpong(False)
 
     # 2. Latent arithmetic: a 1, minus the mean 1, plus the mean 0 (that 1's style, as a 0).
     docks.docks["arithmetic"].raise_()
     one = clear_example(codes, labels, 1, seed=1)
-    studio.set_strength(1.0)
-    studio.set_expression(f"#{one} − mean(1) + mean(0)")
+    studio.arithmetic.set_strength(1.0)
+    studio.arithmetic.set_expression(f"#{one} − mean(1) + mean(0)")
     pause_for(0.5)
     shot(window, "studio-arithmetic.png")
 
@@ -111,8 +111,8 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
                    and not window.busy, 180, "the new codes")
         codes, labels = state.codes, state.labels
     docks.docks["traversals"].raise_()
-    studio.set_traversal_code(codes[clear_example(codes, labels, 2)])
-    studio.set_traversal_options(steps=9, span=3.0)
+    studio.traversal.set_code(codes[clear_example(codes, labels, 2)])
+    studio.traversal.set_options(steps=9, span=3.0)
     dock = docks.docks["traversals"]
     dock.setFloating(True)
     dock.resize(660, 820)

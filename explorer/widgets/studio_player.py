@@ -25,7 +25,7 @@ class Filmstrip(QListWidget):
     Items are the decoded frames (before ping-pong); the frame on screen is selected.
     """
 
-    frame_clicked = Signal(int)      # index into studio.frames
+    frame_clicked = Signal(int)      # index into studio.player.frames
 
     def __init__(self, parent=None, *, thumb: int = 56) -> None:
         super().__init__(parent)
@@ -180,36 +180,36 @@ class PlayerWidget(QWidget):
         self.play_action = QAction("Play/Pause", self)
         self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
         self.play_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.play_action.triggered.connect(self.studio.toggle_playing)
+        self.play_action.triggered.connect(self.studio.player.toggle_playing)
         self.addAction(self.play_action)
-        for key, slot in ((Qt.Key.Key_Left, lambda: self.studio.step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.studio.step(1)),
-                          (Qt.Key.Key_Home, lambda: self.studio.set_current_frame(0)),
-                          (Qt.Key.Key_End, lambda: self.studio.set_current_frame(self.studio.sequence_length - 1))):
+        for key, slot in ((Qt.Key.Key_Left, lambda: self.studio.player.step(-1)),
+                          (Qt.Key.Key_Right, lambda: self.studio.player.step(1)),
+                          (Qt.Key.Key_Home, lambda: self.studio.player.set_current_frame(0)),
+                          (Qt.Key.Key_End, lambda: self.studio.player.set_current_frame(self.studio.player.sequence_length - 1))):
             action = QAction(self)
             action.setShortcut(QKeySequence(key))
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             action.triggered.connect(slot)
             self.addAction(action)
 
-        self.first_button.clicked.connect(lambda: self.studio.set_current_frame(0))
-        self.back_button.clicked.connect(lambda: self.studio.step(-1))
-        self.play_button.clicked.connect(self.studio.toggle_playing)
-        self.forward_button.clicked.connect(lambda: self.studio.step(1))
-        self.last_button.clicked.connect(lambda: self.studio.set_current_frame(self.studio.sequence_length - 1))
-        self.slider.valueChanged.connect(self.studio.set_current_frame)
-        self.fps_spin.valueChanged.connect(self.studio.set_fps)
-        self.loop_check.toggled.connect(self.studio.set_loop)
-        self.pingpong_check.toggled.connect(self.studio.set_pingpong)
+        self.first_button.clicked.connect(lambda: self.studio.player.set_current_frame(0))
+        self.back_button.clicked.connect(lambda: self.studio.player.step(-1))
+        self.play_button.clicked.connect(self.studio.player.toggle_playing)
+        self.forward_button.clicked.connect(lambda: self.studio.player.step(1))
+        self.last_button.clicked.connect(lambda: self.studio.player.set_current_frame(self.studio.player.sequence_length - 1))
+        self.slider.valueChanged.connect(self.studio.player.set_current_frame)
+        self.fps_spin.valueChanged.connect(self.studio.player.set_fps)
+        self.loop_check.toggled.connect(self.studio.player.set_loop)
+        self.pingpong_check.toggled.connect(self.studio.player.set_pingpong)
         self.export_button.clicked.connect(self.export_requested)
         self.copy_button.clicked.connect(self.copy_requested)
         self.save_button.clicked.connect(self.save_frame_requested)
         self.filmstrip.frame_clicked.connect(self._on_filmstrip_frame_clicked)
         self.label_picker.animate_requested.connect(self._on_animate_labels)
 
-        self._conn.connect(self.studio.frames_changed, self._on_studio_frames_changed)
-        self._conn.connect(self.studio.current_frame_changed, self._on_studio_current_frame_changed)
-        self._conn.connect(self.studio.playback_changed, self._on_studio_playback_changed)
+        self._conn.connect(self.studio.player.frames_changed, self._on_studio_frames_changed)
+        self._conn.connect(self.studio.player.current_frame_changed, self._on_studio_current_frame_changed)
+        self._conn.connect(self.studio.player.playback_changed, self._on_studio_playback_changed)
         self._on_studio_playback_changed()
         self._on_studio_frames_changed()
 
@@ -245,75 +245,75 @@ class PlayerWidget(QWidget):
 
     def current_shown_frame(self) -> np.ndarray | None:
         """The ``uint8`` frame on screen now, exactly as an export writes it."""
-        f = self.studio.current_frame
+        f = self.studio.player.current_frame
         return self._shown[f] if 0 <= f < len(self._shown) else None
 
     def _rebuild_shown(self) -> None:
-        self._shown = list(self.studio.display_frames())
+        self._shown = list(self.studio.player.display_frames())
 
     def _on_studio_frames_changed(self) -> None:
         studio = self.studio
         self._rebuild_shown()
-        self.filmstrip.set_frames(studio.frames, studio.captions)
-        has = studio.frame_count > 0
-        self.title.setText(studio.animation_title if has else
+        self.filmstrip.set_frames(studio.player.frames, studio.player.captions)
+        has = studio.player.frame_count > 0
+        self.title.setText(studio.player.animation_title if has else
                            "No animation yet: pick two keyframes, or animate an edit.")
         for w in (self.first_button, self.back_button, self.play_button, self.forward_button,
                   self.last_button, self.slider, self.export_button, self.copy_button, self.save_button):
             w.setEnabled(has)
         self._update_range()
-        self._on_studio_current_frame_changed(studio.current_frame)
+        self._on_studio_current_frame_changed(studio.player.current_frame)
 
     def _update_range(self) -> None:
         with signals_blocked(self.slider):
-            self.slider.setRange(0, max(0, self.studio.sequence_length - 1))
-            self.slider.setValue(self.studio.current_frame)
+            self.slider.setRange(0, max(0, self.studio.player.sequence_length - 1))
+            self.slider.setValue(self.studio.player.current_frame)
 
     def _on_studio_current_frame_changed(self, frame: int) -> None:
         studio = self.studio
         with signals_blocked(self.slider):
             self.slider.setValue(frame)
-        n = studio.sequence_length
+        n = studio.player.sequence_length
         self.frame_label.setText(f"{frame + 1 if n else 0} / {n}")
-        self.view.set_image(self.current_shown_frame(), caption=studio.current_caption)
-        self.filmstrip.set_current(studio.current_index)
+        self.view.set_image(self.current_shown_frame(), caption=studio.player.current_caption)
+        self.filmstrip.set_current(studio.player.current_index)
 
     def _on_studio_playback_changed(self) -> None:
         studio = self.studio
         with signals_blocked(self.fps_spin):
-            self.fps_spin.setValue(studio.fps)
+            self.fps_spin.setValue(studio.player.fps)
         with signals_blocked(self.loop_check):
-            self.loop_check.setChecked(studio.loop)
-        if self.pingpong_check.isChecked() != studio.pingpong:
+            self.loop_check.setChecked(studio.player.loop)
+        if self.pingpong_check.isChecked() != studio.player.pingpong:
             with signals_blocked(self.pingpong_check):
-                self.pingpong_check.setChecked(studio.pingpong)
-        if len(self._shown) != studio.sequence_length:
+                self.pingpong_check.setChecked(studio.player.pingpong)
+        if len(self._shown) != studio.player.sequence_length:
             self._rebuild_shown()
             self._update_range()
-        self.play_button.setIcon(self._pause_icon if studio.playing else self._play_icon)
-        self.play_button.setToolTip("Pause (Space)" if studio.playing else "Play (Space)")
-        self.timer.setInterval(max(1, round(1000.0 / studio.fps)))
-        if studio.playing and not self.timer.isActive():
+        self.play_button.setIcon(self._pause_icon if studio.player.playing else self._play_icon)
+        self.play_button.setToolTip("Pause (Space)" if studio.player.playing else "Play (Space)")
+        self.timer.setInterval(max(1, round(1000.0 / studio.player.fps)))
+        if studio.player.playing and not self.timer.isActive():
             self.timer.start()
-        elif not studio.playing:
+        elif not studio.player.playing:
             self.timer.stop()
 
     def _on_timer_timeout(self) -> None:
-        if not self.studio.advance():
+        if not self.studio.player.advance():
             self.timer.stop()
 
     def _on_filmstrip_frame_clicked(self, index: int) -> None:
         studio = self.studio
-        studio.stop()
-        hits = np.flatnonzero(studio.sequence == index)
+        studio.player.stop()
+        hits = np.flatnonzero(studio.player.sequence == index)
         if len(hits):
             # The occurrence nearest to where the player is (ping-pong shows frames twice).
-            studio.set_current_frame(int(hits[np.argmin(np.abs(hits - studio.current_frame))]))
+            studio.player.set_current_frame(int(hits[np.argmin(np.abs(hits - studio.player.current_frame))]))
 
     def _on_animate_labels(self) -> None:
         studio = self.studio
-        z = studio.current_code if studio.current_code is not None else studio.traversal_code
+        z = studio.player.current_code if studio.player.current_code is not None else studio.traversal.code
         try:
-            studio.animate_labels(z)
+            studio.labels.animate(z)
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))

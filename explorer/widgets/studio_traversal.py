@@ -2,7 +2,7 @@
 
 Sliders are sorted by KL (the dimensions the model uses first); collapsed dimensions —
 whose posterior means barely vary over the data — are greyed and flagged. Moving a slider
-edits ``studio.traversal_code`` and decodes it live; the grid shows each dimension swept
+edits ``studio.traversal.code`` and decodes it live; the grid shows each dimension swept
 over ±span·σ around that code.
 """
 
@@ -139,20 +139,20 @@ class TraversalPanel(QWidget):
         layout.addLayout(second)
         layout.addWidget(splitter, 1)
 
-        self.picker.picked.connect(lambda k: self.studio.set_traversal_code(k.z))
+        self.picker.picked.connect(lambda k: self.studio.traversal.set_code(k.z))
         self.pick_button.toggled.connect(self._on_pick_toggled)
         self.zero_button.clicked.connect(self._on_zero)
         self.label_picker.animate_requested.connect(self._on_animate_labels)
-        self.span_spin.valueChanged.connect(lambda v: self.studio.set_traversal_options(span=v))
-        self.steps_spin.valueChanged.connect(lambda v: self.studio.set_traversal_options(steps=v))
+        self.span_spin.valueChanged.connect(lambda v: self.studio.traversal.set_options(span=v))
+        self.steps_spin.valueChanged.connect(lambda v: self.studio.traversal.set_options(steps=v))
         self.sigma_combo.currentIndexChanged.connect(
-            lambda: self.studio.set_traversal_options(sigma=self.sigma_combo.currentData()))
-        self.rows_spin.valueChanged.connect(lambda v: self.studio.set_traversal_options(max_dims=v))
+            lambda: self.studio.traversal.set_options(sigma=self.sigma_combo.currentData()))
+        self.rows_spin.valueChanged.connect(lambda v: self.studio.traversal.set_options(max_dims=v))
         self.grid.tile_clicked.connect(self._on_grid_tile_clicked)
 
-        self._conn.connect(self.studio.traversal_changed, self._on_studio_traversal_changed)
-        self._conn.connect(self.studio.pick_target_changed, self._on_studio_pick_target_changed)
-        self._conn.connect(self.studio.decode_label_changed, self._on_studio_traversal_changed)
+        self._conn.connect(self.studio.traversal.changed, self._on_studio_traversal_changed)
+        self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
+        self._conn.connect(self.studio.context.decode_label_changed, self._on_studio_traversal_changed)
         self._conn.connect(state.model_changed, self._rebuild_rows)
         self._conn.connect(state.codes_changed, self._rebuild_rows)
         self._conn.connect(state.history_changed, self._rebuild_rows)
@@ -168,10 +168,10 @@ class TraversalPanel(QWidget):
         are moved to their new grid rows instead of being recreated.
         """
         s = self.studio
-        d = s.latent_dim or 0
-        order = [int(i) for i in s.dimension_order()] if d else []
-        kl = s.kl_values()
-        collapsed = s.collapsed_mask() if d else np.zeros(0, bool)
+        d = s.context.latent_dim or 0
+        order = [int(i) for i in s.traversal.dimension_order()] if d else []
+        kl = s.traversal.kl_values()
+        collapsed = s.traversal.collapsed_mask() if d else np.zeros(0, bool)
         if set(order) != set(self._rows):
             for row in self._rows.values():
                 for w in row.widgets():
@@ -180,7 +180,7 @@ class TraversalPanel(QWidget):
             self._rows = {}
             for dim in order:
                 row = _DimRow(dim)
-                row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.set_traversal_value(dim, v))
+                row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.traversal.set_value(dim, v))
                 row.animate.clicked.connect(lambda _=False, dim=dim: self._on_animate_dim(dim))
                 self._rows[dim] = row
             self._order = []
@@ -229,66 +229,66 @@ class TraversalPanel(QWidget):
     # -- user input ----------------------------------------------------------------------------
     def _on_pick_toggled(self, on: bool) -> None:
         if on:
-            self.studio.set_pick_target("traversal")
-        elif self.studio.pick_target == "traversal":
-            self.studio.set_pick_target(None)
+            self.studio.picking.set_target("traversal")
+        elif self.studio.picking.target == "traversal":
+            self.studio.picking.set_target(None)
 
     def _on_studio_pick_target_changed(self, target) -> None:
         with signals_blocked(self.pick_button):
             self.pick_button.setChecked(target == "traversal")
 
     def _on_zero(self) -> None:
-        if self.studio.latent_dim:
-            self.studio.set_traversal_code(np.zeros(self.studio.latent_dim, np.float32))
+        if self.studio.context.latent_dim:
+            self.studio.traversal.set_code(np.zeros(self.studio.context.latent_dim, np.float32))
 
     def _on_animate_dim(self, dim: int) -> None:
         try:
-            self.studio.animate_traversal(dim)
+            self.studio.traversal.animate(dim)
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
 
     def _on_animate_labels(self) -> None:
         try:
-            self.studio.animate_labels(self.studio.traversal_code, name="this code")
+            self.studio.labels.animate(self.studio.traversal.code, name="this code")
         except ValueError as exc:
-            self.state.message.emit("warning", str(exc))
+            self.state.post_message("warning", str(exc))
 
     def _on_grid_tile_clicked(self, tile: int) -> None:
         if self._grid_codes is not None:
             flat = self._grid_codes.reshape(-1, self._grid_codes.shape[-1])
             if 0 <= tile < len(flat):
-                self.studio.set_traversal_code(flat[tile])
+                self.studio.traversal.set_code(flat[tile])
 
     # -- state → widgets ---------------------------------------------------------------------------
     def _on_studio_traversal_changed(self, *_) -> None:
         s = self.studio
         with signals_blocked(self.span_spin):
-            self.span_spin.setValue(s.traversal_span)
+            self.span_spin.setValue(s.traversal.span)
         with signals_blocked(self.steps_spin):
-            self.steps_spin.setValue(s.traversal_steps)
+            self.steps_spin.setValue(s.traversal.steps)
         with signals_blocked(self.sigma_combo):
-            self.sigma_combo.setCurrentIndex(self.sigma_combo.findData(s.traversal_sigma))
-        d = s.latent_dim or 0
+            self.sigma_combo.setCurrentIndex(self.sigma_combo.findData(s.traversal.sigma))
+        d = s.context.latent_dim or 0
         with signals_blocked(self.rows_spin):
-            self.rows_spin.setValue(min(d, s.traversal_max_dims or d) if d else 1)
-        if not d or not s.can_decode() or set(self._rows) != set(range(d)):
+            self.rows_spin.setValue(min(d, s.traversal.max_dims or d) if d else 1)
+        if not d or not s.context.can_decode() or set(self._rows) != set(range(d)):
             self.view.set_image(None, caption="")
             self.grid.clear()
             self._grid_codes = None
             return
-        z = s.traversal_code if s.traversal_code is not None else np.zeros(d, np.float32)
+        z = s.traversal.code if s.traversal.code is not None else np.zeros(d, np.float32)
         for dim, row in self._rows.items():
-            lo, hi = s.slider_range(dim)
+            lo, hi = s.traversal.slider_range(dim)
             with signals_blocked(row.slider):
                 row.slider.setRange(lo, hi)
                 row.slider.setValue(float(z[dim]))
-        self.view.set_image(s.decode(z)[0], caption=self._code_caption(z))
-        self._grid_codes = s.traversal_grid_codes()
-        images = s.decode(self._grid_codes.reshape(-1, d))
+        self.view.set_image(s.context.decode(z)[0], caption=self._code_caption(z))
+        self._grid_codes = s.traversal.grid_codes()
+        images = s.context.decode(self._grid_codes.reshape(-1, d))
         steps = self._grid_codes.shape[1]
-        self.grid.set_images(images, columns=steps, row_labels=s.traversal_row_captions())
-        self.grid.set_caption(f"Each row: one dimension from −{s.traversal_span:g}σ to +{s.traversal_span:g}σ "
-                              f"({'prior' if s.traversal_sigma == 'prior' else 'data'} σ), other dimensions fixed")
+        self.grid.set_images(images, columns=steps, row_labels=s.traversal.row_captions())
+        self.grid.set_caption(f"Each row: one dimension from −{s.traversal.span:g}σ to +{s.traversal.span:g}σ "
+                              f"({'prior' if s.traversal.sigma == 'prior' else 'data'} σ), other dimensions fixed")
 
     def _code_caption(self, z) -> str:
         order = self._order or list(range(len(z)))

@@ -4,17 +4,15 @@ The panel is a view: :meth:`TrainingPanel.options` reads the form into a
 :class:`TrainingOptions`, the buttons emit :attr:`train_requested`,
 :attr:`pause_requested` and :attr:`stop_requested`, and the main window does the work
 (loading data in a worker, building or copying the model, starting the run). The panel
-follows ``state.training_status`` for its buttons and ``state.training_progress`` for the
-progress bar.
+follows ``state.training_status`` for its buttons and ``state.training_progressed`` for the
+progress bar. The data root field mirrors ``state.data_root`` (the one place it is kept).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
@@ -25,6 +23,8 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDia
                                QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
 
+from explorer.state.training import TrainingOptions, dataset_display_name
+
 __all__ = ["TrainingOptions", "TrainingPanel", "format_duration", "dataset_display_name"]
 
 MODEL_DEFAULT_HIDDEN = {"mlp": "400", "conv": "256", "cvae": "400"}
@@ -33,32 +33,9 @@ MODEL_DESCRIPTIONS = {
     "conv": "Convolutional encoder and decoder: better on photos and larger images.",
     "cvae": "Conditioned on the class label: decode one style as every class (labelled data only).",
 }
-_DISPLAY = {
-    "digits": "Digits (8×8, bundled)",
-    "mnist": "MNIST",
-    "fashion-mnist": "Fashion-MNIST",
-    "kmnist": "KMNIST (Kuzushiji)",
-    "cifar10": "CIFAR-10",
-    "shapes": "Shapes (64×64)",
-    "shapes:32": "Shapes (32×32)",
-}
 FOLDER_ITEM = "folder:PATH"
 NPZ_ITEM = "npz:PATH"
 TORCHVISION_SPECS = ("mnist", "fashion-mnist", "kmnist", "cifar10")
-
-
-def dataset_display_name(spec: str) -> str:
-    """A short name for a dataset spec: ``"MNIST"``, ``"Images in cats"``, ``"faces.npz"``."""
-    if spec in _DISPLAY:
-        return _DISPLAY[spec]
-    kind, _, arg = spec.partition(":")
-    if kind == "folder" and arg:
-        return f"Images in {Path(arg).name or arg}"
-    if kind == "npz" and arg:
-        return Path(arg).name
-    if kind == "shapes" and arg:
-        return f"Shapes ({arg}×{arg})"
-    return spec
 
 
 def format_duration(seconds: float) -> str:
@@ -68,68 +45,6 @@ def format_duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-@dataclass
-class TrainingOptions:
-    """Everything the form says, as plain values (saved in the settings between runs)."""
-
-    dataset: str = "digits"
-    data_root: str = ""
-    continue_training: bool = False
-    model: str = "mlp"
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (256, 128)
-    likelihood: str = "auto"          # auto | bernoulli | gaussian
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 2e-3
-    beta: float = 1.0
-    kl_anneal: str = "none"
-    warmup_epochs: float = 5.0
-    seed: int = 0
-    device: str = "auto"
-
-    def to_dict(self) -> dict:
-        values = dataclasses.asdict(self)
-        values["hidden"] = list(self.hidden)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "TrainingOptions":
-        defaults = cls()
-        if not isinstance(values, dict):
-            return defaults
-        clean = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in values:
-                continue
-            value, default = values[f.name], getattr(defaults, f.name)
-            try:
-                if f.name == "hidden":
-                    value = tuple(int(v) for v in value)
-                elif isinstance(default, bool):
-                    value = value in (True, "true", "True", 1, "1")
-                elif isinstance(default, int):
-                    value = int(value)
-                elif isinstance(default, float):
-                    value = float(value)
-                else:
-                    value = str(value)
-            except (TypeError, ValueError):
-                continue
-            clean[f.name] = value
-        return dataclasses.replace(defaults, **clean)
-
-    def train_config(self, **overrides):
-        """The :class:`vae_core.TrainConfig` for these options."""
-        from vae_core import TrainConfig
-
-        values = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
-                      kl_anneal=self.kl_anneal, warmup_epochs=self.warmup_epochs if self.kl_anneal == "linear" else 0.0,
-                      seed=self.seed, device=self.device)
-        values.update(overrides)
-        return TrainConfig(**values)
 
 
 def _tip(widget: QWidget, text: str) -> QWidget:
@@ -165,7 +80,8 @@ class TrainingPanel(QWidget):
         self._engine_ready = False
         self._build()
         state.training_status_changed.connect(self._on_state_training_status_changed)
-        state.training_progress.connect(self._on_state_training_progress)
+        state.training_progressed.connect(self._on_state_training_progressed)
+        state.data_root_changed.connect(self._on_state_data_root_changed)
         state.training_started.connect(self._on_state_training_started)
         state.training_finished.connect(self._on_state_training_finished)
         state.model_changed.connect(self._on_state_model_changed)
@@ -214,6 +130,7 @@ class TrainingPanel(QWidget):
         self.data_root_button = _tip(QToolButton(), "Choose the data root folder")
         self.data_root_button.setText("…")
         self.data_root_button.clicked.connect(self._browse_data_root)
+        self.data_root_edit.textChanged.connect(self._on_data_root_edit_text_changed)
         root_row.addWidget(self.data_root_edit, 1)
         root_row.addWidget(self.data_root_button)
         self.data_root_label = QLabel("Data root:")
@@ -405,7 +322,7 @@ class TrainingPanel(QWidget):
         hidden = tuple(int(v) for v in self.hidden_edit.text().replace(",", " ").split() if v.strip())
         return TrainingOptions(
             dataset=self.current_dataset_spec() or "digits",
-            data_root=self.data_root_edit.text().strip(),
+            data_root=str(self.state.data_root) if self.state.data_root is not None else "",
             continue_training=self.continue_radio.isChecked(),
             model=self.model_combo.currentText() or "mlp",
             latent_dim=self.latent_spin.value(),
@@ -430,7 +347,7 @@ class TrainingPanel(QWidget):
 
     def _restore_form(self, o: TrainingOptions) -> None:
         self.set_dataset_spec(o.dataset)
-        self.data_root_edit.setText(o.data_root)
+        self.state.set_data_root(o.data_root or None)
         _select(self.model_combo, o.model, by_text=True)
         self.latent_spin.setValue(o.latent_dim)
         self.hidden_edit.setText(", ".join(str(h) for h in o.hidden))
@@ -520,7 +437,16 @@ class TrainingPanel(QWidget):
         start = self.data_root_edit.text() or str(Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Choose the Data Root", start)
         if folder:
-            self.data_root_edit.setText(folder)
+            self.state.set_data_root(folder)
+
+    def _on_data_root_edit_text_changed(self, text: str) -> None:
+        self.state.set_data_root(text.strip() or None)
+
+    def _on_state_data_root_changed(self, root) -> None:
+        text = self.data_root_edit.text().strip()
+        if (Path(text) if text else None) != root:   # "/data/" while typing is still /data: leave it
+            with signals_blocked(self.data_root_edit):
+                self.data_root_edit.setText(str(root) if root is not None else "")
 
     # -- model fields -------------------------------------------------------------------------------------------
     def _on_model_combo_changed(self, name: str) -> None:
@@ -608,7 +534,7 @@ class TrainingPanel(QWidget):
                                     f"on {self.state.dataset.spec if self.state.dataset else 'the dataset'}…")
         self.loss_label.setText(" ")
 
-    def _on_state_training_progress(self, p) -> None:
+    def _on_state_training_progressed(self, p) -> None:
         if self._run_start_step is None:
             self._run_start_step = self._run_start_epoch * p.steps_per_epoch
         run_total = max(1, p.total_steps - self._run_start_step)

@@ -13,12 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 CHECK = """
 import importlib, pkgutil, sys
-import vae_core
-for mod in pkgutil.walk_packages(vae_core.__path__, "vae_core."):
-    if mod.name != "vae_core.__main__":
-        importlib.import_module(mod.name)
-import explorer.state, explorer.map_state, explorer.studio_state
-qt = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "qtpy"))
+import vae_core, explorer.state
+for package in (vae_core, explorer.state):
+    for mod in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if mod.name != "vae_core.__main__":
+            importlib.import_module(mod.name)
+qt = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "qtpy",
+                                                            "shiboken6"))
 print(",".join(qt))
 """
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
 from explorer.widgets.training_panel import TrainingOptions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FAST = dict(dataset="digits", model="mlp", latent_dim=2, hidden=(32,), batch_size=64, lr=3e-3, seed=0)
 
 
@@ -108,7 +108,7 @@ def test_train_pause_resume_stop_save_and_reopen(qtbot, make_main_window, tmp_pa
     window = make_main_window()
     state, panel, runner = window.state, window.training_panel, window.runner
     progress = []
-    state.training_progress.connect(progress.append)
+    state.training_progressed.connect(progress.append)
 
     _train(qtbot, window, epochs=400)
     assert state.training_status == "running"

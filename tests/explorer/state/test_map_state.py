@@ -1,4 +1,4 @@
-"""MapState without Qt: layouts, cursor, pins, groups, selection, paths, export."""
+"""MapState and Marks without Qt: layouts, cursor, pins, groups, selection, paths, export."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.map_state import MapState, Nearest, PickedPoint, Pin, points_in_polygon
+from explorer.state.map import MapState, Nearest, PickedPoint, Pin, points_in_polygon
 from explorer.state import ExplorerState
 from vae_core import build_model
 from vae_core.latent import Cancelled
@@ -100,7 +100,7 @@ def test_query_nearest_matches_brute_force(state):
 
 
 def test_pins_add_rename_remove_save_load(state, tmp_path):
-    m = state.map
+    m = state.marks
     changes = []
     m.pins_changed.connect(lambda: changes.append(1))
     a = m.add_pin(state.codes[0], index=0, label=int(state.labels[0]))
@@ -127,7 +127,7 @@ def test_pins_add_rename_remove_save_load(state, tmp_path):
 
 
 def test_load_pins_rejects_bad_files(state, tmp_path):
-    m = state.map
+    m = state.marks
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not a readable pins file"):
@@ -145,7 +145,7 @@ def test_load_pins_rejects_bad_files(state, tmp_path):
 
 
 def test_groups_and_named_vectors(state):
-    m = state.map
+    m = state.marks
     sel = []
     m.selection_changed.connect(sel.append)
     name = m.add_group([5, 1, 3, 3])
@@ -276,18 +276,19 @@ def test_export_csv(state, tmp_path):
     assert lines[2].split(",")[5] == ""
 
 
-def test_clear_keeps_pins(state):
+def test_a_new_dataset_clears_layout_groups_and_selection_but_keeps_pins(state):
     _fit(state, "pca")
-    m = state.map
-    m.add_pin(np.zeros(4))
-    m.add_group([1, 2])
-    m.clear()
-    assert m.xy is None and m.projection is None and m.groups == {} and len(m.pins) == 1
+    m, marks = state.map, state.marks
+    marks.add_pin(np.zeros(4))
+    marks.add_group([1, 2])
+    state.set_dataset(state.dataset)
+    assert m.xy is None and m.projection is None and marks.groups == {} and marks.selection.size == 0
+    assert len(marks.pins) == 1
 
 
 def test_fit_process_matches_an_in_process_fit_and_stops(state):
     """UMAP fitted in the child process: same layout as in this process, cancellable."""
-    from explorer.map_fitting import FitProcess
+    from explorer.jobs.umap_fit import FitProcess
     from vae_core.projection import make_projection
 
     codes = state.codes[:300]

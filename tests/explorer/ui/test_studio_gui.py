@@ -49,7 +49,7 @@ def test_interpolation_through_the_widgets_matches_vae_core(qtbot, state):
     codes = state.codes
     keys = np.stack([codes[3], codes[state.labels == 7].mean(0), codes[100]])
     expected = vl.decode(state.model, vl.interpolate(keys, 13, "slerp", "ease-in-out"))
-    np.testing.assert_allclose(state.studio.frames, expected, atol=1e-6)
+    np.testing.assert_allclose(state.studio.player.frames, expected, atol=1e-6)
     shown = np.asarray(player.shown_frames)
     np.testing.assert_array_equal(shown, prepare_frames(expected))
     assert player.filmstrip.count() == 13
@@ -57,21 +57,21 @@ def test_interpolation_through_the_widgets_matches_vae_core(qtbot, state):
 
     # scrub: the picture on screen is the frame the slider points at
     player.slider.setValue(6)
-    assert state.studio.current_frame == 6
+    assert state.studio.player.current_frame == 6
     np.testing.assert_array_equal(player.view.image_array()[..., 0], shown[6])
     assert player.frame_label.text() == "7 / 13"
     assert player.filmstrip.currentRow() == 6
 
     # ping-pong, as prepare_frames does it
     qtbot.mouseClick(player.pingpong_check, Qt.MouseButton.LeftButton)
-    assert state.studio.pingpong
+    assert state.studio.player.pingpong
     np.testing.assert_array_equal(np.asarray(player.shown_frames), prepare_frames(expected, pingpong=True))
     assert player.slider.maximum() == 23
 
     # reorder with the buttons: the path changes accordingly
     panel.keyframe_list.setCurrentRow(2)
     qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
-    assert [k.name for k in state.studio.keyframes] == ["#3", "#100", "mean of 7"]
+    assert [k.name for k in state.studio.interpolation.keyframes] == ["#3", "#100", "mean of 7"]
 
 
 def test_player_plays_steps_and_space_toggles(qtbot, state):
@@ -79,34 +79,34 @@ def test_player_plays_steps_and_space_toggles(qtbot, state):
 
     player = _show(qtbot, PlayerWidget(state))
     studio = state.studio
-    studio.add_index_keyframe(0)
-    studio.add_index_keyframe(1)
-    studio.set_steps(8)
+    studio.interpolation.add_index_keyframe(0)
+    studio.interpolation.add_index_keyframe(1)
+    studio.interpolation.set_steps(8)
     player.fps_spin.setValue(50)
-    assert studio.fps == 50
+    assert studio.player.fps == 50
     qtbot.mouseClick(player.play_button, Qt.MouseButton.LeftButton)
-    assert studio.playing and player.timer.isActive()
-    qtbot.waitUntil(lambda: studio.current_frame >= 3, timeout=3000)
+    assert studio.player.playing and player.timer.isActive()
+    qtbot.waitUntil(lambda: studio.player.current_frame >= 3, timeout=3000)
     player.setFocus()
     qtbot.keyClick(player, Qt.Key.Key_Space)
-    assert not studio.playing and not player.timer.isActive()
-    frame = studio.current_frame
+    assert not studio.player.playing and not player.timer.isActive()
+    frame = studio.player.current_frame
     qtbot.mouseClick(player.forward_button, Qt.MouseButton.LeftButton)
-    assert studio.current_frame == (frame + 1) % 8
+    assert studio.player.current_frame == (frame + 1) % 8
     qtbot.mouseClick(player.first_button, Qt.MouseButton.LeftButton)
-    assert studio.current_frame == 0
+    assert studio.player.current_frame == 0
     qtbot.mouseClick(player.back_button, Qt.MouseButton.LeftButton)
-    assert studio.current_frame == 7                # steps wrap around
+    assert studio.player.current_frame == 7                # steps wrap around
     qtbot.keyClick(player, Qt.Key.Key_Space)
-    assert studio.playing
+    assert studio.player.playing
     # without loop the player stops on the last frame
     qtbot.mouseClick(player.loop_check, Qt.MouseButton.LeftButton)
-    assert not studio.loop
-    qtbot.waitUntil(lambda: not studio.playing, timeout=3000)
-    assert studio.current_frame == 7
+    assert not studio.player.loop
+    qtbot.waitUntil(lambda: not studio.player.playing, timeout=3000)
+    assert studio.player.current_frame == 7
     # a filmstrip click shows that frame
     player.filmstrip.frame_clicked.emit(2)
-    assert studio.current_index == 2
+    assert studio.player.current_index == 2
 
 
 def test_arithmetic_composer_through_the_widgets(qtbot, state):
@@ -119,11 +119,11 @@ def test_arithmetic_composer_through_the_widgets(qtbot, state):
     _pick(qtbot, panel.picker, "centroid", 3, "+")
     assert panel.expression_edit.text() == "#12 − mean(7) + mean(3)"
     panel.strength_slider.setValue(1.5)
-    assert studio.strength == pytest.approx(1.5)
+    assert studio.arithmetic.strength == pytest.approx(1.5)
 
     resolver = vl.LatentResolver(state.codes, state.labels, state.class_names)
     expected = vl.evaluate_expression("#12 - mean(7) + mean(3)", resolver, 1.5)
-    np.testing.assert_allclose(studio.result_z, expected, atol=1e-6)
+    np.testing.assert_allclose(studio.arithmetic.result_z, expected, atol=1e-6)
     image = vl.decode(state.model, expected[None])[0]
     np.testing.assert_allclose(panel.terms.images[-1], image, atol=1e-6)       # the "= result" tile
     idx, _ = vl.nearest_neighbors(state.codes, expected, 8)
@@ -140,17 +140,17 @@ def test_arithmetic_composer_through_the_widgets(qtbot, state):
     qtbot.keyClicks(panel.expression_edit, "@7")
     assert panel.expression_edit.styleSheet() == ""
     assert panel.status.text().startswith("✓ 2 terms")
-    np.testing.assert_allclose(studio.result_z, vl.evaluate_expression("#12 - @7", resolver, 1.5), atol=1e-6)
+    np.testing.assert_allclose(studio.arithmetic.result_z, vl.evaluate_expression("#12 - @7", resolver, 1.5), atol=1e-6)
 
     qtbot.mouseClick(panel.pin_button, Qt.MouseButton.LeftButton)
     assert [p.name for p in state.map.pins] == ["P1"]
-    np.testing.assert_array_equal(state.map.pins[0].z, studio.result_z)
+    np.testing.assert_array_equal(state.map.pins[0].z, studio.arithmetic.result_z)
     # the pin is now an operand
     _pick(qtbot, panel.picker, "pin", "P1", "+")
     assert panel.expression_edit.text() == "#12 - @7 + pin:P1"
     qtbot.mouseClick(panel.animate_button, Qt.MouseButton.LeftButton)
-    assert studio.animation_kind == "arithmetic"
-    np.testing.assert_allclose(studio.frame_codes[-1], studio.result_z, atol=1e-6)
+    assert studio.player.animation_kind == "arithmetic"
+    np.testing.assert_allclose(studio.player.frame_codes[-1], studio.arithmetic.result_z, atol=1e-6)
 
 
 def test_attribute_panel_applies_and_animates(qtbot, state):
@@ -164,13 +164,13 @@ def test_attribute_panel_applies_and_animates(qtbot, state):
     panel.amount_slider.setValue(2.0)
     vector = vl.attribute_vector(state.codes, state.labels, 1, 7)
     shifted = vl.apply_attribute(state.codes[5], vector, 2.0)
-    np.testing.assert_allclose(studio.attribute_result_z, shifted, atol=1e-5)
+    np.testing.assert_allclose(studio.attributes.result_z, shifted, atol=1e-5)
     np.testing.assert_array_equal(panel.shifted_view.image_array()[..., 0],
                                   prepare_frames(vl.decode(state.model, shifted[None]))[0])
     assert "class 1 − class 7" in panel.vector_label.text()
     qtbot.mouseClick(panel.animate_button, Qt.MouseButton.LeftButton)
-    assert studio.animation_kind == "attribute"
-    np.testing.assert_allclose(studio.frame_codes[[0, -1]], np.stack([state.codes[5], shifted]), atol=1e-5)
+    assert studio.player.animation_kind == "attribute"
+    np.testing.assert_allclose(studio.player.frame_codes[[0, -1]], np.stack([state.codes[5], shifted]), atol=1e-5)
 
 
 def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
@@ -178,35 +178,35 @@ def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
 
     panel = _show(qtbot, TraversalPanel(state), (620, 700))
     studio = state.studio
-    order = studio.dimension_order().tolist()
+    order = studio.traversal.dimension_order().tolist()
     rows = [panel.slider_grid.itemAtPosition(r, 0).widget().text().split()[0] for r in range(len(order))]
     assert rows == [f"z{d}" for d in order]
     _pick(qtbot, panel.picker, "index", 9, "set")
-    np.testing.assert_array_equal(studio.traversal_code, state.codes[9])
+    np.testing.assert_array_equal(studio.traversal.code, state.codes[9])
     top = order[0]
     panel._rows[top].slider.setValue(1.5)
     z = state.codes[9].copy()
     z[top] = 1.5
-    np.testing.assert_allclose(studio.traversal_code, z, atol=1e-6)
+    np.testing.assert_allclose(studio.traversal.code, z, atol=1e-6)
     np.testing.assert_array_equal(panel.view.image_array()[..., 0],
                                   prepare_frames(vl.decode(state.model, z[None]))[0])
-    grid = vl.traversal_grid(studio.traversal_code, studio.kl_values(), steps=9, span=3.0, max_dims=16)
+    grid = vl.traversal_grid(studio.traversal.code, studio.traversal.kl_values(), steps=9, span=3.0, max_dims=16)
     np.testing.assert_allclose(panel.grid.images, vl.decode(state.model, grid.reshape(-1, 4)), atol=1e-6)
     assert panel.grid.columns == 9
     panel.steps_spin.setValue(5)
     assert panel.grid.count() == 4 * 5
     qtbot.mouseClick(panel._rows[top].animate, Qt.MouseButton.LeftButton)
-    assert studio.animation_kind == "traversal"
+    assert studio.player.animation_kind == "traversal"
 
 
 def _player_with_animation(qtbot, state, steps=10):
     from explorer.widgets.studio_player import PlayerWidget
 
     player = _show(qtbot, PlayerWidget(state))
-    state.studio.add_index_keyframe(0)
-    state.studio.add_centroid_keyframe(4)
-    state.studio.add_index_keyframe(50)
-    state.studio.set_steps(steps)
+    state.studio.interpolation.add_index_keyframe(0)
+    state.studio.interpolation.add_centroid_keyframe(4)
+    state.studio.interpolation.add_index_keyframe(50)
+    state.studio.interpolation.set_steps(steps)
     return player
 
 
@@ -221,7 +221,7 @@ def test_export_gif_and_mp4_match_the_preview(qtbot, state, tmp_path):
     assert len(preview) == 18
 
     dialog = _show(qtbot, ExportDialog(state), (700, 420))
-    assert dialog.pingpong_check.isChecked() and dialog.fps_spin.value() == state.studio.fps
+    assert dialog.pingpong_check.isChecked() and dialog.fps_spin.value() == state.studio.player.fps
     dialog.set_format("gif")
     dialog.upscale_spin.setValue(4)
     dialog.set_path(tmp_path / "interp.gif")
@@ -249,7 +249,7 @@ def test_export_gif_and_mp4_match_the_preview(qtbot, state, tmp_path):
     with qtbot.waitSignal(dialog.exported, timeout=30000):
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     grid = iio.imread(tmp_path / "interp.png")
-    tile = prepare_frames(state.studio.frames, pingpong=True, upscale=4, captions=state.studio.captions)
+    tile = prepare_frames(state.studio.player.frames, pingpong=True, upscale=4, captions=state.studio.player.captions)
     assert grid.shape[:2] == (3 * tile.shape[1], 6 * 32)
     np.testing.assert_array_equal(grid[: tile.shape[1], :32], tile[0])
 
@@ -295,9 +295,9 @@ def test_copy_and_save_the_current_frame(qtbot, state, tmp_path):
     from explorer.widgets.studio_common import to_uint8_hwc
 
     player = _player_with_animation(qtbot, state)
-    state.studio.set_current_frame(4)
+    state.studio.player.set_current_frame(4)
     frame = player.current_shown_frame()
-    np.testing.assert_array_equal(frame, prepare_frames(state.studio.frames)[4])
+    np.testing.assert_array_equal(frame, prepare_frames(state.studio.player.frames)[4])
     copy_frame_to_clipboard(frame, upscale=3)
     image = QGuiApplication.clipboard().image()
     assert (image.width(), image.height()) == (24, 24)
@@ -330,11 +330,11 @@ def test_conditional_label_picker_and_label_sweep(qtbot):
     assert player.label_picker.isVisible() and panel.label_picker.combo.count() == 10
     panel.label_picker.combo.setCurrentIndex(6)
     assert state.studio.decode_label == 6 and player.label_picker.combo.currentIndex() == 6
-    z = state.studio.traversal_code
+    z = state.studio.traversal.code
     np.testing.assert_array_equal(panel.view.image_array()[..., 0],
                                   prepare_frames(vl.decode(state.model, z[None], 6))[0])
     qtbot.mouseClick(panel.label_picker.animate_button, Qt.MouseButton.LeftButton)
-    assert state.studio.animation_kind == "labels" and player.filmstrip.count() == 10
+    assert state.studio.player.animation_kind == "labels" and player.filmstrip.count() == 10
     np.testing.assert_array_equal(np.asarray(player.shown_frames),
                                   prepare_frames(vl.decode(state.model, np.repeat(z[None], 10, 0), np.arange(10))))
 
@@ -355,7 +355,7 @@ def test_studio_in_the_main_window(qtbot, make_main_window):
 
     # Pick two keyframes with real clicks on the map: no pins are dropped meanwhile.
     qtbot.mouseClick(docks.interpolation.pick_button, Qt.MouseButton.LeftButton)
-    assert studio.pick_target == "keyframes" and window.actions["studio_pick"].isChecked()
+    assert studio.picking.target == "keyframes" and window.actions["studio_pick"].isChecked()
     panel = window.central_panel
     assert not panel.pin_on_click
     view = panel.view
@@ -363,29 +363,29 @@ def test_studio_in_the_main_window(qtbot, make_main_window):
         x, y = state.map.xy[i]
         pos = view.mapFromScene(view.vb.mapViewToScene(QPointF(float(x), float(y))))
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
-    assert [k.kind for k in studio.keyframes] == ["index", "index"]
+    assert [k.kind for k in studio.interpolation.keyframes] == ["index", "index"]
     assert not state.map.pins
-    np.testing.assert_array_equal(state.map.path_codes, studio.frame_codes)
+    np.testing.assert_array_equal(state.map.path_codes, studio.player.frame_codes)
     qtbot.mouseClick(docks.interpolation.pick_button, Qt.MouseButton.LeftButton)
-    assert studio.pick_target is None and panel.pin_on_click
+    assert studio.picking.target is None and panel.pin_on_click
 
     # Space plays and pauses from anywhere but a text field; the marker follows the frame.
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
     docks.player.slider.setFocus()
     qtbot.keyClick(docks.player.slider, Qt.Key.Key_Space)
-    assert studio.playing
-    qtbot.waitUntil(lambda: studio.current_frame >= 2, timeout=5000)
+    assert studio.player.playing
+    qtbot.waitUntil(lambda: studio.player.current_frame >= 2, timeout=5000)
     qtbot.keyClick(docks.player.slider, Qt.Key.Key_Space)
-    assert not studio.playing
-    assert state.map.path_frame == studio.current_index
+    assert not studio.player.playing
+    assert state.map.path_frame == studio.player.current_index
     docks.arithmetic.expression_edit.setFocus()
     qtbot.keyClick(docks.arithmetic.expression_edit, Qt.Key.Key_Space)
-    assert not studio.playing and docks.arithmetic.expression_edit.text() == " "
+    assert not studio.player.playing and docks.arithmetic.expression_edit.text() == " "
 
     # Ctrl+E opens the export dialog on this animation.
     window.actions["export_animation"].trigger()
     dialog = docks._export_dialog
     assert dialog is not None and dialog.isVisible()
-    assert dialog.preview_frames().shape[0] == studio.sequence_length
+    assert dialog.preview_frames().shape[0] == studio.player.sequence_length
     dialog.close()

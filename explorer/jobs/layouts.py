@@ -1,17 +1,18 @@
-"""Background work for the latent map: encoding, projection fits, nearest-data queries.
+"""Background work for the latent map: projection fits (layouts) and nearest-data queries.
 
-:class:`MapJobs` keeps ``state.map`` in step with the model:
+:class:`MapJobs` keeps ``state.map`` in step with the document's codes (which the
+application's :class:`explorer.jobs.encoding.EncodingJob` computes):
 
-* a new model or dataset → encode everything (worker) → fit the current projection;
-* ``weights_changed`` after a training epoch → re-encode with a copy of the snapshot →
-  refit dims/PCA (cheap, PCA aligned to the previous layout with Procrustes) or, for
-  UMAP, keep the 2D layout and re-attach the new codes (instant; *Refit* recomputes);
+* new codes of a new model or dataset → fit the current projection;
+* new codes after a training epoch → refit dims/PCA (cheap, PCA aligned to the previous
+  layout with Procrustes) or, for UMAP, keep the 2D layout and re-attach the new codes
+  (instant; *Refit* recomputes);
 * the projection switcher → fit in a worker with progress; *Cancel* stops it between
   UMAP epochs. A newer request cancels the running one and waits for it to stop.
 
 Jobs run as superqt ``create_worker`` function workers; progress crosses threads through a
 Qt signal (queued to the GUI thread). A UMAP fit goes one step further: the worker hands it
-to a child process (:mod:`explorer.map_fitting`), because umap's numba epochs hold the
+to a child process (:mod:`explorer.jobs.umap_fit`), because umap's numba epochs hold the
 interpreter lock and would freeze the window; there it runs under ``threadpool_limits(1)``
 (inside :mod:`vae_core.projection`), leaving the other core to the GUI.
 
@@ -22,7 +23,6 @@ every mouse move in the GUI thread.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,14 +33,13 @@ from superqt.utils import create_worker
 
 from vae_core.latent import Cancelled
 
-SYNC_ENCODE_ELEMENTS = 4_000_000     # N × pixels below which encoding runs in the GUI thread
 SYNC_LAYOUT_ELEMENTS = 400_000       # N × d below which dims/PCA fits run in the GUI thread (MNIST×20: worker)
 SYNC_UMAP_REATTACH = 200_000         # codes up to which a kept UMAP layout is re-attached in the GUI thread
 
 
 @dataclass
 class _Job:
-    kind: str                 # "encode" | "layout"
+    kind: str                 # "layout"
     generation: int
     cancel: threading.Event = field(default_factory=threading.Event)
     worker: object = None
@@ -55,36 +54,34 @@ class _Relay(QtCore.QObject):
 
 
 class MapJobs(QtCore.QObject):
-    """Encodes and projects in the background so the map follows the model."""
+    """Projects the codes in the background so the map follows them."""
 
     busy_changed = QtCore.Signal(bool)
-    progress = QtCore.Signal(str, float)      # what, fraction in [0, 1] (or -1: unknown)
-    message = QtCore.Signal(str, str)         # level, text
+    progressed = QtCore.Signal(str, float)    # what, fraction in [0, 1] (or -1: unknown)
+    message_posted = QtCore.Signal(str, str)  # level, text
     layout_applied = QtCore.Signal()
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state = state
         self.map = state.map
-        self.auto_encode = True
         # UMAP fits in a child process: its numba epochs would hold the GUI's interpreter.
         self.fit_in_process = True
         self._job: _Job | None = None
         self._pending = None            # callable starting the next job
         self._generation = 0
         self._relay = _Relay(self)
-        self._relay.progressed.connect(self._on_progress)
+        self._relay.progressed.connect(self._on_relay_progressed)
         self._last_progress = 0.0
-        self._scheduled = False         # an encode is queued on the event loop
+        self._scheduled = False         # the first layout is queued on the event loop
         self._closed = False
         self._model_is_new = False      # the next codes come from another model, not another epoch
         self.nearest = NearestQuery(self.map)   # no parent: it is closed explicitly, see shutdown()
-        self.nearest.result_ready.connect(self._on_nearest_ready)
+        self.nearest.answered.connect(self._on_nearest_answered)
         self._connections = []
-        for signal, slot in ((state.model_changed, self._on_model_changed),
-                             (state.dataset_changed, self._on_dataset_changed),
-                             (state.weights_changed, self._on_weights_changed),
-                             (state.codes_changed, self._on_codes_changed)):
+        for signal, slot in ((state.model_changed, self._on_state_model_changed),
+                             (state.dataset_changed, self._on_state_dataset_changed),
+                             (state.codes_changed, self._on_state_codes_changed)):
             signal.connect(slot)
             self._connections.append((signal, slot))
         app = QtCore.QCoreApplication.instance()
@@ -93,7 +90,7 @@ class MapJobs(QtCore.QObject):
         pool = QtCore.QThreadPool.globalInstance()
         # Training holds one pool thread for its whole run: keep room for map jobs.
         pool.setMaxThreadCount(max(pool.maxThreadCount(), 4))
-        if state.model is not None and state.dataset is not None:
+        if state.codes is not None:
             self._scheduled = True
             QtCore.QTimer.singleShot(0, self._initial)
 
@@ -112,8 +109,7 @@ class MapJobs(QtCore.QObject):
             self.map.set_kind(kind)
         kind = self.map.kind
         if self.state.codes is None:
-            self.encode()
-            return
+            return   # the map is fitted with this kind when the codes arrive
         self._request_layout(kind, align=(kind == "umap"), keep_umap_layout=False, switch=True,
                              label=("Refitting " if refit else "Fitting ") + _kind_label(kind))
 
@@ -128,7 +124,7 @@ class MapJobs(QtCore.QObject):
             try:
                 xy = restored.transform(codes)
             except ValueError as exc:
-                self.message.emit("warning", f"The saved map does not fit these codes ({exc}); computing a new one.")
+                self.message_posted.emit("warning", f"The saved map does not fit these codes ({exc}); computing a new one.")
             else:
                 self._apply_layout(self._generation, (restored, xy))
                 return
@@ -151,35 +147,13 @@ class MapJobs(QtCore.QObject):
         self._request_layout(kind, align=True, keep_umap_layout=not new_model, switch=False,
                              label=("Fitting " if new_model and kind == "umap" else "Updating ") + _kind_label(kind))
 
-    def encode(self) -> None:
-        """Encode the dataset with a copy of the current model snapshot (worker)."""
-        state = self.state
-        if state.model is None or state.dataset is None or state.compatible() is not None:
-            return
-        images, labels = state.images, state.labels if getattr(state.model, "conditional", False) else None
-        model = copy.deepcopy(state.model)
-        gen = self._generation
-        n_elements = int(images.size)
-
-        def run(progress=None, should_stop=None):
-            from vae_core.latent import encode_dataset
-
-            mu, logvar = encode_dataset(model, images, labels, progress=progress, should_stop=should_stop)
-            return mu, logvar, code_stats(mu, logvar)
-
-        if n_elements <= SYNC_ENCODE_ELEMENTS and self._job is None:
-            self._apply_codes(gen, run())
-            return
-        self._submit(_Job("encode", gen, label="Encoding the dataset"), run,
-                     lambda result: self._apply_codes(gen, result))
-
     def cancel(self) -> None:
         """Stop the running job (between batches / UMAP epochs) and drop queued ones."""
         self._pending = None
         job = self._job
         if job is not None:
             job.cancel.set()
-            self.progress.emit("Cancelling…", -1.0)
+            self.progressed.emit("Cancelling…", -1.0)
             if job.switch:
                 self._revert_switcher()
 
@@ -225,43 +199,23 @@ class MapJobs(QtCore.QObject):
     # -- state events --------------------------------------------------------------------------------
     def _initial(self) -> None:
         self._scheduled = False
-        if self._closed:
+        if self._closed or self.state.codes is None:
             return
-        if self.state.codes is None:
-            self.encode()
-        else:
-            if self.map.projection is None:
-                self.refresh()
-            self.nearest.warm_up()
+        if self.map.projection is None:
+            self.refresh()
+        self.nearest.warm_up()
 
-    def _on_model_changed(self, model) -> None:
+    def _on_state_model_changed(self, model) -> None:
         self._generation += 1
         self._model_is_new = True
         self._drop_running()
-        if model is not None and self.auto_encode:
-            self._scheduled = True
-            QtCore.QTimer.singleShot(0, self._encode_if_needed)
 
-    def _on_dataset_changed(self, data) -> None:
+    def _on_state_dataset_changed(self, data) -> None:
+        # The map clears its layout itself (MapState); what is running is for the old points.
         self._generation += 1
         self._drop_running()
-        self.map.clear()
-        if self.auto_encode:
-            self._scheduled = True
-            QtCore.QTimer.singleShot(0, self._encode_if_needed)
 
-    def _encode_if_needed(self) -> None:
-        self._scheduled = False
-        if self._closed:
-            return
-        if self.state.codes is None:
-            self.encode()
-
-    def _on_weights_changed(self) -> None:
-        if self.auto_encode:
-            self.encode()
-
-    def _on_codes_changed(self) -> None:
+    def _on_state_codes_changed(self) -> None:
         self.refresh()
         self.nearest.warm_up()
 
@@ -279,7 +233,7 @@ class MapJobs(QtCore.QObject):
         compute = self.map.compute_layout
         fitter = None
         if kind == "umap" and self.fit_in_process:
-            from explorer.map_fitting import shared_fit_process
+            from explorer.jobs.umap_fit import shared_fit_process
 
             fitter = shared_fit_process().fit
 
@@ -296,7 +250,7 @@ class MapJobs(QtCore.QObject):
             try:
                 result = run()
             except (ValueError, RuntimeError) as exc:
-                self.message.emit("error", f"Could not project the codes: {exc}")
+                self.message_posted.emit("error", f"Could not project the codes: {exc}")
                 return
             self._apply_layout(gen, result)
             return
@@ -324,25 +278,25 @@ class MapJobs(QtCore.QObject):
                                _ignore_errors=True)
         job.worker = worker
         worker.returned.connect(lambda result: None if job.cancel.is_set() else on_done(result))
-        worker.errored.connect(lambda exc: self._on_job_error(job, exc))
-        worker.finished.connect(lambda: self._on_job_finished(job))
+        worker.errored.connect(lambda exc: self._on_worker_errored(job, exc))
+        worker.finished.connect(lambda: self._on_worker_finished(job))
         self._job = job
         self.busy_changed.emit(True)
-        self.progress.emit(job.label + "…", 0.0)
+        self.progressed.emit(job.label + "…", 0.0)
         worker.start()
 
-    def _on_progress(self, job, done, total) -> None:
+    def _on_relay_progressed(self, job, done, total) -> None:
         if job is self._job and not job.cancel.is_set() and not self._closed:
-            self.progress.emit(job.label + "…", done / total if total else -1.0)
+            self.progressed.emit(job.label + "…", done / total if total else -1.0)
 
-    def _on_job_error(self, job, exc) -> None:
+    def _on_worker_errored(self, job, exc) -> None:
         if isinstance(exc, Cancelled) or job.cancel.is_set() or self._closed:
             return
-        self.message.emit("error", f"{job.label} failed: {exc}")
+        self.message_posted.emit("error", f"{job.label} failed: {exc}")
         if job.switch:
             self._revert_switcher()
 
-    def _on_job_finished(self, job) -> None:
+    def _on_worker_finished(self, job) -> None:
         if job is not self._job:
             return
         self._job = None
@@ -353,21 +307,12 @@ class MapJobs(QtCore.QObject):
             pending()
         if self._job is None:
             self.busy_changed.emit(False)
-            self.progress.emit("", 1.0)
+            self.progressed.emit("", 1.0)
 
     def _revert_switcher(self) -> None:
         shown = self.map.projection
         if shown is not None and shown.kind != self.map.kind:
             self.map.set_kind(shown.kind)
-
-    def _apply_codes(self, generation, result) -> None:
-        if generation != self._generation or self._closed:
-            return
-        mu, logvar, stats = result
-        # Per-dimension statistics (KL, variance, mean, std) were computed in the worker: the
-        # studio picks them up instead of reducing all N codes on the GUI thread.
-        self.state.precomputed_code_stats = (mu, logvar, stats)
-        self.state.set_codes(mu, logvar)   # -> codes_changed -> refresh()
 
     def _apply_layout(self, generation, result) -> None:
         if generation != self._generation or self._closed:
@@ -379,27 +324,13 @@ class MapJobs(QtCore.QObject):
         self.map.set_projection(proj, xy)
         self.layout_applied.emit()
 
-    def _on_nearest_ready(self, nearest) -> None:
+    def _on_nearest_answered(self, nearest) -> None:
         if not self._closed:
             self.map.set_nearest(nearest)
 
 
-def code_stats(mu, logvar) -> dict:
-    """Per-dimension statistics of fresh codes, as :class:`explorer.studio_state.StudioState` caches them."""
-    if mu is None or not len(mu):
-        return {}
-    stats = {"mean": mu.mean(axis=0).astype(np.float64), "std": mu.std(axis=0).astype(np.float64)}
-    if len(mu) > 1:
-        stats["var"] = mu.var(axis=0)
-    if logvar is not None:
-        from explorer.studio_state import _posterior_kl
-
-        stats["kl"] = _posterior_kl(mu, logvar)
-    return stats
-
-
 def _kind_label(kind: str) -> str:
-    from explorer.map_state import KIND_NAMES
+    from explorer.state.map import KIND_NAMES
 
     return KIND_NAMES.get(kind, kind)
 
@@ -407,7 +338,7 @@ def _kind_label(kind: str) -> str:
 class NearestQuery(QtCore.QObject):
     """Nearest-data queries in a background thread; only the newest request is answered."""
 
-    result_ready = QtCore.Signal(object)   # explorer.map_state.Nearest
+    answered = QtCore.Signal(object)   # explorer.state.map.Nearest, for the newest request
 
     def __init__(self, map_state, parent=None):
         super().__init__(parent)
@@ -470,10 +401,10 @@ class NearestQuery(QtCore.QObject):
             if self._closed:
                 return
             try:
-                self.result_ready.emit(result)
+                self.answered.emit(result)
                 if self.map.known_data_spacing() is None:
                     _ = self.map.data_spacing   # computed once, here, off the GUI thread
-                    self.result_ready.emit(result)
+                    self.answered.emit(result)
             except RuntimeError:  # the QObject is gone (application quitting)
                 return
             except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from explorer.state import (ExplorerState, build_model_for, describe_model, read
 from vae_core import CheckpointError, TrainConfig, fit, load_dataset
 from vae_core.training import ShapeMismatchError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_training_bookkeeping_signals(state, digits):
     statuses = _record(state.training_status_changed)
     started = _record(state.training_started)
     finished = _record(state.training_finished)
-    progress = _record(state.training_progress)
+    progress = _record(state.training_progressed)
     weights = _record(state.weights_changed)
     dirty = _record(state.dirty_changed)
     config = TrainConfig(epochs=2, batch_size=256, seed=0)
@@ -147,6 +148,80 @@ def test_save_and_read_checkpoint_round_trip(state, digits, tmp_path):
 
     fresh, loaded = read_checkpoint(saved)
     assert loaded is not state.dataset and same_dataset(loaded, "digits")
+
+
+@pytest.mark.parametrize("layout", ["folder", "model.safetensors"])
+def test_groups_and_pins_are_saved_with_the_checkpoint_and_reopened_identically(state, digits, tmp_path, layout):
+    state.encode()
+    marks = state.marks
+    marks.add_group([40, 3, 17, 3], name="loops")
+    marks.add_group(np.arange(100, 160), name="sevens, tall")
+    marks.add_group([5], name="G1", select=False)
+    marks.add_pin(state.codes[5], name="five", index=5, label=int(state.labels[5]))
+    saved = state.save_checkpoint(tmp_path / layout)
+    sidecar = saved / "groups.json" if layout == "folder" else saved.with_name("model.groups.json")
+    assert sidecar.is_file()
+
+    reopened = ExplorerState()
+    reopened.open_checkpoint(saved, dataset=digits)
+    assert list(reopened.marks.groups) == ["loops", "sevens, tall", "G1"]
+    for name, idx in marks.groups.items():
+        np.testing.assert_array_equal(reopened.marks.groups[name], idx)
+        assert reopened.marks.groups[name].dtype == np.int64
+    assert [(p.name, p.index, p.label) for p in reopened.marks.pins] == [("five", 5, int(state.labels[5]))]
+
+    # Without groups the side file goes, so an old one never comes back with the model.
+    for name in list(marks.groups):
+        marks.remove_group(name)
+    state.save_checkpoint()
+    assert not sidecar.exists()
+    again = ExplorerState()
+    again.open_checkpoint(saved, dataset=digits)
+    assert again.marks.groups == {}
+
+
+def test_damaged_or_foreign_groups_cost_the_groups_not_the_model(state, digits, tmp_path):
+    state.marks.add_group([1, 2], name="a")
+    saved = state.save_checkpoint(tmp_path / "m.safetensors")
+    groups_file = saved.with_name("m.groups.json")
+    data = json.loads(groups_file.read_text())
+    data["groups"][0]["indices"] = [1, len(state.images) + 5]
+    groups_file.write_text(json.dumps(data))
+    reopened = ExplorerState()
+    messages = _record(reopened.message_posted)
+    reopened.open_checkpoint(saved, dataset=digits)
+    assert reopened.model is not None and reopened.marks.groups == {}
+    assert messages and messages[-1][0] == "warning" and "outside the dataset" in messages[-1][1]
+    groups_file.write_text("{broken")
+    with pytest.raises(ValueError, match="not a readable groups file"):
+        reopened.marks.load_groups(groups_file)
+
+
+def test_codes_handed_over_with_statistics_are_used_and_equal_fresh_ones(state):
+    from explorer.state import code_stats
+
+    mu = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    logvar = np.full((50, 2), -1.0, dtype=np.float32)
+    given = {name: value + 1.0 for name, value in code_stats(mu, logvar).items()}   # recognisably not recomputed
+    state.set_codes(mu, logvar, given)
+    np.testing.assert_array_equal(state.code_stat("kl"), given["kl"])
+    state.set_codes(mu, logvar)   # same arrays, no statistics: computed from the codes
+    expected_kl = (0.5 * (mu.astype(np.float64) ** 2 + np.exp(-1.0) + 1.0 - 1.0)).mean(0)
+    np.testing.assert_allclose(state.code_stat("kl"), expected_kl)
+    np.testing.assert_allclose(state.code_stat("std"), mu.std(0), rtol=1e-6)
+    np.testing.assert_allclose(state.code_stat("var"), mu.var(0), rtol=1e-6)
+    state.code_stat("mean")[:] = 99                                  # a copy: the cache is safe
+    np.testing.assert_allclose(state.code_stat("mean"), mu.mean(0), rtol=1e-6)
+    state.set_codes(mu, None)
+    assert state.code_stat("kl") is None
+
+
+def test_data_root_has_one_place(state, tmp_path):
+    seen = _record(state.data_root_changed)
+    state.set_data_root(str(tmp_path))
+    state.set_data_root(tmp_path)        # the same folder: no signal
+    state.set_data_root("")
+    assert state.data_root is None and seen == [(tmp_path,), (None,)]
 
 
 def test_open_checkpoint_errors_are_clear(tmp_path):

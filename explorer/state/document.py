@@ -1,21 +1,30 @@
-"""Application state without Qt: what the window shows, as evented Python objects.
+"""The document (no Qt): the open model, its dataset, their codes, saving and opening.
 
 Widgets write user input into these objects and listen to their psygnal signals;
-tests drive them with no window at all. Three parts:
+tests drive them with no window at all. :class:`ExplorerState` holds
 
-* :class:`ExplorerState` — the dataset, the model snapshot the GUI decodes with,
-  its codes, the checkpoint path and unsaved changes, training status.
-* ``state.map`` (:class:`explorer.map_state.MapState`) — projection, cursor, pins,
-  selection groups.
-* ``state.studio`` (:class:`explorer.studio_state.StudioState`) — keyframes,
-  interpolation settings, arithmetic, the current animation.
+* the dataset, the model snapshot the GUI decodes with, its history and optimizer state,
+  the checkpoint path and unsaved changes, the data root, training status;
+* the dataset's codes (posterior means and log-variances of ``dataset.all()``) and their
+  per-dimension statistics, set by whoever encoded them (:meth:`ExplorerState.set_codes`;
+  in the application the encoding job of :mod:`explorer.jobs.encoding`, started by the
+  main window whichever panels are open);
+
+and composes the parts that depend on it:
+
+* ``state.marks`` (:class:`explorer.state.marks.Marks`) — pins, groups, selection;
+* ``state.map`` (:class:`explorer.state.map.MapState`) — projection, layout, cursor;
+* ``state.studio`` (:class:`explorer.state.studio.StudioState`) — one object per feature.
+
+Each part subscribes to the document's signals itself. Saving writes the map's projection,
+the pins and the groups beside the weights (:data:`MAP_FILES`); opening restores them.
 
 Threading rule: the model held here is an eval-mode CPU *snapshot*. Training runs on
 its own module in a worker thread and only sends weight copies back
 (:meth:`ExplorerState.apply_weights`), so decoding under the cursor never touches
 a module that is being trained. :meth:`ExplorerState.trainable_copy` gives the
-worker its own module; :func:`read_checkpoint` and :func:`build_model_for` are
-pure functions a worker thread may call, the ``set_*``/``adopt_*`` methods run on
+worker its own module; :func:`read_checkpoint` is a
+pure function a worker thread may call, the ``set_*``/``adopt_*`` methods run on
 the GUI thread.
 
 The engine (``vae_core``, hence torch) is imported on first use rather than at
@@ -40,26 +49,6 @@ TRAINING_STATES = ("idle", "running", "paused", "stopping")
 TRAINING_OUTCOMES = ("completed", "stopped", "failed")
 DATASET_OPTION_KEYS = ("image_size", "channels", "seed", "test_fraction")
 
-# Engine names this module used to import at module level; still importable from here.
-_ENGINE_NAMES = {
-    "BaseVAE": "vae_core", "DatasetSplits": "vae_core", "load_checkpoint": "vae_core",
-    "load_dataset": "vae_core", "save_checkpoint": "vae_core", "ShapeMismatchError": "vae_core.training",
-    "TrainProgress": "vae_core.training", "check_compatible": "vae_core.training",
-}
-
-
-def __getattr__(name: str):
-    if name in _ENGINE_NAMES:
-        import importlib
-
-        return getattr(importlib.import_module(_ENGINE_NAMES[name]), name)
-    if name in ("decode_codes", "encode_dataset"):
-        from vae_core import latent
-
-        return latent.decode if name == "decode_codes" else latent.encode_dataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class ExplorerState:
     """The document: one dataset, one model snapshot, their codes and history."""
 
@@ -69,16 +58,18 @@ class ExplorerState:
     codes_changed = Signal()               # self.codes recomputed
     dirty_changed = Signal(bool)           # unsaved trained weights
     checkpoint_path_changed = Signal(object)
+    data_root_changed = Signal(object)     # Path | None
     history_changed = Signal()
     training_status_changed = Signal(str)  # one of TRAINING_STATES
-    training_progress = Signal(object)     # TrainProgress
+    training_progressed = Signal(object)   # TrainProgress
     training_started = Signal(object)      # the run's TrainConfig
     training_finished = Signal(str)        # one of TRAINING_OUTCOMES
-    message = Signal(str, str)             # level ("info" | "warning" | "error"), text
+    message_posted = Signal(str, str)      # level ("info" | "warning" | "error"), text
 
     def __init__(self) -> None:
-        from explorer.map_state import MapState
-        from explorer.studio_state import StudioState
+        from explorer.state.map import MapState
+        from explorer.state.marks import Marks
+        from explorer.state.studio import StudioState
 
         self.dataset: DatasetSplits | None = None
         self.model: BaseVAE | None = None
@@ -92,15 +83,28 @@ class ExplorerState:
         self.last_progress: TrainProgress | None = None
         self.codes: np.ndarray | None = None     # N×d posterior means of dataset.all()
         self.logvar: np.ndarray | None = None
+        self._code_stats: dict[str, np.ndarray] = {}
         self._all = None
-        self.map = MapState(self)
-        self.studio = StudioState(self)
+        self.marks = Marks(self)
+        self.map = MapState(self, self.marks)
+        self.studio = StudioState(self, self.marks, self.map)
+
+    def post_message(self, level: str, text: str) -> None:
+        """Tell the user something (the status bar shows it): ``info``, ``warning`` or ``error``."""
+        self.message_posted.emit(level, text)
+
+    def set_data_root(self, root) -> None:
+        """Where torchvision datasets live (None: the engine's default folder)."""
+        root = Path(root) if root not in (None, "") else None
+        if root != self.data_root:
+            self.data_root = root
+            self.data_root_changed.emit(root)
 
     # -- dataset -----------------------------------------------------------------------------
     def set_dataset(self, data: DatasetSplits | None) -> None:
         self.dataset = data
         self._all = None
-        self.codes = self.logvar = None
+        self._forget_codes()
         self.dataset_changed.emit(data)
 
     def load_dataset(self, spec: str, data_root=None, **options) -> DatasetSplits:
@@ -126,6 +130,11 @@ class ExplorerState:
         return None if self.all_data is None else self.all_data.labels
 
     @property
+    def num_points(self) -> int:
+        """Points of ``dataset.all()`` (0 without a dataset)."""
+        return 0 if self.dataset is None else len(self.dataset.train) + len(self.dataset.test)
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         return self.dataset.class_names if self.dataset is not None else ()
 
@@ -137,7 +146,7 @@ class ExplorerState:
         self.history = list(history or [])
         self.train_config = train_config
         self.optimizer_state = optimizer_state
-        self.codes = self.logvar = None
+        self._forget_codes()
         self._set_path(path)
         self._set_dirty(dirty)
         self.model_changed.emit(self.model)
@@ -199,22 +208,27 @@ class ExplorerState:
         self._restore_map(ckpt.path)
 
     def _restore_map(self, path) -> None:
-        """Bring back the map (projection, pins) saved with a checkpoint, if any."""
+        """Bring back the map (projection, pins, groups) saved with a checkpoint, if any."""
         if path is None:
             return
-        projection_file, pins_file = map_files(path)
+        projection_file, pins_file, groups_file = map_files(path)
         if projection_file.is_file():
             from vae_core.projection import load_projection
 
             try:
                 self.map.restore_projection(load_projection(projection_file))
             except (ValueError, OSError) as exc:
-                self.message.emit("warning", f"The saved map could not be restored ({exc}); it is computed anew.")
+                self.post_message("warning", f"The saved map could not be restored ({exc}); it is computed anew.")
         if pins_file.is_file():
             try:
-                self.map.load_pins(pins_file, replace=True)
+                self.marks.load_pins(pins_file, replace=True)
             except (ValueError, OSError) as exc:
-                self.message.emit("warning", f"The saved pins could not be restored ({exc}).")
+                self.post_message("warning", f"The saved pins could not be restored ({exc}).")
+        if groups_file.is_file():
+            try:
+                self.marks.load_groups(groups_file, replace=True)
+            except (ValueError, OSError) as exc:
+                self.post_message("warning", f"The saved groups could not be restored ({exc}).")
 
     def save_checkpoint(self, path=None, *, extra_files=None) -> Path:
         from vae_core import save_checkpoint
@@ -243,7 +257,7 @@ class ExplorerState:
         return saved
 
     def _map_files_content(self) -> dict[str, bytes]:
-        """The map's projection and pins as checkpoint files, so reopening shows the same map."""
+        """The map's projection, pins and groups as checkpoint files, so reopening shows the same map."""
         import tempfile
 
         files: dict[str, bytes] = {}
@@ -253,8 +267,10 @@ class ExplorerState:
                 from vae_core.projection import save_projection
 
                 files[MAP_FILES[0]] = save_projection(Path(tmp) / MAP_FILES[0], projection).read_bytes()
-            if self.map.pins:
-                files[MAP_FILES[1]] = self.map.save_pins(Path(tmp) / MAP_FILES[1]).read_bytes()
+            if self.marks.pins:
+                files[MAP_FILES[1]] = self.marks.save_pins(Path(tmp) / MAP_FILES[1]).read_bytes()
+            if self.marks.groups:
+                files[MAP_FILES[2]] = self.marks.save_groups(Path(tmp) / MAP_FILES[2]).read_bytes()
         return files
 
     def _set_path(self, path) -> None:
@@ -288,9 +304,39 @@ class ExplorerState:
         self.set_codes(mu, logvar)
         return mu
 
-    def set_codes(self, mu: np.ndarray, logvar: np.ndarray | None = None) -> None:
+    def set_codes(self, mu: np.ndarray, logvar: np.ndarray | None = None, stats: dict | None = None) -> None:
+        """Make ``mu`` (and ``logvar``) the codes of ``dataset.all()``; emits ``codes_changed``.
+
+        Parameters
+        ----------
+        stats : dict, optional
+            Per-dimension statistics of these codes as :func:`code_stats` computes them,
+            when the caller computed them already (the encoding job does, off the GUI
+            thread); missing ones are computed on first use.
+        """
         self.codes, self.logvar = mu, logvar
+        self._code_stats = dict(stats or {})
         self.codes_changed.emit()
+
+    def _forget_codes(self) -> None:
+        self.codes = self.logvar = None
+        self._code_stats = {}
+
+    def code_stat(self, name: str) -> np.ndarray | None:
+        """A per-dimension statistic of the codes: ``mean``, ``std``, ``var`` or ``kl``.
+
+        Computed once per set of codes and cached: every caption, slider range and row
+        order of the studio asks for these, and reducing all N codes on each call made an
+        epoch's refresh cost hundreds of milliseconds. None without codes (or, for ``kl``,
+        without log-variances). A copy is returned.
+        """
+        if name not in CODE_STATS:
+            raise KeyError(f"Unknown code statistic {name!r}: use one of {', '.join(CODE_STATS)}.")
+        if self.codes is None or (name == "kl" and self.logvar is None):
+            return None
+        if name not in self._code_stats:
+            self._code_stats[name] = CODE_STATS[name](self.codes, self.logvar)
+        return self._code_stats[name].copy()
 
     def decode(self, z, labels=None) -> np.ndarray:
         """Decode codes (``d`` or ``N×d``) to ``N×C×H×W`` images in [0, 1] with the snapshot."""
@@ -299,7 +345,7 @@ class ExplorerState:
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
         if self.model is None:
             raise ValueError("There is no model to decode with.")
-        if self.model.conditional and labels is None:
+        if self.model.conditional and labels is None:   # the studio's label, used by every view
             labels = np.full(len(z), self.studio.decode_label, dtype=np.int64)
         return decode_codes(self.model, z, labels)
 
@@ -352,7 +398,7 @@ class ExplorerState:
     def record_progress(self, progress: TrainProgress) -> None:
         """Remember a training report and tell the widgets (GUI thread)."""
         self.last_progress = progress
-        self.training_progress.emit(progress)
+        self.training_progressed.emit(progress)
 
     def begin_training(self, config) -> None:
         """Mark a run as started with ``config`` (a ``TrainConfig``); widgets reset live plots."""
@@ -402,11 +448,12 @@ def read_checkpoint(path, *, data_root=None, dataset: DatasetSplits | None = Non
     return ckpt, data
 
 
-MAP_FILES = ("projection.safetensors", "pins.json")
+#: Side files of a checkpoint: inside a folder as named, beside a single file as ``NAME.<name>``.
+MAP_FILES = ("projection.safetensors", "pins.json", "groups.json")
 
 
-def map_files(checkpoint_path) -> tuple[Path, Path]:
-    """Where the map's projection and pins live for a checkpoint: inside a folder, beside a file."""
+def map_files(checkpoint_path) -> tuple[Path, ...]:
+    """Where the map's projection, pins and groups live for a checkpoint: inside a folder, beside a file."""
     path = Path(checkpoint_path)
     if path.suffix == ".safetensors":
         return tuple(path.with_name(f"{path.stem}.{name}") for name in MAP_FILES)
@@ -432,43 +479,6 @@ def same_dataset(data: DatasetSplits, spec: str, options: dict | None = None) ->
     return all(ours.get(k) == v for k, v in (options or {}).items() if k in DATASET_OPTION_KEYS and v is not None)
 
 
-def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=None,
-                    likelihood: str | None = None, seed: int = 0) -> BaseVAE:
-    """A new model ``name`` shaped for ``data``, its initial weights drawn from ``seed``.
-
-    Parameters
-    ----------
-    hidden : sequence of int, optional
-        Hidden sizes: the layers of ``mlp``/``cvae``; for ``conv`` the first number is the
-        width of the fully-connected layer. ``None`` keeps the model's default.
-    likelihood : {"bernoulli", "gaussian"}, optional
-        Decoder likelihood; ``None`` takes the dataset's suggestion.
-
-    Raises
-    ------
-    vae_core.training.ShapeMismatchError
-        If a conditional model is asked for on unlabelled data.
-    """
-    import torch
-
-    from vae_core import build_model
-    from vae_core.training import ShapeMismatchError
-
-    config: dict = {"image_shape": tuple(data.image_shape), "latent_dim": int(latent_dim),
-                    "likelihood": likelihood or data.likelihood}
-    if name == "cvae":
-        if data.num_classes < 2:
-            raise ShapeMismatchError(f"A conditional VAE needs a labelled dataset; {data.spec} has no labels.")
-        config["num_classes"] = data.num_classes
-    if hidden:
-        hidden = tuple(int(h) for h in hidden)
-        config["hidden"] = hidden[0] if name == "conv" else hidden
-    # Seed the initial weights without disturbing the caller's random stream.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return build_model(name, **config)
-
-
 def describe_model(model: BaseVAE | None) -> str:
     """One line such as ``mlp · 2-D latent · hidden 256-128 · Bernoulli``."""
     if model is None:
@@ -484,6 +494,30 @@ def describe_model(model: BaseVAE | None) -> str:
         parts.append(f"{model.num_classes} classes")
     parts.append(config.likelihood.capitalize())
     return " · ".join(parts)
+
+
+def _posterior_kl(codes: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Mean per-dimension KL(q(z|x) ‖ N(0, I)) over the rows of ``codes``/``logvar``."""
+    lv = logvar.astype(np.float64)
+    kl = 0.5 * (codes.astype(np.float64) ** 2 + np.exp(lv) - lv - 1.0)
+    return kl.mean(axis=0)
+
+
+#: Per-dimension statistics of a set of codes (``N×d`` means, their ``N×d`` log-variances).
+CODE_STATS = {
+    "mean": lambda mu, _lv: mu.mean(axis=0).astype(np.float64),
+    "std": lambda mu, _lv: mu.std(axis=0).astype(np.float64),
+    "var": lambda mu, _lv: mu.var(axis=0),
+    "kl": _posterior_kl,
+}
+
+
+def code_stats(mu: np.ndarray, logvar: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Every statistic of :data:`CODE_STATS` for fresh codes (safe in a worker thread)."""
+    if mu is None or not len(mu):
+        return {}
+    return {name: compute(mu, logvar) for name, compute in CODE_STATS.items()
+            if name != "kl" or logvar is not None}
 
 
 def _snapshot(model: BaseVAE) -> BaseVAE:

@@ -3,7 +3,7 @@
 umap-learn's epoch loop is numba code that keeps Python's global interpreter lock while it
 runs (~0.1 s per epoch on MNIST): fitted in a thread of the application, it freezes the
 window that long, again and again, for half a minute. :class:`FitProcess` runs fits in one
-long-lived child (``python -m explorer.map_fitting``, started on first use so numba compiles
+long-lived child (``python -m explorer.jobs.umap_fit``, started on first use so numba compiles
 once per session), relays its progress and stops it between epochs when asked. No Qt here.
 
 The two processes talk over the child's stdin/stdout with length-prefixed pickles; both
@@ -113,9 +113,9 @@ class FitProcess:
         if self._proc is not None and self._proc.poll() is None:
             return
         env = dict(os.environ)
-        repo = str(Path(__file__).resolve().parents[1])
+        repo = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self._proc = subprocess.Popen([sys.executable, "-m", "explorer.map_fitting"], stdin=subprocess.PIPE,
+        self._proc = subprocess.Popen([sys.executable, "-m", "explorer.jobs.umap_fit"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, cwd=repo)
         replies: queue.Queue = queue.Queue()
         stdout = self._proc.stdout

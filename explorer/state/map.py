@@ -1,48 +1,35 @@
-"""State of the latent map: projection, 2D layout, cursor, pins and selection groups (no Qt).
+"""State of the latent map: projection, 2D layout, cursor, nearest codes, drawn paths (no Qt).
 
-The map shows every code of ``owner.codes`` (the encoded ``dataset.all()``) as a point
+The map shows every code of ``document.codes`` (the encoded ``dataset.all()``) as a point
 ``xy[i]`` of a 2D projection (:mod:`vae_core.projection`). Any map position goes back to a
 latent code through ``projection.inverse``: that is what the cursor decodes, what a click
 pins, and what the decoded backdrop tiles.
 
 Everything here is plain NumPy and psygnal so tests and other panels can drive the map
-without a window. The slow parts (encoding, fitting UMAP) are pure functions
-(:meth:`MapState.compute_layout`) that :mod:`explorer.map_workers` runs in a thread; their
-results come back through :meth:`MapState.set_projection`.
+without a window. The slow part (fitting a projection) is a pure function
+(:meth:`MapState.compute_layout`) that :mod:`explorer.jobs.layouts` runs in a thread; its
+results come back through :meth:`MapState.set_projection`. The codes come from the
+document (``document.codes``), set there by whoever encoded the dataset.
 
-Operands for the studio: ``pins`` (``pin:name``) and ``groups`` (``group:name``, the
-centroid of the group's codes), see :meth:`MapState.named_vectors`. The studio can also
-draw a path of codes on the map (:meth:`MapState.set_path`) and listen to
-:attr:`MapState.point_picked` to take keyframes from clicks.
+Pins, groups and the selection are the document's :class:`explorer.state.marks.Marks`,
+shared with the studio; the map draws them and edits them (a click pins, a lasso makes a
+group). The studio can also draw a path of codes on the map (:meth:`MapState.set_path`) and
+listen to :attr:`MapState.point_picked` to take keyframes from clicks.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from psygnal import Signal
 
+from explorer.state.marks import Marks, Pin
 
-PINS_FORMAT = "latent-explorer-pins"
-PINS_FORMAT_VERSION = 1
 KINDS = ("dims", "pca", "umap")
 KIND_NAMES = {"dims": "Latent dims", "pca": "PCA", "umap": "UMAP"}
-
-
-@dataclass
-class Pin:
-    """A remembered latent code: an operand for interpolation and arithmetic."""
-
-    name: str
-    z: np.ndarray
-    index: int | None = None      # data point it came from, if any
-    label: int | None = None      # label to decode with (conditional models)
 
 
 @dataclass(frozen=True)
@@ -60,7 +47,7 @@ class Nearest:
     """Nearest data codes of a query code (latent-space Euclidean distance)."""
 
     z: np.ndarray
-    indices: np.ndarray           # k indices into owner.codes, nearest first
+    indices: np.ndarray           # k indices into document.codes, nearest first
     distances: np.ndarray         # k distances
 
     @property
@@ -79,9 +66,6 @@ class MapState:
     layout_changed = Signal()              # self.xy changed (N×2)
     cursor_changed = Signal(object)        # latent code under the cursor (d,) or None
     hovered_index_changed = Signal(object) # data index under the cursor or None
-    pins_changed = Signal()
-    groups_changed = Signal()
-    selection_changed = Signal(object)     # np.ndarray of indices
     settings_changed = Signal()            # kind / dims / umap_params edited
     nearest_changed = Signal(object)       # Nearest for the cursor, or None
     highlight_changed = Signal(object)     # np.ndarray of highlighted data indices
@@ -90,17 +74,14 @@ class MapState:
     path_frame_changed = Signal(int)       # current frame marker on the path (-1: none)
     point_picked = Signal(object)          # PickedPoint, on every click on the map
 
-    def __init__(self, owner) -> None:
-        self.owner = owner
+    def __init__(self, document, marks: Marks | None = None) -> None:
+        self.document = document
+        self.marks = marks if marks is not None else Marks(document)
         self.projection = None
         self.xy: np.ndarray | None = None
         self.cursor_z: np.ndarray | None = None
         self.cursor_xy: tuple[float, float] | None = None
         self.hovered_index: int | None = None
-        self.pins: list[Pin] = []
-        self.groups: dict[str, np.ndarray] = {}
-        self.selection = np.zeros(0, dtype=np.int64)
-        self.active_group: str | None = None
         # projection settings (what the switcher shows)
         self.kind = "pca"
         self.dims = (0, 1)
@@ -117,26 +98,57 @@ class MapState:
         self.path_frame = -1
         self._neighbor_index = None
         self._data_spacing: float | None = None
-        codes_changed = getattr(owner, "codes_changed", None)
-        if codes_changed is not None:
-            codes_changed.connect(self._on_owner_codes_changed)
+        self._restored = None
+        document.codes_changed.connect(self._on_document_codes_changed)
+        document.dataset_changed.connect(self._on_document_dataset_changed)
 
     # -- data helpers ------------------------------------------------------------------------
     @property
     def codes(self) -> np.ndarray | None:
-        return getattr(self.owner, "codes", None)
+        return self.document.codes
 
     @property
     def labels(self) -> np.ndarray | None:
-        return getattr(self.owner, "labels", None)
+        return self.document.labels
 
     @property
     def num_points(self) -> int:
         return 0 if self.xy is None else len(self.xy)
 
-    def _on_owner_codes_changed(self) -> None:
+    def _on_document_codes_changed(self) -> None:
         self._neighbor_index = None
         self._data_spacing = None
+
+    def _on_document_dataset_changed(self, _data) -> None:
+        self.clear()
+
+    # -- the marks, as the map view reads them ---------------------------------------------------
+    # The marks are ``document.marks``; these forward to them for the map view, which reads
+    # everything it draws through ``state.map``.
+    @property
+    def pins(self) -> list[Pin]:
+        return self.marks.pins
+
+    @property
+    def pins_changed(self):
+        return self.marks.pins_changed
+
+    @property
+    def selection(self) -> np.ndarray:
+        return self.marks.selection
+
+    @property
+    def selection_changed(self):
+        return self.marks.selection_changed
+
+    def add_pin(self, z, **kwargs) -> Pin:
+        return self.marks.add_pin(z, **kwargs)
+
+    def add_group(self, indices, name: str | None = None, *, select: bool = True) -> str:
+        return self.marks.add_group(indices, name, select=select)
+
+    def select_group(self, name: str | None) -> None:
+        self.marks.select_group(name)
 
     # -- projection settings and layouts -------------------------------------------------------
     def default_kind(self) -> str:
@@ -201,7 +213,7 @@ class MapState:
             Passed to ``Projection.fit`` (``should_stop`` raises ``Cancelled``).
         fitter
             ``fitter(projection, codes, progress=, should_stop=)`` returning the fitted
-            projection, instead of ``projection.fit`` (e.g. :mod:`explorer.map_fitting`
+            projection, instead of ``projection.fit`` (e.g. :mod:`explorer.jobs.umap_fit`
             fits UMAP in another process).
 
         Returns
@@ -246,7 +258,7 @@ class MapState:
         return proj
 
     def set_projection(self, projection, xy=None) -> None:
-        """Show ``projection``; ``xy`` defaults to ``projection.transform(owner.codes)``."""
+        """Show ``projection``; ``xy`` defaults to ``projection.transform(document.codes)``."""
         if xy is None and projection is not None and self.codes is not None:
             xy = projection.transform(self.codes)
         self.projection = projection
@@ -268,33 +280,28 @@ class MapState:
 
     def take_restored(self, codes):
         """The projection to restore for ``codes``, once; None if there is none or it does not fit."""
-        projection, self._restored = getattr(self, "_restored", None), None
+        projection, self._restored = self._restored, None
         if projection is None or projection.latent_dim != codes.shape[1]:
             return None
         return projection
 
     def set_layout(self, xy) -> None:
         self.xy = None if xy is None else np.ascontiguousarray(xy, dtype=np.float32)
-        if self.xy is not None and self.selection.size and self.selection.max() >= len(self.xy):
-            self.selection = np.zeros(0, dtype=np.int64)
-            self.selection_changed.emit(self.selection)
+        selection = self.marks.selection
+        if self.xy is not None and selection.size and selection.max() >= len(self.xy):
+            self.marks.set_selection([])
         self._update_path_xy()
         self.layout_changed.emit()
 
     def clear(self) -> None:
-        """Forget the layout (new dataset or model); pins stay, groups and selection go."""
+        """Forget the layout and highlights (a new dataset; the marks clear themselves)."""
         self._restored = None
         self.projection = None
         self.xy = None
-        self.groups = {}
-        self.active_group = None
-        self.selection = np.zeros(0, dtype=np.int64)
         self.highlight = np.zeros(0, dtype=np.int64)
         self.nearest = None
         self.projection_changed.emit(None)
         self.layout_changed.emit()
-        self.groups_changed.emit()
-        self.selection_changed.emit(self.selection)
         self.highlight_changed.emit(self.highlight)
 
     # -- map <-> latent --------------------------------------------------------------------------
@@ -436,55 +443,13 @@ class MapState:
             return None
         return ~np.isin(labels, np.fromiter(self.hidden_labels, dtype=np.int64))
 
-    # -- pins ------------------------------------------------------------------------------------------
-    def add_pin(self, z, *, name: str | None = None, index: int | None = None, label: int | None = None) -> Pin:
-        taken = {p.name for p in self.pins}
-        if name is None:
-            n = len(self.pins) + 1
-            while f"P{n}" in taken:
-                n += 1
-            name = f"P{n}"
-        elif name in taken:
-            raise ValueError(f"A pin named {name!r} already exists.")
-        pin = Pin(name=name, z=np.asarray(z, dtype=np.float32).copy(), index=index, label=label)
-        self.pins.append(pin)
-        self.pins_changed.emit()
-        return pin
-
-    def pin(self, name: str) -> Pin:
-        for p in self.pins:
-            if p.name == name:
-                return p
-        raise KeyError(f"There is no pin named {name!r}.")
-
-    def remove_pin(self, name: str) -> None:
-        pin = self.pin(name)
-        self.pins.remove(pin)
-        self.pins_changed.emit()
-
-    def rename_pin(self, old: str, new: str) -> None:
-        new = new.strip()
-        if not new:
-            raise ValueError("A pin needs a name.")
-        pin = self.pin(old)
-        if new == old:
-            return
-        if any(p.name == new for p in self.pins):
-            raise ValueError(f"A pin named {new!r} already exists.")
-        pin.name = new
-        self.pins_changed.emit()
-
-    def clear_pins(self) -> None:
-        if self.pins:
-            self.pins = []
-            self.pins_changed.emit()
-
+    # -- clicks ----------------------------------------------------------------------------------------
     def pin_cursor(self, *, name: str | None = None) -> Pin | None:
         """Pin the code under the cursor (the hovered data point's own code when on one)."""
         picked = self.pick(self.cursor_xy, index=self.hovered_index) if self.cursor_xy is not None else None
         if picked is None:
             return None
-        return self.add_pin(picked.z, name=name, index=picked.index, label=picked.label)
+        return self.marks.add_pin(picked.z, name=name, index=picked.index, label=picked.label)
 
     def pick(self, xy, index: int | None = None) -> PickedPoint | None:
         """Resolve a click at ``xy`` (on data point ``index``, if any) and emit point_picked."""
@@ -502,73 +467,7 @@ class MapState:
         self.point_picked.emit(picked)
         return picked
 
-    def save_pins(self, path) -> Path:
-        """Write the pins to a JSON file (names, codes, source indices, labels)."""
-        path = Path(path)
-        dims = {len(p.z) for p in self.pins}
-        data = {
-            "format": PINS_FORMAT,
-            "format_version": PINS_FORMAT_VERSION,
-            "latent_dim": dims.pop() if len(dims) == 1 else None,
-            "pins": [{"name": p.name, "z": [float(v) for v in p.z], "index": p.index, "label": p.label}
-                     for p in self.pins],
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-    def load_pins(self, path, *, replace: bool = False) -> list[Pin]:
-        """Read pins saved by :meth:`save_pins`; clashing names get a suffix."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path.name} is not a readable pins file ({exc}).") from None
-        if not isinstance(data, dict) or data.get("format") != PINS_FORMAT:
-            raise ValueError(f"{path.name} is not a Latent Explorer pins file.")
-        if int(data.get("format_version", 0)) > PINS_FORMAT_VERSION:
-            raise ValueError(f"{path.name} was saved by a newer version of Latent Explorer.")
-        codes = self.codes
-        want = codes.shape[1] if codes is not None else None
-        loaded = []
-        for entry in data.get("pins", []):
-            z = np.asarray(entry.get("z", []), dtype=np.float32)
-            if z.ndim != 1 or not len(z) or not np.isfinite(z).all():
-                raise ValueError(f"{path.name}: pin {entry.get('name')!r} has no valid code.")
-            if want is not None and len(z) != want:
-                raise ValueError(f"{path.name} holds {len(z)}-dimensional pins; this model's codes have {want} "
-                                 "dimensions.")
-            index = entry.get("index")
-            label = entry.get("label")
-            loaded.append(Pin(name=str(entry.get("name") or "P"), z=z, index=None if index is None else int(index),
-                              label=None if label is None else int(label)))
-        if replace:
-            self.pins = []
-        taken = {p.name for p in self.pins}
-        for pin in loaded:
-            base, n = pin.name, 2
-            while pin.name in taken:
-                pin.name = f"{base} ({n})"
-                n += 1
-            taken.add(pin.name)
-            self.pins.append(pin)
-        self.pins_changed.emit()
-        return loaded
-
-    # -- selection and groups ------------------------------------------------------------------------
-    def set_selection(self, indices) -> None:
-        sel = np.unique(np.asarray(indices if indices is not None else [], dtype=np.int64))
-        if not np.array_equal(sel, self.selection):
-            self.selection = sel
-            self.selection_changed.emit(sel)
-
+    # -- selecting on the map ----------------------------------------------------------------------
     def select_rect(self, x0, y0, x1, y1) -> np.ndarray:
         """Indices of the shown points inside the rectangle (map units)."""
         if self.xy is None:
@@ -591,80 +490,6 @@ class MapState:
         if visible is not None:
             inside &= visible
         return np.flatnonzero(inside)
-
-    def _unique_group_name(self, base: str) -> str:
-        if base not in self.groups:
-            return base
-        n = 2
-        while f"{base} ({n})" in self.groups:
-            n += 1
-        return f"{base} ({n})"
-
-    def add_group(self, indices, name: str | None = None, *, select: bool = True) -> str:
-        """Store ``indices`` as a named group (an operand: ``group:name`` is its centroid)."""
-        idx = np.unique(np.asarray(indices, dtype=np.int64))
-        if name is None:
-            n = len(self.groups) + 1
-            while f"G{n}" in self.groups:
-                n += 1
-            name = f"G{n}"
-        else:
-            name = name.strip()
-            if not name:
-                raise ValueError("A group needs a name.")
-            if name in self.groups:
-                raise ValueError(f"A group named {name!r} already exists.")
-        self.groups[name] = idx
-        self.groups_changed.emit()
-        if select:
-            self.select_group(name)
-        return name
-
-    def select_group(self, name: str | None) -> None:
-        """Make a group the active one and select its points (None: clear the selection)."""
-        if name is not None and name not in self.groups:
-            raise KeyError(f"There is no group named {name!r}.")
-        self.active_group = name
-        self.set_selection(self.groups[name] if name is not None else [])
-
-    def remove_group(self, name: str) -> None:
-        if name not in self.groups:
-            raise KeyError(f"There is no group named {name!r}.")
-        del self.groups[name]
-        if self.active_group == name:
-            self.active_group = None
-            self.set_selection([])
-        self.groups_changed.emit()
-
-    def rename_group(self, old: str, new: str) -> None:
-        new = new.strip()
-        if old not in self.groups:
-            raise KeyError(f"There is no group named {old!r}.")
-        if not new:
-            raise ValueError("A group needs a name.")
-        if new == old:
-            return
-        if new in self.groups:
-            raise ValueError(f"A group named {new!r} already exists.")
-        self.groups = {(new if k == old else k): v for k, v in self.groups.items()}
-        if self.active_group == old:
-            self.active_group = new
-        self.groups_changed.emit()
-
-    def group_centroid(self, name: str) -> np.ndarray:
-        codes = self.codes
-        idx = self.groups[name]
-        if codes is None or not len(idx):
-            raise ValueError(f"Group {name!r} has no codes.")
-        return codes[idx].mean(0)
-
-    def named_vectors(self) -> dict[str, np.ndarray]:
-        """Pins as ``pin:name`` and group centroids as ``group:name``, for latent arithmetic."""
-        named = {f"pin:{p.name}": p.z for p in self.pins}
-        codes = self.codes
-        if codes is not None:
-            named.update({f"group:{g}": codes[idx].mean(0) for g, idx in self.groups.items() if len(idx)})
-        return named
 
     # -- a path of codes (studio) ----------------------------------------------------------------
     def set_path(self, codes) -> None:
@@ -706,9 +531,9 @@ class MapState:
             raise ValueError("There is no map to export yet.")
         path = Path(path)
         labels = self.labels
-        names = tuple(getattr(self.owner, "class_names", ()) or ())
+        names = tuple(self.document.class_names or ())
         member = np.full(len(self.xy), "", dtype=object)
-        for name, idx in self.groups.items():
+        for name, idx in self.marks.groups.items():
             idx = idx[idx < len(member)]
             member[idx] = np.where(member[idx] == "", name, member[idx] + ";" + name)
         with open(path, "w", encoding="utf-8", newline="") as f:

@@ -11,6 +11,7 @@ pytest.importorskip("pytestqt")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
+from explorer.jobs.encoding import EncodingJob  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
 from explorer.widgets.decoder_view import DecoderView  # noqa: E402
 from explorer.widgets.groups import GroupsPanel  # noqa: E402
@@ -29,7 +30,8 @@ def setup(qtbot, digits):
     state.set_dataset(digits)
     state.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,)))
     host = QtWidgets.QWidget()
-    panel = MapPanel(state)
+    encoder = EncodingJob(state, host)   # the application's job; the panel only projects
+    panel = MapPanel(state, encoder=encoder)
     decoder = DecoderView(state)
     pins = PinGallery(state)
     groups = GroupsPanel(state)
@@ -43,12 +45,14 @@ def setup(qtbot, digits):
     qtbot.addWidget(host)
     host.show()
     qtbot.waitExposed(host)
+    assert encoder.wait(30)
     assert panel.jobs.wait(30)
     qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
     panel.view.finish_animation()
     qtbot.waitUntil(lambda: panel.view.points.has_render, timeout=5_000)
     yield state, panel, decoder, pins, groups
     panel.jobs.shutdown()
+    encoder.shutdown()
 
 
 def _pixel_of(panel, x, y) -> QtCore.QPoint:
@@ -209,10 +213,10 @@ def test_pin_gallery_rename_and_save(setup, qtbot, tmp_path):
     state.map.add_pin(state.codes[4])
     pins.list.item(1).setText("loop")          # taken: reverted
     assert pins.list.item(1).text() == "P2" and state.map.pins[1].name == "P2"
-    path = state.map.save_pins(tmp_path / "pins.json")
-    state.map.clear_pins()
+    path = state.marks.save_pins(tmp_path / "pins.json")
+    state.marks.clear_pins()
     assert pins.list.count() == 0
-    state.map.load_pins(path)
+    state.marks.load_pins(path)
     assert [pins.list.item(k).text() for k in range(pins.list.count())] == ["loop", "P2"]
 
 
@@ -233,10 +237,10 @@ def test_rectangle_selection_makes_a_group_kept_across_projection_switches(setup
     a = panel.view.mapFromScene(rect.center() - QtCore.QPointF(rect.width() * 0.3, rect.height() * 0.3))
     b = panel.view.mapFromScene(rect.center() + QtCore.QPointF(rect.width() * 0.05, rect.height() * 0.05))
     _drag(qtbot, panel, [a, (a + b) / 2, b])
-    qtbot.waitUntil(lambda: len(state.map.groups) == 1, timeout=2000)
+    qtbot.waitUntil(lambda: len(state.marks.groups) == 1, timeout=2000)
     (x0, y0), (x1, y1) = _map_pos(panel, a), _map_pos(panel, b)
     expected = state.map.select_rect(x0, y0, x1, y1)
-    name, idx = next(iter(state.map.groups.items()))
+    name, idx = next(iter(state.marks.groups.items()))
     assert len(idx) > 0
     # the drag's last move is the release position, give or take the rate limit of pyqtgraph
     assert abs(len(idx) - len(expected)) <= max(3, 0.05 * len(expected))
@@ -266,8 +270,8 @@ def test_lasso_selection(setup, qtbot):
     c = panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center())
     ring = [c + QtCore.QPoint(int(90 * np.cos(t)), int(90 * np.sin(t))) for t in np.linspace(0, 2 * np.pi, 14)]
     _drag(qtbot, panel, ring)
-    qtbot.waitUntil(lambda: len(state.map.groups) == 1, timeout=2000)
-    idx = next(iter(state.map.groups.values()))
+    qtbot.waitUntil(lambda: len(state.marks.groups) == 1, timeout=2000)
+    idx = next(iter(state.marks.groups.values()))
     center = np.array(_map_pos(panel, c))
     assert len(idx) > 0
     # every selected point lies within the lasso's bounding box
@@ -463,10 +467,12 @@ def test_a_saved_checkpoint_reopens_with_the_same_map_and_pins(setup, qtbot, tmp
     expected_xy = state.map.xy.copy()
 
     reopened = ExplorerState()
-    other = MapPanel(reopened)
+    encoder = EncodingJob(reopened)
+    other = MapPanel(reopened, encoder=encoder)
     qtbot.addWidget(other)
     try:
         reopened.open_checkpoint(saved, dataset=digits)
+        assert encoder.wait(30)
         qtbot.waitUntil(lambda: reopened.map.ready, timeout=10_000)
         assert other.jobs.wait(30)
         proj = reopened.map.projection
@@ -476,3 +482,4 @@ def test_a_saved_checkpoint_reopens_with_the_same_map_and_pins(setup, qtbot, tmp
         np.testing.assert_array_equal(reopened.map.pins[0].z, state.codes[5])
     finally:
         other.jobs.shutdown()
+        encoder.shutdown()

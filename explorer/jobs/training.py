@@ -309,7 +309,7 @@ class TrainingRunner(QObject):
         self._worker = None
         self._stop_requested_at = None
         if outcome.status == "failed":
-            self.state.message.emit("error", outcome.text)
+            self.state.post_message("error", outcome.text)
         self.state.end_training(outcome.status)
         if outcome.status == "failed":
             self.failed.emit(outcome.text, outcome.details)

@@ -1,0 +1,228 @@
+"""Training options and the planning of a run (no Qt).
+
+:class:`TrainingOptions` is what the Training panel's form says, as plain values (the
+settings keep them between sessions). :func:`training_config` checks them and gives the
+run's :class:`vae_core.TrainConfig`; :func:`prepare_run` decides what is trained on
+the loaded data:
+
+* *continue*: the open model, if it fits the data (:meth:`ExplorerState.compatible`), with
+  its history and its optimizer state at this run's learning rate
+  (:func:`with_learning_rate`: Adam would restore the old one);
+* *new*: a model built for the data from the options (:func:`build_model_for`), made the
+  document's model, with an empty history.
+
+Problems are :class:`TrainingProblem` (a title and one sentence for people), so the window
+only has to show them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vae_core import BaseVAE, DatasetSplits, TrainConfig
+
+_DISPLAY = {
+    "digits": "Digits (8×8, bundled)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST (Kuzushiji)",
+    "cifar10": "CIFAR-10",
+    "shapes": "Shapes (64×64)",
+    "shapes:32": "Shapes (32×32)",
+}
+def dataset_display_name(spec: str) -> str:
+    """A short name for a dataset spec: ``"MNIST"``, ``"Images in cats"``, ``"faces.npz"``."""
+    if spec in _DISPLAY:
+        return _DISPLAY[spec]
+    kind, _, arg = spec.partition(":")
+    if kind == "folder" and arg:
+        return f"Images in {Path(arg).name or arg}"
+    if kind == "npz" and arg:
+        return Path(arg).name
+    if kind == "shapes" and arg:
+        return f"Shapes ({arg}×{arg})"
+    return spec
+
+
+@dataclass
+class TrainingOptions:
+    """Everything the form says, as plain values (saved in the settings between runs)."""
+
+    dataset: str = "digits"
+    data_root: str = ""
+    continue_training: bool = False
+    model: str = "mlp"
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (256, 128)
+    likelihood: str = "auto"          # auto | bernoulli | gaussian
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    beta: float = 1.0
+    kl_anneal: str = "none"
+    warmup_epochs: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["hidden"] = list(self.hidden)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "TrainingOptions":
+        defaults = cls()
+        if not isinstance(values, dict):
+            return defaults
+        clean = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in values:
+                continue
+            value, default = values[f.name], getattr(defaults, f.name)
+            try:
+                if f.name == "hidden":
+                    value = tuple(int(v) for v in value)
+                elif isinstance(default, bool):
+                    value = value in (True, "true", "True", 1, "1")
+                elif isinstance(default, int):
+                    value = int(value)
+                elif isinstance(default, float):
+                    value = float(value)
+                else:
+                    value = str(value)
+            except (TypeError, ValueError):
+                continue
+            clean[f.name] = value
+        return dataclasses.replace(defaults, **clean)
+
+    def train_config(self, **overrides):
+        """The :class:`vae_core.TrainConfig` for these options."""
+        from vae_core import TrainConfig
+
+        values = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
+                      kl_anneal=self.kl_anneal, warmup_epochs=self.warmup_epochs if self.kl_anneal == "linear" else 0.0,
+                      seed=self.seed, device=self.device)
+        values.update(overrides)
+        return TrainConfig(**values)
+
+
+class TrainingProblem(ValueError):
+    """Why a run cannot start: ``title``, one sentence (``str(problem)``), a ``level``
+    (``info``/``warning``/``error``) and technical ``details`` (possibly empty)."""
+
+    def __init__(self, title: str, text: str, *, level: str = "warning", details: str = "") -> None:
+        super().__init__(text)
+        self.title = title
+        self.level = level
+        self.details = details
+
+
+@dataclass
+class TrainingRun:
+    """What a training worker is given: its own ``model`` copy, the data, the config, and
+    the history and optimizer state it continues from."""
+
+    model: BaseVAE
+    data: DatasetSplits
+    config: TrainConfig
+    history: list[dict]
+    optimizer_state: dict | None
+
+
+def training_config(document, options: TrainingOptions) -> TrainConfig:
+    """The run's :class:`vae_core.TrainConfig` for ``options``, checked against the document.
+
+    Raises
+    ------
+    TrainingProblem
+        Continuing without a model, or settings the engine refuses.
+    """
+    if options.continue_training and document.model is None:
+        raise TrainingProblem("No model to continue", "Open a checkpoint first, or choose “New model”.", level="info")
+    try:
+        return options.train_config()
+    except ValueError as exc:
+        raise TrainingProblem("Check the training settings", str(exc)) from None
+
+
+def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config: TrainConfig) -> TrainingRun:
+    """Make ``data`` (and for a new run, the new model) the document's; return the run.
+
+    Nothing in the document changes when a :class:`TrainingProblem` is raised.
+
+    Raises
+    ------
+    TrainingProblem
+        The open model does not fit ``data`` (continue), or the model cannot be built (new).
+    """
+    if options.continue_training:
+        problem = document.compatible(document.model, data)
+        if problem:
+            raise TrainingProblem("This model cannot train on this dataset",
+                                  f"{problem} Choose “New model” to train one for {dataset_display_name(data.spec)}, "
+                                  "or pick the dataset the model was trained on.")
+        if data is not document.dataset:
+            document.set_dataset(data)
+        return TrainingRun(document.trainable_copy(), data, config, list(document.history),
+                           with_learning_rate(document.optimizer_state, config.lr))
+    try:
+        model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
+                                likelihood=None if options.likelihood == "auto" else options.likelihood,
+                                seed=options.seed)
+    except ValueError as exc:
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        raise TrainingProblem("Cannot build this model", str(exc), details=details) from None
+    if data is not document.dataset:
+        document.set_dataset(data)
+    document.set_model(model, dirty=False)
+    return TrainingRun(document.trainable_copy(), data, config, [], None)
+
+
+def with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:
+    """The saved Adam state with the learning rate of this run (Adam restores the old one otherwise)."""
+    if not optimizer_state:
+        return optimizer_state
+    groups = [dict(g, lr=lr) for g in optimizer_state.get("param_groups", [])]
+    return {"state": optimizer_state.get("state", {}), "param_groups": groups}
+
+
+def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=None,
+                    likelihood: str | None = None, seed: int = 0) -> BaseVAE:
+    """A new model ``name`` shaped for ``data``, its initial weights drawn from ``seed``.
+
+    Parameters
+    ----------
+    hidden : sequence of int, optional
+        Hidden sizes: the layers of ``mlp``/``cvae``; for ``conv`` the first number is the
+        width of the fully-connected layer. ``None`` keeps the model's default.
+    likelihood : {"bernoulli", "gaussian"}, optional
+        Decoder likelihood; ``None`` takes the dataset's suggestion.
+
+    Raises
+    ------
+    vae_core.training.ShapeMismatchError
+        If a conditional model is asked for on unlabelled data.
+    """
+    import torch
+
+    from vae_core import build_model
+    from vae_core.training import ShapeMismatchError
+
+    config: dict = {"image_shape": tuple(data.image_shape), "latent_dim": int(latent_dim),
+                    "likelihood": likelihood or data.likelihood}
+    if name == "cvae":
+        if data.num_classes < 2:
+            raise ShapeMismatchError(f"A conditional VAE needs a labelled dataset; {data.spec} has no labels.")
+        config["num_classes"] = data.num_classes
+    if hidden:
+        hidden = tuple(int(h) for h in hidden)
+        config["hidden"] = hidden[0] if name == "conv" else hidden
+    # Seed the initial weights without disturbing the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build_model(name, **config)

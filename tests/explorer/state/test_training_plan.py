@@ -1,0 +1,72 @@
+"""Planning a run without a window: new or continued model, compatibility, learning rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.state import (ExplorerState, TrainingOptions, TrainingProblem, build_model_for, prepare_run,
+                            training_config, with_learning_rate)
+from vae_core import load_dataset
+
+
+@pytest.fixture
+def document(digits):
+    doc = ExplorerState()
+    doc.set_dataset(digits)
+    doc.set_model(build_model_for(digits, "mlp", latent_dim=3, hidden=(16,), seed=1),
+                  history=[{"epoch": 1}, {"epoch": 2}],
+                  optimizer_state={"state": {0: {"step": torch.tensor(5.0)}},
+                                   "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0]}]})
+    return doc
+
+
+def test_continuing_keeps_history_and_overrides_the_saved_learning_rate(document, digits):
+    options = TrainingOptions(continue_training=True, lr=0.004, epochs=2)
+    config = training_config(document, options)
+    model = document.model
+    run = prepare_run(document, options, digits, config)
+    assert document.model is model                      # the open model goes on learning
+    assert run.model is not model and run.model.training
+    assert run.history == [{"epoch": 1}, {"epoch": 2}] and run.history is not document.history
+    assert [g["lr"] for g in run.optimizer_state["param_groups"]] == [0.004]
+    assert document.optimizer_state["param_groups"][0]["lr"] == 0.1   # the document's copy is untouched
+    assert run.optimizer_state["state"] is document.optimizer_state["state"]
+
+
+def test_a_new_run_builds_the_model_from_the_options(document, digits):
+    options = TrainingOptions(model="mlp", latent_dim=5, hidden=(24, 12), seed=3, lr=0.01)
+    run = prepare_run(document, options, digits, training_config(document, options))
+    assert document.model.latent_dim == 5 and document.history == [] and not document.dirty
+    assert run.history == [] and run.optimizer_state is None
+    expected = build_model_for(digits, "mlp", latent_dim=5, hidden=(24, 12), seed=3)
+    for key, value in expected.state_dict().items():
+        assert torch.equal(value, run.model.state_dict()[key])
+
+
+def test_refusals_are_one_sentence_and_change_nothing(document, digits, tmp_path):
+    with pytest.raises(TrainingProblem, match="Open a checkpoint first") as info:
+        training_config(ExplorerState(), TrainingOptions(continue_training=True))
+    assert info.value.level == "info"
+    with pytest.raises(TrainingProblem) as info:
+        training_config(document, TrainingOptions(batch_size=0))
+    assert info.value.title == "Check the training settings"
+
+    images = np.random.default_rng(0).random((40, 1, 6, 6)).astype(np.float32)
+    np.savez(tmp_path / "small.npz", x=images)
+    other = load_dataset(f"npz:{tmp_path / 'small.npz'}")
+    model, data = document.model, document.dataset
+    options = TrainingOptions(continue_training=True)
+    with pytest.raises(TrainingProblem, match="Choose “New model” to train one for small.npz") as info:
+        prepare_run(document, options, other, training_config(document, options))
+    assert info.value.title == "This model cannot train on this dataset"
+    with pytest.raises(TrainingProblem, match="labelled") as info:   # a cvae needs labels
+        prepare_run(document, TrainingOptions(model="cvae"), other, training_config(document, TrainingOptions()))
+    assert info.value.title == "Cannot build this model" and "Traceback" in info.value.details
+    assert document.model is model and document.dataset is data
+
+
+def test_with_learning_rate_leaves_an_empty_state_alone():
+    assert with_learning_rate(None, 0.1) is None
+    assert with_learning_rate({}, 0.1) == {}
