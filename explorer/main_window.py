@@ -632,9 +632,9 @@ class MainWindow(QMainWindow):
         try:
             saved = self.state.save_checkpoint(path)
         except Exception as exc:  # noqa: BLE001 - shown to the user
-            from explorer.jobs.training import _details, friendly_error
+            from explorer.jobs.training import error_details, friendly_error
 
-            self.show_error("Could not save the model", friendly_error(exc, "Saving"), _details(exc))
+            self.show_error("Could not save the model", friendly_error(exc, "Saving"), error_details(exc))
             return False
         self.settings.setValue("files/last_dir", str(saved.parent))
         self._add_recent(saved)

@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vae_core import TrainConfig, iter_training, load_dataset, save_checkpoint
-    from vae_core.training import _history_entry
 
     sys.path.insert(0, str(REPO))
     from explorer.state import build_model_for
@@ -33,12 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset("digits", seed=0)
     model = build_model_for(data, "mlp", latent_dim=2, hidden=(256, 128), seed=0)
     config = TrainConfig(epochs=args.epochs, batch_size=64, lr=2e-3, beta=1.0, seed=0, device="cpu", num_threads=1)
-    history = []
+    history, optimizer_state = [], None
     for report in iter_training(model, data, config):
         if report.kind == "epoch":
-            history.append(_history_entry(report))
+            history.append(report.history_entry)
+            optimizer_state = report.optimizer_state
     out = save_checkpoint(args.out, model, dataset=data, history=history, train_config=config,
-                          optimizer_state=model._optimizer.state_dict())
+                          optimizer_state=optimizer_state)
     last = history[-1]
     print(f"wrote {out}: test negative ELBO {last['test_neg_elbo']:.2f} nats, "
           f"{last['test_active_units']} active units", file=sys.stderr)

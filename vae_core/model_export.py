@@ -224,7 +224,6 @@ def _export_copy(model_or_checkpoint) -> BaseVAE:
     if not isinstance(source, BaseVAE):
         raise ModelExportError(f"Cannot export a {type(source).__name__}: pass a model, a checkpoint or its path.")
     model = copy.deepcopy(source).to("cpu").float().eval()
-    model.__dict__.pop("_optimizer", None)  # set by training; not part of the model
     return model
 
 

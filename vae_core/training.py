@@ -261,8 +261,6 @@ def iter_training(
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         if optimizer_state:
             optimizer.load_state_dict(optimizer_state)
-        # Read by explorer/workers.py until it switches to TrainProgress.optimizer_state.
-        model._optimizer = optimizer
 
         images = torch.from_numpy(data.train.images)
         labels = torch.from_numpy(data.train.labels) if data.train.labels is not None else None
@@ -351,8 +349,7 @@ def _progress(kind, epoch, epochs, step, steps_per_epoch, total_steps, ips, elap
 
 
 def _history_entry(report: TrainProgress) -> dict:
-    # explorer/workers.py and scripts/make_assets.py import this until they read
-    # TrainProgress.history_entry; nothing in vae_core imports it.
+    # The row an epoch adds to history.json; callers read it as TrainProgress.history_entry.
     entry = {"epoch": report.epoch + 1, "step": report.step, "seconds": round(report.elapsed, 3),
              "images_per_sec": round(report.images_per_sec, 1)}
     entry.update({f"train_{k}": v for k, v in report.losses.items()})

@@ -119,7 +119,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _details(exc: BaseException) -> str:
+def error_details(exc: BaseException) -> str:
+    """The full traceback, for the error dialog's details pane."""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
 
 
@@ -130,7 +131,7 @@ def _train(model, data, config, history, optimizer_state):
     ``RuntimeError`` (which includes ``NonFiniteLossError`` and CUDA out-of-memory) as
     "the worker was deleted" and swallows it.
     """
-    from vae_core.training import _history_entry, iter_training
+    from vae_core.training import iter_training
 
     lower_thread_priority()
     history = list(history or [])
@@ -140,31 +141,14 @@ def _train(model, data, config, history, optimizer_state):
             if progress.kind != "epoch":
                 yield Report(progress)
                 continue
-            history.append(_history_entry(progress))
-            optimizer = getattr(model, "_optimizer", None)
-            # Adam updates its tensors in place: the GUI needs a copy, not the live state.
-            opt_state = _copy_optimizer_state(optimizer.state_dict()) if optimizer is not None else None
-            yield Report(progress, EpochUpdate(list(history), opt_state))
+            history.append(progress.history_entry)
+            # optimizer_state is already a CPU copy: Adam's live tensors never cross threads.
+            yield Report(progress, EpochUpdate(list(history), progress.optimizer_state))
     except Exception as exc:  # noqa: BLE001 - reported to the user, never raised in the pool
-        return TrainingOutcome("failed", history, friendly_error(exc), _details(exc), exc)
+        return TrainingOutcome("failed", history, friendly_error(exc), error_details(exc), exc)
     finally:
         gen.close()
     return TrainingOutcome("completed", history)
-
-
-def _copy_optimizer_state(state: dict) -> dict:
-    import torch
-
-    def copy(value):
-        if isinstance(value, torch.Tensor):
-            return value.detach().to("cpu", copy=True)
-        if isinstance(value, dict):
-            return {k: copy(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [copy(v) for v in value]
-        return value
-
-    return copy(state)
 
 
 class _ClosingGeneratorWorker(GeneratorWorker):
@@ -288,7 +272,7 @@ class TrainingRunner(QObject):
         self._outcome = outcome
 
     def _on_worker_errored(self, exc: Exception) -> None:
-        self._outcome = TrainingOutcome("failed", list(self.state.history), friendly_error(exc), _details(exc), exc)
+        self._outcome = TrainingOutcome("failed", list(self.state.history), friendly_error(exc), error_details(exc), exc)
 
     def _on_worker_paused(self) -> None:
         if self._pause_requested_at is not None:
@@ -344,4 +328,4 @@ class Task(QObject):
         return self.worker.is_running
 
     def _on_worker_errored(self, exc: Exception) -> None:
-        self.failed.emit(friendly_error(exc, self._doing), _details(exc))
+        self.failed.emit(friendly_error(exc, self._doing), error_details(exc))

@@ -91,13 +91,12 @@ def test_training_bookkeeping_signals(state, digits):
     assert state.is_training and state.train_config["epochs"] == 2
     model = state.trainable_copy()
     from vae_core import iter_training
-    from vae_core.training import _history_entry
 
     history = []
     for report in iter_training(model, digits, config):
         state.record_progress(report)
         if report.kind == "epoch":
-            history.append(_history_entry(report))
+            history.append(report.history_entry)
             state.apply_weights(report.weights, history=history)
     state.end_training("completed")
     assert [s[0] for s in statuses] == ["running", "idle"]

@@ -259,7 +259,7 @@ def test_missing_torchvision_dataset_offline_gives_a_message(qtbot, make_main_wi
 
 
 def test_errors_are_explained_in_plain_words():
-    from explorer.workers import friendly_error
+    from explorer.jobs.training import friendly_error
     from vae_core import NonFiniteLossError
 
     assert "ran out of memory" in friendly_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
