@@ -100,8 +100,8 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import MainWindow
-    from explorer.widgets.training_panel import TrainingOptions
+    from explorer.ui.main_window import MainWindow
+    from explorer.ui.training.panel import TrainingOptions
     from explorer.workers import training_threads
 
     torch.set_num_threads(1)  # the GUI thread's share; training sets its own

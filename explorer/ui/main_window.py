@@ -30,18 +30,18 @@ from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySe
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
                                QMessageBox, QProgressBar, QWidget)
 
-from explorer.dialogs import ShortcutsDialog, ask_save_changes, show_error
+from explorer.ui.dialogs import ShortcutsDialog, ask_save_changes, show_error
 from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
-from explorer.widgets.kl_bars import KLBars
-from explorer.widgets.loss_plot import LossPlot
-from explorer.widgets.model_previews import LatentGridView, ReconstructionView, SampleView
-from explorer.widgets.training_panel import TrainingOptions, TrainingPanel, dataset_display_name
+from explorer.ui.training.kl_bars import KLBars
+from explorer.ui.training.loss_plot import LossPlot
+from explorer.ui.training.model_previews import LatentGridView, ReconstructionView, SampleView
+from explorer.ui.training.panel import TrainingOptions, TrainingPanel, dataset_display_name
 from explorer.workers import Task, TrainingRunner
 
 ORGANIZATION = "LatentExplorer"
 APPLICATION = "Latent Explorer"
 MAX_RECENT = 8
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
 CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
 
@@ -57,7 +57,7 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def app_icon() -> QIcon:
-    return QIcon(str(Path(__file__).with_name("resources") / "icon.svg"))
+    return QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "icon.svg"))
 
 
 class MainWindow(QMainWindow):
@@ -494,8 +494,8 @@ class MainWindow(QMainWindow):
         The latent map becomes the central view with ``self.set_central_panel(...)``;
         studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
         """
-        from explorer.widgets.map_panel import install_map
-        from explorer.widgets.studio import install_studio
+        from explorer.ui.map.panel import install_map
+        from explorer.ui.studio.docks import install_studio
 
         install_map(self)  # first: the studio looks for the map as the central panel
         install_studio(self)
@@ -783,7 +783,7 @@ class MainWindow(QMainWindow):
         """
         import sys
 
-        from explorer.widgets.training_panel import TORCHVISION_SPECS
+        from explorer.ui.training.panel import TORCHVISION_SPECS
 
         if spec not in TORCHVISION_SPECS or "torchvision.datasets" in sys.modules or self._prefetching:
             return
@@ -818,7 +818,7 @@ class MainWindow(QMainWindow):
     # View
     # ==============================================================================================
     def set_theme(self, theme: str) -> None:
-        from explorer.theme import apply_theme
+        from explorer.ui.theme import apply_theme
 
         apply_theme(QApplication.instance(), theme)
         self.settings.setValue("window/theme", theme)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.widgets.latent_map import MutedLabel, _disconnect_all, _is_dark, class_colors, safe_paint
+from explorer.ui.map.view import MutedLabel, _disconnect_all, _is_dark, class_colors, safe_paint
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
 

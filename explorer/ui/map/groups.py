@@ -13,9 +13,9 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from superqt.utils import signals_blocked
 
-from explorer.widgets.decoder_view import ImagePane
-from explorer.widgets.latent_map import _disconnect_all, tile_images
-from explorer.widgets.pins import add_pin_keyframe
+from explorer.ui.map.decoder_view import ImagePane
+from explorer.ui.map.view import _disconnect_all, tile_images
+from explorer.ui.map.pins import add_pin_keyframe
 
 GRID_MAX = 400
 

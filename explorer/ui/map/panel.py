@@ -2,7 +2,7 @@
 
 ``MapPanel(state)`` is the window's central widget. It owns a :class:`~explorer.map_workers.MapJobs`
 (encoding and projection fits in the background) and a
-:class:`~explorer.widgets.latent_map.LatentMapView`.
+:class:`~explorer.ui.map.view.LatentMapView`.
 
 For the studio
 --------------
@@ -26,7 +26,7 @@ from superqt.utils import signals_blocked
 
 from explorer.map_state import KIND_NAMES, KINDS
 from explorer.map_workers import MapJobs
-from explorer.widgets.latent_map import LatentMapView, MutedLabel, _disconnect_all
+from explorer.ui.map.view import LatentMapView, MutedLabel, _disconnect_all
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -622,13 +622,13 @@ def _vline() -> QtWidgets.QFrame:
 
 
 class MapDocks(QtCore.QObject):
-    """The map's pieces inside a :class:`~explorer.main_window.MainWindow` (see :func:`install_map`)."""
+    """The map's pieces inside a :class:`~explorer.ui.main_window.MainWindow` (see :func:`install_map`)."""
 
     def __init__(self, window) -> None:
         super().__init__(window)
-        from explorer.widgets.decoder_view import DecoderView
-        from explorer.widgets.groups import GroupsPanel
-        from explorer.widgets.pins import PinGallery
+        from explorer.ui.map.decoder_view import DecoderView
+        from explorer.ui.map.groups import GroupsPanel
+        from explorer.ui.map.pins import PinGallery
 
         self.window = window
         state = window.state

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import signals_blocked
 
-from explorer.widgets.latent_map import _disconnect_all, image_to_qimage
+from explorer.ui.map.view import _disconnect_all, image_to_qimage
 
 ICON = 76
 

@@ -18,8 +18,8 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
 from explorer.studio_state import AttributeSide
-from explorer.widgets.image_grid import ImageGrid
-from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
+from explorer.ui.image_grid import ImageGrid
+from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker, StateConnections
 
 ERROR_STYLE = "QLineEdit { border: 1px solid #d32f2f; }"
 

@@ -32,7 +32,7 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
     Parameters
     ----------
     window
-        A shown :class:`~explorer.main_window.MainWindow` with a labelled dataset and a model.
+        A shown :class:`~explorer.ui.main_window.MainWindow` with a labelled dataset and a model.
     shot
         ``shot(widget, file_name)`` saves a screenshot.
     wait_until, pause_for
@@ -40,7 +40,7 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
     examples_dir
         Where the exported GIF goes (skipped when None).
     traversal_training
-        :class:`~explorer.widgets.training_panel.TrainingOptions` of a model to train (by
+        :class:`~explorer.ui.training.panel.TrainingOptions` of a model to train (by
         clicking Train) before the traversal picture, e.g. one with more latent
         dimensions than the current one, some of them collapsed. None keeps the model.
 

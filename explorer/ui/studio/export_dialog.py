@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt.utils import FunctionWorker, signals_blocked
 
-from explorer.widgets.studio_common import ImageView, StateConnections, to_qimage, to_uint8_hwc
+from explorer.ui.studio.common import ImageView, StateConnections, to_qimage, to_uint8_hwc
 
 #: (key, label, extension, grid?) — what the format menu offers.
 FORMATS = (

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QDouble
                                QToolButton, QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
 
-from explorer.widgets.studio_common import ImageView, LabelPicker, StateConnections, thumbnail
+from explorer.ui.studio.common import ImageView, LabelPicker, StateConnections, thumbnail
 
 
 class Filmstrip(QListWidget):

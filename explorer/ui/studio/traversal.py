@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayo
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from explorer.widgets.image_grid import ImageGrid
-from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
+from explorer.ui.image_grid import ImageGrid
+from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker, StateConnections
 
 MUTED_STYLE = "color: palette(placeholder-text);"
 
