@@ -292,7 +292,7 @@ def test_copy_and_save_the_current_frame(qtbot, state, tmp_path):
     from PySide6.QtGui import QGuiApplication
 
     from explorer.ui.studio.export_dialog import copy_frame_to_clipboard, save_frame
-    from explorer.ui.studio.common import to_uint8_hwc
+    from explorer.ui.qt_utils import to_uint8_hwc
 
     player = _player_with_animation(qtbot, state)
     state.studio.set_current_frame(4)

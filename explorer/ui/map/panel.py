@@ -26,7 +26,8 @@ from superqt.utils import signals_blocked
 
 from explorer.map_state import KIND_NAMES, KINDS
 from explorer.map_workers import MapJobs
-from explorer.ui.map.view import LatentMapView, MutedLabel, _disconnect_all
+from explorer.ui.map.view import LatentMapView
+from explorer.ui.qt_utils import Connections, MutedLabel
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -149,7 +150,7 @@ class MapPanel(QtWidgets.QWidget):
         self.jobs.message.connect(self._on_message)
         self.view.sig_status.connect(self.show_status)
 
-        self._connections = []
+        self._connections = Connections(self)
         m = self.map
         pairs = [(m.settings_changed, self._sync_controls),
                  (m.projection_changed, self._on_projection_changed),
@@ -162,10 +163,7 @@ class MapPanel(QtWidgets.QWidget):
                  (state.model_changed, self._on_model_changed),
                  (state.codes_changed, self._sync_controls)]
         for signal, slot in pairs:
-            signal.connect(slot)
-            self._connections.append((signal, slot))
-        conns = self._connections
-        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+            self._connections.connect(signal, slot)
         escape = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self)
         escape.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self.clear_marks)

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame
 from superqt.utils import signals_blocked
 
 from explorer.studio_state import EASING_NAMES, METHODS, pingpong_indices
-from explorer.ui.studio.common import OperandPicker, StateConnections, thumbnail
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import OperandPicker, thumbnail
 
 EASING_TEXT = {"linear": "Linear", "ease-in-out": "Ease in-out", "ease-in": "Ease in", "ease-out": "Ease out"}
 METHOD_TEXT = {"lerp": "Linear (lerp)", "slerp": "Spherical (slerp)"}
@@ -27,7 +28,7 @@ class InterpolationPanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
 
@@ -248,7 +249,7 @@ class StudioDocks(QObject):
         self.window = window
         self.state = window.state
         self.studio = window.state.studio
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self._export_dialog = None
         self._pin_on_click_before: bool | None = None
 

@@ -17,7 +17,8 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
 from explorer.ui.image_grid import ImageGrid
-from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker, StateConnections
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 MUTED_STYLE = "color: palette(placeholder-text);"
 
@@ -52,7 +53,7 @@ class TraversalPanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
         self._rows: dict[int, _DimRow] = {}
