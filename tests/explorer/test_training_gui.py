@@ -82,7 +82,7 @@ def test_window_has_menus_docks_tooltips_and_hooks(make_main_window):
 def test_history_exports_as_csv(tmp_path):
     import csv
 
-    from explorer.ui.main_window import write_history_csv
+    from explorer.ui.main_window_menus import write_history_csv
 
     path = tmp_path / "h.csv"
     write_history_csv(path, [{"epoch": 1, "train_loss": 3.5, "test_kl_per_dim": [0.5, 0.25]}, {"epoch": 2, "extra": 1}])

@@ -1,4 +1,5 @@
-"""The interpolation panel: keyframes, method, steps and easing.
+"""The studio's docks (:func:`install_studio`) and its interpolation panel: keyframes,
+method, steps and easing.
 
 Keyframes come from the operand picker (data point, pin, class mean, group, map cursor)
 or from clicks on the map while "Pick on map" is on. The frames play in the player
