@@ -4,7 +4,8 @@ The window follows the system's colour scheme by default (Fusion style, which re
 platform's light/dark preference on Windows, macOS and GNOME/KDE). The View menu can force
 light or dark. Plots read their colours from the widget palette through
 :func:`plot_colors`, so they follow whichever is active; widgets re-apply them on
-``QEvent.PaletteChange``.
+``QEvent.PaletteChange``. :func:`class_colors` gives the class colours of the map, its
+legend and the decoder, brightened on dark backgrounds.
 """
 
 from __future__ import annotations
