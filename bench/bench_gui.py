@@ -100,9 +100,9 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import MainWindow
-    from explorer.widgets.training_panel import TrainingOptions
     from explorer.jobs.training import training_threads
+    from explorer.state.training import TrainingOptions
+    from explorer.ui.main_window import MainWindow
 
     torch.set_num_threads(1)  # the GUI thread's share; training sets its own
     if not panels:  # the window with its own docks only: no latent map, no studio

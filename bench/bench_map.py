@@ -1,6 +1,6 @@
 """The latent map: frame times at 70,000 and 1,000,000 points, hover-to-image latency.
 
-* **Frame times** — the real :class:`~explorer.widgets.map_panel.MapPanel` showing MNIST
+* **Frame times** — the real :class:`~explorer.ui.map.panel.MapPanel` showing MNIST
   (70,000 codes of an ``mlp`` 784-400-20, PCA layout) and a million points (the MNIST codes
   tiled 15× with a small jitter). A frame is one pan step (``ViewBox.translateBy``), one
   zoom step (``scaleBy``) or one step of a projection transition, followed by a
@@ -88,8 +88,8 @@ def build_state(data, model, codes, n_points: int | None = None):
 def make_host(state):
     from PySide6 import QtWidgets
 
-    from explorer.widgets.decoder_view import DecoderView
-    from explorer.widgets.map_panel import MapPanel
+    from explorer.ui.map.decoder_view import DecoderView
+    from explorer.ui.map.panel import MapPanel
 
     host = QtWidgets.QWidget()
     panel = MapPanel(state)

@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pyqtgraph as pg
 
-    from explorer.main_window import MainWindow, app_icon, is_checkpoint
-    from explorer.theme import apply_theme
+    from explorer.ui.main_window import MainWindow, app_icon, is_checkpoint
+    from explorer.ui.theme import apply_theme
 
     pg.setConfigOptions(antialias=True)
     app.setWindowIcon(app_icon())

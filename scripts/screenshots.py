@@ -57,9 +57,9 @@ def main() -> int:
 
     import pyqtgraph as pg
 
-    from explorer.main_window import MainWindow, app_icon
-    from explorer.theme import apply_theme
-    from explorer.widgets.training_panel import TrainingOptions
+    from explorer.ui.main_window import MainWindow, app_icon
+    from explorer.ui.theme import apply_theme
+    from explorer.ui.training.panel import TrainingOptions
 
     pg.setConfigOptions(antialias=True)
     app.setWindowIcon(app_icon())
@@ -189,7 +189,7 @@ def main() -> int:
     bad.write_bytes(b"\x80\x04 this is a pickle, not a checkpoint")
     window.open_checkpoint(bad)
     wait_until(lambda: getattr(window, "last_error", None) is not None, 30, "the error message")
-    from explorer.dialogs import ErrorDialog
+    from explorer.ui.dialogs import ErrorDialog
 
     dialogs = [d for d in window.findChildren(ErrorDialog) if d.isVisible()]
     assert dialogs, "no error dialog"
@@ -201,7 +201,7 @@ def main() -> int:
 
     # The studio: an interpolation picked on the map (player, filmstrip, path), an arithmetic
     # edit, traversals of a 10-d model with collapsed units; the GIF goes to docs/examples/.
-    from explorer.widgets.studio_demo import stage_studio_scenes
+    from explorer.ui.studio.demo import stage_studio_scenes
 
     stage_studio_scenes(window, shot, wait_until, pause_for, examples_dir=REPO / "docs" / "examples",
                         traversal_training=TrainingOptions(dataset="digits", model="mlp", latent_dim=10,

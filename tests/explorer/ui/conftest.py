@@ -47,7 +47,7 @@ def make_main_window(qtbot, settings_path, monkeypatch):
     """
     from PySide6.QtCore import QSettings, QThreadPool
 
-    from explorer import main_window as mw
+    from explorer.ui import main_window as mw
 
     # Unsaved-changes questions are modal; tests that care patch this again.
     monkeypatch.setattr(mw, "ask_save_changes", lambda *args, **kwargs: "discard")

@@ -13,10 +13,10 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 from explorer.jobs.encoding import EncodingJob  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
-from explorer.widgets.decoder_view import DecoderView  # noqa: E402
-from explorer.widgets.groups import GroupsPanel  # noqa: E402
-from explorer.widgets.map_panel import MapPanel  # noqa: E402
-from explorer.widgets.pins import PinGallery  # noqa: E402
+from explorer.ui.map.decoder_view import DecoderView  # noqa: E402
+from explorer.ui.map.groups import GroupsPanel  # noqa: E402
+from explorer.ui.map.panel import MapPanel  # noqa: E402
+from explorer.ui.map.pins import PinGallery  # noqa: E402
 from vae_core import build_model  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton

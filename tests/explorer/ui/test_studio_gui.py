@@ -33,8 +33,8 @@ def _pick(qtbot, picker, kind, value, button="add"):
 
 
 def test_interpolation_through_the_widgets_matches_vae_core(qtbot, state):
-    from explorer.widgets.studio import InterpolationPanel
-    from explorer.widgets.studio_player import PlayerWidget
+    from explorer.ui.studio.docks import InterpolationPanel
+    from explorer.ui.studio.player import PlayerWidget
 
     panel = _show(qtbot, InterpolationPanel(state))
     player = _show(qtbot, PlayerWidget(state))
@@ -75,7 +75,7 @@ def test_interpolation_through_the_widgets_matches_vae_core(qtbot, state):
 
 
 def test_player_plays_steps_and_space_toggles(qtbot, state):
-    from explorer.widgets.studio_player import PlayerWidget
+    from explorer.ui.studio.player import PlayerWidget
 
     player = _show(qtbot, PlayerWidget(state))
     studio = state.studio
@@ -110,7 +110,7 @@ def test_player_plays_steps_and_space_toggles(qtbot, state):
 
 
 def test_arithmetic_composer_through_the_widgets(qtbot, state):
-    from explorer.widgets.studio_arithmetic import ArithmeticPanel
+    from explorer.ui.studio.arithmetic import ArithmeticPanel
 
     panel = _show(qtbot, ArithmeticPanel(state))
     studio = state.studio
@@ -154,7 +154,7 @@ def test_arithmetic_composer_through_the_widgets(qtbot, state):
 
 
 def test_attribute_panel_applies_and_animates(qtbot, state):
-    from explorer.widgets.studio_arithmetic import AttributePanel
+    from explorer.ui.studio.arithmetic import AttributePanel
 
     panel = _show(qtbot, AttributePanel(state))
     studio = state.studio
@@ -174,7 +174,7 @@ def test_attribute_panel_applies_and_animates(qtbot, state):
 
 
 def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
-    from explorer.widgets.studio_traversal import TraversalPanel
+    from explorer.ui.studio.traversal import TraversalPanel
 
     panel = _show(qtbot, TraversalPanel(state), (620, 700))
     studio = state.studio
@@ -200,7 +200,7 @@ def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
 
 
 def _player_with_animation(qtbot, state, steps=10):
-    from explorer.widgets.studio_player import PlayerWidget
+    from explorer.ui.studio.player import PlayerWidget
 
     player = _show(qtbot, PlayerWidget(state))
     state.studio.interpolation.add_index_keyframe(0)
@@ -213,7 +213,7 @@ def _player_with_animation(qtbot, state, steps=10):
 def test_export_gif_and_mp4_match_the_preview(qtbot, state, tmp_path):
     import imageio.v3 as iio
 
-    from explorer.widgets.export_dialog import ExportDialog
+    from explorer.ui.studio.export_dialog import ExportDialog
 
     player = _player_with_animation(qtbot, state)
     qtbot.mouseClick(player.pingpong_check, Qt.MouseButton.LeftButton)
@@ -265,7 +265,7 @@ def _read_mp4(path) -> np.ndarray:
 
 
 def test_export_can_be_cancelled_and_reports_errors(qtbot, state, tmp_path):
-    from explorer.widgets.export_dialog import ExportDialog
+    from explorer.ui.studio.export_dialog import ExportDialog
 
     _player_with_animation(qtbot, state, steps=60)
     dialog = _show(qtbot, ExportDialog(state), (700, 420))
@@ -291,8 +291,8 @@ def test_export_can_be_cancelled_and_reports_errors(qtbot, state, tmp_path):
 def test_copy_and_save_the_current_frame(qtbot, state, tmp_path):
     from PySide6.QtGui import QGuiApplication
 
-    from explorer.widgets.export_dialog import copy_frame_to_clipboard, save_frame
-    from explorer.widgets.studio_common import to_uint8_hwc
+    from explorer.ui.studio.export_dialog import copy_frame_to_clipboard, save_frame
+    from explorer.ui.qt_utils import to_uint8_hwc
 
     player = _player_with_animation(qtbot, state)
     state.studio.player.set_current_frame(4)
@@ -314,8 +314,8 @@ def test_copy_and_save_the_current_frame(qtbot, state, tmp_path):
 
 
 def test_conditional_label_picker_and_label_sweep(qtbot):
-    from explorer.widgets.studio_player import PlayerWidget
-    from explorer.widgets.studio_traversal import TraversalPanel
+    from explorer.ui.studio.player import PlayerWidget
+    from explorer.ui.studio.traversal import TraversalPanel
 
     torch.manual_seed(0)
     data = load_dataset("digits")

@@ -16,7 +16,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
-from explorer.widgets.training_panel import TrainingOptions
+from explorer.ui.training.panel import TrainingOptions
 
 REPO = Path(__file__).resolve().parents[3]
 FAST = dict(dataset="digits", model="mlp", latent_dim=2, hidden=(32,), batch_size=64, lr=3e-3, seed=0)
@@ -71,7 +71,7 @@ def test_window_has_menus_docks_tooltips_and_hooks(make_main_window):
     assert "Tools" in window.menus
 
     # Help ▸ Keyboard Shortcuts lists what the menus show.
-    from explorer.dialogs import ShortcutsDialog
+    from explorer.ui.dialogs import ShortcutsDialog
     from PySide6.QtWidgets import QTableWidget
 
     table = ShortcutsDialog(window, list(window.menus.values())).findChild(QTableWidget)
@@ -82,7 +82,7 @@ def test_window_has_menus_docks_tooltips_and_hooks(make_main_window):
 def test_history_exports_as_csv(tmp_path):
     import csv
 
-    from explorer.main_window import write_history_csv
+    from explorer.ui.main_window_menus import write_history_csv
 
     path = tmp_path / "h.csv"
     write_history_csv(path, [{"epoch": 1, "train_loss": 3.5, "test_kl_per_dim": [0.5, 0.25]}, {"epoch": 2, "extra": 1}])
@@ -150,7 +150,7 @@ def test_train_pause_resume_stop_save_and_reopen(qtbot, make_main_window, tmp_pa
 
     # Save (Ctrl+S asks for a name the first time).
     target = tmp_path / "digits-run.safetensors"
-    monkeypatch.setattr("explorer.main_window.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("explorer.ui.main_window.QFileDialog.getSaveFileName",
                         lambda *a, **k: (str(target), "Checkpoint file (*.safetensors)"))
     window.actions["save"].trigger()
     assert target.exists() and not state.dirty and not window.isWindowModified()
@@ -290,14 +290,14 @@ def test_unsaved_changes_are_asked_about(qtbot, make_main_window, monkeypatch, t
         answers.append(doing)
         return "cancel"
 
-    monkeypatch.setattr("explorer.main_window.ask_save_changes", ask)
+    monkeypatch.setattr("explorer.ui.main_window.ask_save_changes", ask)
     assert not window.close() and window.isVisible()
     assert not window.open_checkpoint(REPO / "assets" / "digits-mlp-2d")
     assert answers == ["quitting", "opening another model"]
 
     target = tmp_path / "kept"
-    monkeypatch.setattr("explorer.main_window.ask_save_changes", lambda *a, **k: "save")
-    monkeypatch.setattr("explorer.main_window.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("explorer.ui.main_window.ask_save_changes", lambda *a, **k: "save")
+    monkeypatch.setattr("explorer.ui.main_window.QFileDialog.getSaveFileName",
                         lambda *a, **k: (str(target), "Checkpoint folder (*)"))
     assert window.close()
     assert (target / "config.json").exists()
@@ -342,7 +342,7 @@ def test_drop_a_checkpoint_or_an_image_folder(qtbot, make_main_window, tmp_path)
 
 
 def test_image_grid_api():
-    from explorer.widgets.image_grid import ImageGrid, mosaic
+    from explorer.ui.image_grid import ImageGrid, mosaic
 
     grid = ImageGrid("caption")
     images = np.random.default_rng(0).random((6, 3, 5, 4)).astype(np.float32)

@@ -18,8 +18,9 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
 from explorer.state.studio import AttributeSide
-from explorer.widgets.image_grid import ImageGrid
-from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
+from explorer.ui.image_grid import ImageGrid
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 ERROR_STYLE = "QLineEdit { border: 1px solid #d32f2f; }"
 
@@ -39,7 +40,7 @@ class ArithmeticPanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
 
@@ -268,7 +269,7 @@ class AttributePanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
 

@@ -18,7 +18,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.widgets.latent_map import MutedLabel, _disconnect_all, _is_dark, class_colors, safe_paint
+from explorer.ui.qt_utils import Connections, MutedLabel, is_dark, safe_paint
+from explorer.ui.theme import class_colors
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
 
@@ -164,17 +165,14 @@ class DecoderView(QtWidgets.QWidget):
         layout.addWidget(self.hover_box)
         layout.addStretch(1)
 
-        self._connections = []
+        self._connections = Connections(self)
         for signal, slot in ((self.map.cursor_changed, self._on_cursor_changed),
                              (self.map.hovered_index_changed, self._on_hovered_index_changed),
                              (self.map.nearest_changed, self._on_nearest_changed),
                              (state.weights_changed, self._on_weights_changed),
                              (state.model_changed, self._on_weights_changed),
                              (state.dataset_changed, self._on_dataset_changed)):
-            signal.connect(slot)
-            self._connections.append((signal, slot))
-        conns = self._connections
-        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+            self._connections.connect(signal, slot)
         self._last_z = None
         self._text_timer = QtCore.QTimer(self)
         self._text_timer.setSingleShot(True)
@@ -266,7 +264,7 @@ class DecoderView(QtWidgets.QWidget):
                 self.reconstruction.set_image(None)
         names = self.state.class_names
         if label is not None:
-            color = class_colors(max(len(names), label + 1), _is_dark(self.palette()))[label]
+            color = class_colors(max(len(names), label + 1), is_dark(self.palette()))[label]
             name = names[label] if label < len(names) else str(label)
             text = (f"<b>#{index:,}</b><br>label <span style='color:rgb{color}'>■</span> <b>{label}</b>"
                     + (f" ({name})" if name != str(label) else ""))

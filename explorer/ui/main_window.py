@@ -1,4 +1,8 @@
-"""The application window: docks, menus, status bar, files, settings, drag and drop.
+"""The application window: files, training, settings, closing, drag and drop.
+
+Its docks and layout live in :mod:`explorer.ui.main_window_docks`, its menus, actions,
+status bar and Export actions in :mod:`explorer.ui.main_window_menus` (two bases of
+:class:`MainWindow`).
 
 Other panels hook in through a few methods (see :class:`MainWindow`):
 
@@ -19,31 +23,27 @@ line in a worker.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QWidget)
+from PySide6.QtCore import QByteArray, QSettings, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QIcon
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWidget
 
-from explorer.dialogs import ShortcutsDialog, ask_save_changes, show_error
 from explorer.jobs.training import Task, TrainingRunner
 from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
 from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, prepare_run,
                                      training_config)
-from explorer.widgets.kl_bars import KLBars
-from explorer.widgets.loss_plot import LossPlot
-from explorer.widgets.model_previews import LatentGridView, ReconstructionView, SampleView
-from explorer.widgets.training_panel import TrainingPanel
+from explorer.ui.dialogs import ask_save_changes, show_error
+from explorer.ui.main_window_docks import DockLayoutMixin
+from explorer.ui.main_window_menus import MenuBarMixin
 
 ORGANIZATION = "LatentExplorer"
 APPLICATION = "Latent Explorer"
 MAX_RECENT = 8
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
 CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
 
@@ -59,10 +59,10 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def app_icon() -> QIcon:
-    return QIcon(str(Path(__file__).with_name("resources") / "icon.svg"))
+    return QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "icon.svg"))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
     """Latent Explorer's main window around one :class:`ExplorerState`.
 
     Parameters
@@ -138,86 +138,8 @@ class MainWindow(QMainWindow):
             self.start_engine()
 
     # ==============================================================================================
-    # Hooks for other panels
+    # Hooks for other panels (more in DockLayoutMixin and MenuBarMixin)
     # ==============================================================================================
-    def set_central_panel(self, widget: QWidget) -> None:
-        """Make ``widget`` the central view (the window takes ownership).
-
-        The view it replaces stays available as a dock (View ▸ Panels), hidden by default.
-        """
-        previous = self.takeCentralWidget()  # setCentralWidget alone would delete it
-        self.setCentralWidget(widget)
-        self.central_panel = widget
-        if previous is not None and previous is self.latent_grid and "latent_grid" not in self.docks:
-            dock = self.add_panel_dock("Latent Grid", previous, Qt.DockWidgetArea.RightDockWidgetArea, "latent_grid",
-                                       visible=False)
-            self.tabifyDockWidget(self.docks["samples"], dock)
-
-    def add_panel_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
-                       object_name: str | None = None, *, shortcut: str | QKeySequence | None = None,
-                       visible: bool = True, tip: str = "") -> QDockWidget:
-        """Dock ``widget`` in ``area`` and list it in View ▸ Panels.
-
-        Parameters
-        ----------
-        object_name : str
-            Stable name used to save and restore the layout (default: from ``title``).
-        shortcut : str or QKeySequence, optional
-            Toggles the panel; by default Ctrl+1…Ctrl+9 in the order panels are added.
-        visible : bool
-            Shown at first (the saved layout wins once there is one).
-
-        Returns
-        -------
-        QDockWidget
-            Also available as ``window.docks[object_name]``.
-        """
-        object_name = object_name or title.lower().replace(" ", "_")
-        if object_name in self.docks:
-            raise ValueError(f"A panel named {object_name!r} is already docked.")
-        dock = QDockWidget(title, self)
-        dock.setObjectName(object_name)
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(area, dock)
-        toggle = dock.toggleViewAction()
-        toggle.setText(title)
-        if shortcut is None and self._dock_shortcut <= 9:
-            shortcut = f"Ctrl+{self._dock_shortcut}"
-            self._dock_shortcut += 1
-        if shortcut:
-            toggle.setShortcut(QKeySequence(shortcut))
-        toggle.setStatusTip(tip or f"Show or hide the {title} panel")
-        toggle.setToolTip(tip or f"Show or hide the {title} panel")
-        self.menus["Panels"].addAction(toggle)
-        self.docks[object_name] = dock
-        if not visible:
-            dock.hide()
-        if self.engine_ready:
-            self.restoreDockWidget(dock)  # place it where the saved layout had it
-        return dock
-
-    def add_menu_action(self, menu: str, text: str, slot: Callable, *, shortcut: str | QKeySequence | None = None,
-                        tip: str = "", name: str | None = None) -> QAction:
-        """Add an action to ``self.menus[menu]`` (created on the menu bar if new)."""
-        if menu not in self.menus:
-            created = QMenu(menu, self)
-            created.setToolTipsVisible(True)
-            self.menuBar().insertMenu(self.menus["Help"].menuAction(), created)
-            self.menus[menu] = created
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.triggered.connect(slot)
-        self.menus[menu].addAction(action)
-        if name:
-            self.actions[name] = action
-        return action
-
     def run_task(self, label: str, func: Callable, *args, on_done: Callable | None = None,
                  error_title: str = "Something went wrong", doing: str = "Loading", **kwargs) -> Task:
         """Run ``func(*args, **kwargs)`` in a worker thread with the busy indicator showing ``label``.
@@ -264,204 +186,6 @@ class MainWindow(QMainWindow):
         return show_error(self, title, text, details, level=level)
 
     # ==============================================================================================
-    # Construction
-    # ==============================================================================================
-    def _action(self, name: str, text: str, slot: Callable, *, shortcut=None, tip: str = "",
-                checkable: bool = False, icon=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self.actions[name] = action
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        sp = self.style().StandardPixmap
-        file_menu = self.menus["File"] = bar.addMenu("&File")
-        file_menu.setToolTipsVisible(True)
-        file_menu.addAction(self._action("open", "&Open Checkpoint…", self.open_checkpoint_dialog,
-                                         shortcut=QKeySequence.StandardKey.Open, icon=sp.SP_DialogOpenButton,
-                                         tip="Open a saved model (a checkpoint folder or .safetensors file) and its dataset"))
-        self.menus["Recent"] = file_menu.addMenu("Open &Recent")
-        self.menus["Recent"].setToolTipsVisible(True)
-        file_menu.addAction(self._action("open_default", "Open the &Bundled Example", self.open_default,
-                                         tip="Open the small pretrained digits model that ships with Latent Explorer"))
-        file_menu.addAction(self._action("open_folder", "Train on an Image &Folder…", self.choose_image_folder,
-                                         shortcut="Ctrl+Shift+O",
-                                         tip="Pick a folder of your own images (one subfolder per class, or flat) "
-                                             "as the training dataset"))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("save", "&Save", self.save, shortcut=QKeySequence.StandardKey.Save,
-                                         icon=sp.SP_DialogSaveButton, tip="Save the model, its history and optimizer state"))
-        file_menu.addAction(self._action("save_as", "Save &As…", self.save_as, shortcut=QKeySequence.StandardKey.SaveAs,
-                                         tip="Save the model under a new name (a .safetensors file or a folder)"))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("quit", "&Quit", self.close, shortcut=QKeySequence.StandardKey.Quit,
-                                         tip="Quit Latent Explorer (asks to save unsaved training)"))
-        self.actions["quit"].setMenuRole(QAction.MenuRole.QuitRole)
-
-        edit_menu = self.menus["Edit"] = bar.addMenu("&Edit")
-        edit_menu.setToolTipsVisible(True)
-        edit_menu.addAction(self._action("copy_samples", "&Copy Samples Image", self.copy_samples_image,
-                                         shortcut="Ctrl+Shift+C", tip="Copy the grid of prior samples to the clipboard"))
-
-        training = self.menus["Training"] = bar.addMenu("&Training")
-        training.setToolTipsVisible(True)
-        training.addAction(self._action("train", "&Train", self.start_training, shortcut="Ctrl+T",
-                                        icon=sp.SP_MediaPlay, tip="Start training with the settings of the Training panel"))
-        training.addAction(self._action("pause", "&Pause", self.toggle_pause, shortcut="Ctrl+P",
-                                        icon=sp.SP_MediaPause, tip="Pause training, or resume it when paused"))
-        training.addAction(self._action("stop", "&Stop", self.stop_training, shortcut="Ctrl+Shift+T",
-                                        icon=sp.SP_MediaStop, tip="Stop training; the model keeps its last finished epoch"))
-
-        view = self.menus["View"] = bar.addMenu("&View")
-        view.setToolTipsVisible(True)
-        self.menus["Panels"] = view.addMenu("&Panels")
-        view.addSeparator()
-        theme_menu = self.menus["Theme"] = view.addMenu("&Theme")
-        group = QActionGroup(self)
-        current = str(self.settings.value("window/theme", "system"))
-        for key, text in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
-            action = self._action(f"theme_{key}", text, lambda _=False, k=key: self.set_theme(k), checkable=True,
-                                  tip=f"Use the {key} colour scheme" if key != "system" else "Follow the system's light or dark setting")
-            action.setChecked(key == current)
-            group.addAction(action)
-            theme_menu.addAction(action)
-        view.addAction(self._action("full_screen", "&Full Screen", self.toggle_full_screen,
-                                    shortcut=QKeySequence.StandardKey.FullScreen, checkable=True,
-                                    tip="Use the whole screen"))
-        view.addAction(self._action("reset_layout", "&Reset Layout", self.reset_layout,
-                                    tip="Put every panel back where it was at first"))
-
-        export = self.menus["Export"] = bar.addMenu("E&xport")
-        export.setToolTipsVisible(True)
-        export.addAction(self._action("export_history", "Training &History as CSV…", self.export_history,
-                                      tip="Save the per-epoch losses and metrics as a CSV table"))
-        export.addAction(self._action("export_loss_plot", "&Loss Curves as PNG…", self.export_loss_plot,
-                                      tip="Save the loss curves as an image"))
-        export.addAction(self._action("export_recon", "&Reconstructions as PNG…",
-                                      lambda: self._export_grid(self.recon_view, "reconstructions.png"),
-                                      tip="Save the test images and their reconstructions as one image"))
-        export.addAction(self._action("export_samples", "&Samples as PNG…",
-                                      lambda: self._export_grid(self.sample_view, "samples.png"),
-                                      tip="Save the prior samples as one image"))
-        export.addSeparator()
-
-        help_menu = self.menus["Help"] = bar.addMenu("&Help")
-        help_menu.setToolTipsVisible(True)
-        help_menu.addAction(self._action("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
-                                         shortcut=QKeySequence.StandardKey.HelpContents,
-                                         tip="List every keyboard shortcut"))
-        help_menu.addAction(self._action("readme", "&Documentation", self.open_documentation,
-                                         tip="Open the README"))
-        help_menu.addAction(self._action("about", "&About Latent Explorer", self.show_about,
-                                         tip="Version and credits"))
-        self.actions["about"].setMenuRole(QAction.MenuRole.AboutRole)
-        self._rebuild_recent_menu()
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.busy_label = QLabel()
-        self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setMaximumWidth(120)
-        self.busy_bar.setMaximumHeight(14)
-        self.busy_bar.setTextVisible(False)
-        self.busy_bar.setToolTip("Working in the background; the window stays usable")
-        self.dataset_label = QLabel()
-        self.dataset_label.setToolTip("The dataset in use")
-        self.model_label = QLabel()
-        self.model_label.setToolTip("The current model")
-        for w in (self.busy_label, self.busy_bar):
-            w.hide()
-            bar.addPermanentWidget(w)
-        bar.addPermanentWidget(self.dataset_label)
-        bar.addPermanentWidget(self.model_label)
-
-    def _build_panels(self) -> None:
-        s = self.state
-        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
-                               Qt.DockWidgetArea.BottomDockWidgetArea)
-        # The left column runs the full height: the training form needs it more than the plots below.
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.latent_grid = LatentGridView(s)
-        self.setCentralWidget(self.latent_grid)
-        self.central_panel = self.latent_grid
-
-        self.training_panel = TrainingPanel(s)
-        self.training_panel.train_requested.connect(self.start_training)
-        self.training_panel.dataset_changed.connect(self._prefetch_for_dataset)
-        self.training_panel.pause_requested.connect(self.toggle_pause)
-        self.training_panel.stop_requested.connect(self.stop_training)
-        self.add_panel_dock("Training", self.training_panel, left, "training",
-                            tip="Choose a dataset and a model, train, pause and stop")
-        self.loss_plot = LossPlot(s)
-        self.add_panel_dock("Loss Curves", self.loss_plot, bottom, "loss_curves",
-                            tip="Training and test losses, live")
-        self.recon_view = ReconstructionView(s)
-        self.add_panel_dock("Reconstructions", self.recon_view, right, "reconstructions",
-                            tip="Test images and what the model makes of them, after every epoch")
-        self.sample_view = SampleView(s)
-        self.add_panel_dock("Samples", self.sample_view, right, "samples",
-                            tip="Images decoded from the prior, after every epoch")
-        self.kl_bars = KLBars(s)
-        self.add_panel_dock("Latent Units", self.kl_bars, bottom, "latent_units",
-                            tip="KL per latent dimension: active and collapsed units")
-        self.splitDockWidget(self.docks["loss_curves"], self.docks["latent_units"], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["training"]], [self.training_panel.minimumSizeHint().width()],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["reconstructions"]], [430], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["reconstructions"], self.docks["samples"]], [200, 460], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["loss_curves"]], [290], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["loss_curves"], self.docks["latent_units"]], [700, 300], Qt.Orientation.Horizontal)
-
-    def _fit_to_screen(self) -> None:
-        """Open at a comfortable size: most of the screen, at most 1680×1050."""
-        screen = self.screen() or QApplication.primaryScreen()
-        if screen is None:
-            self.resize(1440, 900)
-            return
-        area = screen.availableGeometry()
-        width, height = min(1680, int(area.width() * 0.92)), min(1050, int(area.height() * 0.92))
-        # Never larger than the screen's usable area, even if the minimum size asks for more.
-        hint = self.minimumSizeHint()
-        self.resize(min(area.width(), max(width, hint.width())), min(area.height(), max(height, hint.height())))
-
-    def _arrange_docks(self) -> None:
-        """Sizes for the default layout once every panel is docked (a saved layout overrides them).
-
-        The map (central) gets the most room; the bottom row about a quarter of the height,
-        the side columns what their panels need; the training form its full height when the
-        left column has room for it.
-        """
-        area = Qt.DockWidgetArea
-        shown = [d for d in self.docks.values() if not d.isHidden() and not d.isFloating()]
-
-        def first(where):
-            return next((d for d in shown if self.dockWidgetArea(d) == where), None)
-
-        width, height = self.width(), self.height()
-        bottom, right, left = first(area.BottomDockWidgetArea), first(area.RightDockWidgetArea), first(area.LeftDockWidgetArea)
-        if bottom is not None:
-            self.resizeDocks([bottom], [max(bottom.minimumSizeHint().height(), int(height * 0.27))], Qt.Orientation.Vertical)
-        if right is not None:
-            self.resizeDocks([right], [max(right.minimumSizeHint().width(), int(width * 0.24))], Qt.Orientation.Horizontal)
-        training = self.docks["training"]
-        if left is not None:
-            self.resizeDocks([training], [self.training_panel.minimumSizeHint().width() + 12], Qt.Orientation.Horizontal)
-        below = [d for d in shown if d is not training and self.dockWidgetArea(d) == area.LeftDockWidgetArea]
-        if below:  # the training form first; what shares its column gets the rest
-            want = min(self.training_panel.sizeHint().height(), int(height * 0.62))
-            self.resizeDocks([training, below[0]], [want, max(1, height - want)], Qt.Orientation.Vertical)
-
-    # ==============================================================================================
     # Engine start-up and the first model
     # ==============================================================================================
     def start_engine(self) -> None:
@@ -501,8 +225,8 @@ class MainWindow(QMainWindow):
         The latent map becomes the central view with ``self.set_central_panel(...)``;
         studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
         """
-        from explorer.widgets.map_panel import install_map
-        from explorer.widgets.studio import install_studio
+        from explorer.ui.map.panel import install_map
+        from explorer.ui.studio.docks import install_studio
 
         install_map(self)  # first: the studio looks for the map as the central panel
         install_studio(self)
@@ -764,7 +488,7 @@ class MainWindow(QMainWindow):
         """
         import sys
 
-        from explorer.widgets.training_panel import TORCHVISION_SPECS
+        from explorer.ui.training.panel import TORCHVISION_SPECS
 
         if spec not in TORCHVISION_SPECS or "torchvision.datasets" in sys.modules or self._prefetching:
             return
@@ -796,78 +520,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Training stopped; the model keeps its last finished epoch.", 10_000)
 
     # ==============================================================================================
-    # View
+    # Help
     # ==============================================================================================
-    def set_theme(self, theme: str) -> None:
-        from explorer.theme import apply_theme
-
-        apply_theme(QApplication.instance(), theme)
-        self.settings.setValue("window/theme", theme)
-        action = self.actions.get(f"theme_{theme}")
-        if action is not None:
-            action.setChecked(True)
-
-    def toggle_full_screen(self) -> None:
-        self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
-        self.actions["full_screen"].setChecked(self.isFullScreen())
-
-    def reset_layout(self) -> None:
-        self.restoreState(self._default_layout)
-        for dock in self.docks.values():
-            if dock.objectName() != "latent_grid":
-                dock.show()
-
-    def show_shortcuts(self) -> None:
-        ShortcutsDialog(self, [m for k, m in self.menus.items() if k not in ("Recent", "Theme")]).exec()
-
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About Latent Explorer",
-                          "<h3>Latent Explorer 0.1</h3>"
-                          "<p>Train, map, decode and animate variational autoencoders.</p>"
-                          "<p>Built with PyTorch, Qt (PySide6), pyqtgraph and superqt. MIT licence.</p>")
-
     def open_documentation(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(REPO_ROOT / "README.md")))
-
-    def copy_samples_image(self) -> None:
-        array = self.sample_view.to_array()
-        if array is None:
-            return
-        QApplication.clipboard().setImage(self.sample_view.grab().toImage())
-        self.statusBar().showMessage("Samples copied to the clipboard.", 3000)
-
-    # ==============================================================================================
-    # Export
-    # ==============================================================================================
-    def export_history(self) -> None:
-        history = self.state.history
-        if not history:
-            self.statusBar().showMessage("There is no training history yet.", 4000)
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export Training History", f"{self._suggest_name()}-history.csv",
-                                              "CSV tables (*.csv)")
-        if path:
-            write_history_csv(path, history)
-            self.statusBar().showMessage(f"Saved {path}", 5000)
-
-    def export_loss_plot(self) -> None:
-        import pyqtgraph.exporters as exporters
-
-        path, _ = QFileDialog.getSaveFileName(self, "Export Loss Curves", "loss-curves.png", "PNG images (*.png)")
-        if path:
-            exporter = exporters.ImageExporter(self.loss_plot.view.scene())
-            exporter.parameters()["width"] = 1600
-            exporter.export(path)
-            self.statusBar().showMessage(f"Saved {path}", 5000)
-
-    def _export_grid(self, grid, default_name: str) -> None:
-        if grid.to_array() is None:
-            self.statusBar().showMessage("Nothing to export yet.", 4000)
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export Image", default_name, "PNG images (*.png)")
-        if path:
-            grid.save_png(path)
-            self.statusBar().showMessage(f"Saved {path}", 5000)
 
     # ==============================================================================================
     # State → window
@@ -1036,14 +692,3 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-def write_history_csv(path, history: list[dict]) -> None:
-    """Write per-epoch history as CSV (lists such as per-dimension KL become ``;``-joined)."""
-    keys: list[str] = []
-    for entry in history:
-        keys.extend(k for k in entry if k not in keys)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        for entry in history:
-            writer.writerow({k: ";".join(f"{v:.6g}" for v in entry[k]) if isinstance(entry.get(k), list) else entry.get(k)
-                             for k in keys})

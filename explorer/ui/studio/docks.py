@@ -1,8 +1,9 @@
-"""The interpolation panel: keyframes, method, steps and easing.
+"""The studio's docks (:func:`install_studio`) and its interpolation panel: keyframes,
+method, steps and easing.
 
 Keyframes come from the operand picker (data point, pin, class mean, group, map cursor)
 or from clicks on the map while "Pick on map" is on. The frames play in the player
-(:mod:`explorer.widgets.studio_player`) and their path is drawn on the map.
+(:mod:`explorer.ui.studio.player`) and their path is drawn on the map.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame
 from superqt.utils import signals_blocked
 
 from explorer.state.studio import EASING_NAMES, METHODS, pingpong_indices
-from explorer.widgets.studio_common import OperandPicker, StateConnections, thumbnail
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import OperandPicker, thumbnail
 
 EASING_TEXT = {"linear": "Linear", "ease-in-out": "Ease in-out", "ease-in": "Ease in", "ease-out": "Ease out"}
 METHOD_TEXT = {"lerp": "Linear (lerp)", "slerp": "Spherical (slerp)"}
@@ -27,7 +29,7 @@ class InterpolationPanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
 
@@ -241,14 +243,14 @@ class StudioDocks(QObject):
 
     def __init__(self, window) -> None:
         super().__init__(window)
-        from explorer.widgets.studio_arithmetic import ArithmeticPanel, AttributePanel
-        from explorer.widgets.studio_player import PlayerWidget
-        from explorer.widgets.studio_traversal import TraversalPanel
+        from explorer.ui.studio.arithmetic import ArithmeticPanel, AttributePanel
+        from explorer.ui.studio.player import PlayerWidget
+        from explorer.ui.studio.traversal import TraversalPanel
 
         self.window = window
         self.state = window.state
         self.studio = window.state.studio
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self._export_dialog = None
         self._pin_on_click_before: bool | None = None
 
@@ -455,7 +457,7 @@ class StudioDocks(QObject):
             a.setEnabled(has)
 
     def open_export_dialog(self):
-        from explorer.widgets.export_dialog import ExportDialog
+        from explorer.ui.studio.export_dialog import ExportDialog
 
         if self.studio.player.frame_count == 0:
             self.state.post_message("warning", "There is no animation to export yet.")
@@ -468,7 +470,7 @@ class StudioDocks(QObject):
         return self._export_dialog
 
     def copy_current_frame(self) -> None:
-        from explorer.widgets.export_dialog import copy_frame_to_clipboard
+        from explorer.ui.studio.export_dialog import copy_frame_to_clipboard
 
         frame = self.player.current_shown_frame()
         if frame is not None:
@@ -478,7 +480,7 @@ class StudioDocks(QObject):
     def save_current_frame(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        from explorer.widgets.export_dialog import save_frame
+        from explorer.ui.studio.export_dialog import save_frame
 
         frame = self.player.current_shown_frame()
         if frame is None:

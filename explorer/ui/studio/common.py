@@ -1,5 +1,5 @@
-"""Pieces shared by the studio panels: image conversion, a crisp image view, thumbnails,
-an operand picker and the conditional label picker."""
+"""Pieces shared by the studio panels: a crisp image view, thumbnails, an operand picker
+and the conditional label picker."""
 
 from __future__ import annotations
 
@@ -11,72 +11,12 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSiz
 from superqt.utils import signals_blocked
 
 from explorer.state.studio import Keyframe
-
-
-# ---------------------------------------------------------------------------------------
-# psygnal connections that end with the widget
-# ---------------------------------------------------------------------------------------
-class StateConnections:
-    """Connections from state signals (psygnal) to a widget's slots, undone when the
-    widget is destroyed so a closed panel never receives a signal."""
-
-    def __init__(self, widget) -> None:
-        pairs: list = []
-        self._pairs = pairs
-        widget.destroyed.connect(lambda *_: _disconnect_all(pairs))
-
-    def connect(self, signal, slot) -> None:
-        signal.connect(slot)
-        self._pairs.append((signal, slot))
-
-    def disconnect_all(self) -> None:
-        _disconnect_all(self._pairs)
-
-
-def _disconnect_all(pairs) -> None:
-    for signal, slot in pairs:
-        try:
-            signal.disconnect(slot)
-        except (ValueError, RuntimeError):
-            pass
-    pairs.clear()
+from explorer.ui.qt_utils import Connections, to_qimage, to_uint8_hwc
 
 
 # ---------------------------------------------------------------------------------------
 # Images
 # ---------------------------------------------------------------------------------------
-def to_uint8_hwc(image) -> np.ndarray:
-    """An image as contiguous ``uint8`` ``H×W×C`` (C = 1, 3 or 4).
-
-    Accepts ``C×H×W`` floats in [0, 1] (decoder output) or ``H×W[×C]`` arrays, float in
-    [0, 1] or ``uint8`` (exported frames).
-    """
-    a = np.asarray(image)
-    # Decoder images are float C×H×W; exported frames are uint8 H×W×C.
-    if a.ndim == 3 and a.dtype != np.uint8 and a.shape[0] in (1, 3, 4) and a.shape[2] not in (1, 3, 4):
-        a = a.transpose(1, 2, 0)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.dtype != np.uint8:
-        a = np.clip(np.rint(np.asarray(a, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
-
-
-def chw_to_hwc_uint8(image) -> np.ndarray:
-    """A decoder image ``C×H×W`` in [0, 1] as ``uint8`` ``H×W×C``."""
-    a = np.asarray(image, dtype=np.float32)
-    return to_uint8_hwc(a.transpose(1, 2, 0))
-
-
-def to_qimage(image) -> QImage:
-    """A ``QImage`` (own copy of the pixels) from any image :func:`to_uint8_hwc` accepts."""
-    a = to_uint8_hwc(image)
-    h, w, c = a.shape
-    fmt = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888,
-           4: QImage.Format.Format_RGBA8888}[c]
-    return QImage(a.data, w, h, w * c, fmt).copy()
-
-
 def thumbnail(image, size: int = 48) -> QPixmap:
     """A pixel-crisp square-ish thumbnail (nearest-neighbour scaling)."""
     img = to_qimage(image)
@@ -174,7 +114,7 @@ class OperandPicker(QWidget):
 
     def __init__(self, state, actions=(("add", "Add"),), kinds=None, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         kinds = kinds or [k for k, _ in OPERAND_KINDS]
         layout = QHBoxLayout(self)
@@ -314,7 +254,7 @@ class LabelPicker(QWidget):
 
     def __init__(self, state, parent=None, *, with_animate: bool = True) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
-from explorer.widgets.image_grid import ImageGrid
+from explorer.ui.image_grid import ImageGrid
 
 __all__ = ["LatentGridView", "ReconstructionView", "SampleView", "pick_examples"]
 

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt.utils import FunctionWorker, signals_blocked
 
-from explorer.widgets.studio_common import ImageView, StateConnections, to_qimage, to_uint8_hwc
+from explorer.ui.qt_utils import Connections, to_qimage, to_uint8_hwc
+from explorer.ui.studio.common import ImageView
 
 #: (key, label, extension, grid?) — what the format menu offers.
 FORMATS = (
@@ -136,7 +137,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.setWindowTitle("Export Animation")
         self.state = state
         self.studio = state.studio

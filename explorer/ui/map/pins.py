@@ -12,7 +12,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import signals_blocked
 
-from explorer.widgets.latent_map import _disconnect_all, image_to_qimage
+from explorer.ui.qt_utils import Connections, to_qimage
 
 ICON = 76
 
@@ -86,14 +86,11 @@ class PinGallery(QtWidgets.QWidget):
         layout.addLayout(buttons)
         layout.addLayout(files)
 
-        self._connections = []
+        self._connections = Connections(self)
         for signal, slot in ((self.marks.pins_changed, self.refresh),
                              (state.weights_changed, self.refresh),
                              (state.model_changed, self.refresh)):
-            signal.connect(slot)
-            self._connections.append((signal, slot))
-        conns = self._connections
-        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+            self._connections.connect(signal, slot)
         self.refresh()
 
     # -- contents ------------------------------------------------------------------------------------
@@ -110,8 +107,8 @@ class PinGallery(QtWidgets.QWidget):
             pm = QtGui.QPixmap(ICON, ICON)
             pm.fill(QtGui.QColor("#30343c"))
             return QtGui.QIcon(pm)
-        q = image_to_qimage(image).scaled(ICON, ICON, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
-                                          QtCore.Qt.TransformationMode.FastTransformation)
+        q = to_qimage(image, channels_first=True).scaled(ICON, ICON, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+                                                         QtCore.Qt.TransformationMode.FastTransformation)
         pm = QtGui.QPixmap.fromImage(q)
         icon = QtGui.QIcon(pm)
         icon.addPixmap(pm, QtGui.QIcon.Mode.Selected)  # no selection tint over the image

@@ -32,7 +32,7 @@ def stage_studio_scenes(window, shot, wait_until, pause_for, *, examples_dir=Non
     Parameters
     ----------
     window
-        A shown :class:`~explorer.main_window.MainWindow` with a labelled dataset and a model.
+        A shown :class:`~explorer.ui.main_window.MainWindow` with a labelled dataset and a model.
     shot
         ``shot(widget, file_name)`` saves a screenshot.
     wait_until, pause_for

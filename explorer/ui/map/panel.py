@@ -1,7 +1,7 @@
 """The latent map panel: projection switcher, tools, legend and the map plot.
 
 ``MapPanel(state)`` is the window's central widget. It owns a :class:`~explorer.jobs.layouts.MapJobs`
-(projection fits in the background) and a :class:`~explorer.widgets.latent_map.LatentMapView`.
+(projection fits in the background) and a :class:`~explorer.ui.map.view.LatentMapView`.
 The codes it projects are the document's; the application's encoding job computes them
 (``MapPanel(state, encoder=...)`` shows that job's progress in the panel too).
 
@@ -27,7 +27,8 @@ from superqt.utils import signals_blocked
 
 from explorer.jobs.layouts import MapJobs
 from explorer.state.map import KIND_NAMES, KINDS
-from explorer.widgets.latent_map import LatentMapView, MutedLabel, _disconnect_all
+from explorer.ui.map.view import LatentMapView
+from explorer.ui.qt_utils import Connections, MutedLabel
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -156,7 +157,7 @@ class MapPanel(QtWidgets.QWidget):
             encoder.message_posted.connect(self._on_encoder_message_posted)
         self.view.sig_status.connect(self.show_status)
 
-        self._connections = []
+        self._connections = Connections(self)
         m = self.map
         pairs = [(m.settings_changed, self._sync_controls),
                  (m.projection_changed, self._on_projection_changed),
@@ -169,10 +170,7 @@ class MapPanel(QtWidgets.QWidget):
                  (state.model_changed, self._on_model_changed),
                  (state.codes_changed, self._sync_controls)]
         for signal, slot in pairs:
-            signal.connect(slot)
-            self._connections.append((signal, slot))
-        conns = self._connections
-        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+            self._connections.connect(signal, slot)
         escape = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self)
         escape.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self.clear_marks)
@@ -636,13 +634,13 @@ def _vline() -> QtWidgets.QFrame:
 
 
 class MapDocks(QtCore.QObject):
-    """The map's pieces inside a :class:`~explorer.main_window.MainWindow` (see :func:`install_map`)."""
+    """The map's pieces inside a :class:`~explorer.ui.main_window.MainWindow` (see :func:`install_map`)."""
 
     def __init__(self, window) -> None:
         super().__init__(window)
-        from explorer.widgets.decoder_view import DecoderView
-        from explorer.widgets.groups import GroupsPanel
-        from explorer.widgets.pins import PinGallery
+        from explorer.ui.map.decoder_view import DecoderView
+        from explorer.ui.map.groups import GroupsPanel
+        from explorer.ui.map.pins import PinGallery
 
         self.window = window
         state = window.state

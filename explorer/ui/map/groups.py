@@ -13,9 +13,10 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from superqt.utils import signals_blocked
 
-from explorer.widgets.decoder_view import ImagePane
-from explorer.widgets.latent_map import _disconnect_all, tile_images
-from explorer.widgets.pins import add_pin_keyframe
+from explorer.ui.image_grid import tile_images
+from explorer.ui.map.decoder_view import ImagePane
+from explorer.ui.map.pins import add_pin_keyframe
+from explorer.ui.qt_utils import Connections
 
 GRID_MAX = 400
 
@@ -86,15 +87,12 @@ class GroupsPanel(QtWidgets.QWidget):
         layout.addLayout(middle, 1)
         layout.addWidget(self.grid_caption)
 
-        self._connections = []
+        self._connections = Connections(self)
         for signal, slot in ((self.marks.groups_changed, self.refresh),
                              (self.marks.selection_changed, self._on_selection_changed),
                              (state.weights_changed, self._update_centroid),
                              (state.codes_changed, self._update_centroid)):
-            signal.connect(slot)
-            self._connections.append((signal, slot))
-        conns = self._connections
-        self.destroyed.connect(lambda *_: _disconnect_all(conns))
+            self._connections.connect(signal, slot)
         self.refresh()
 
     def eventFilter(self, obj, ev) -> bool:

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayo
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from explorer.widgets.image_grid import ImageGrid
-from explorer.widgets.studio_common import ImageView, LabelPicker, OperandPicker, StateConnections
+from explorer.ui.image_grid import ImageGrid
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 MUTED_STYLE = "color: palette(placeholder-text);"
 
@@ -52,7 +53,7 @@ class TraversalPanel(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
         self._rows: dict[int, _DimRow] = {}

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from explorer.theme import plot_colors, series_color
+from explorer.ui.theme import plot_colors, series_color
 
 __all__ = ["KLBars", "ACTIVE_KL_THRESHOLD"]
 

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QDouble
                                QToolButton, QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
 
-from explorer.widgets.studio_common import ImageView, LabelPicker, StateConnections, thumbnail
+from explorer.ui.qt_utils import Connections
+from explorer.ui.studio.common import ImageView, LabelPicker, thumbnail
 
 
 class Filmstrip(QListWidget):
@@ -93,7 +94,7 @@ class PlayerWidget(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        self._conn = StateConnections(self)
+        self._conn = Connections(self)
         self.state = state
         self.studio = state.studio
         self._shown: list[np.ndarray] = []       # prepare_frames output: what is on screen

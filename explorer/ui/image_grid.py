@@ -19,7 +19,9 @@ from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QSizePolicy, QVBoxLayout, QWidget
 
-__all__ = ["ImageGrid", "to_uint8_tiles", "mosaic"]
+from explorer.ui.qt_utils import to_qimage, to_uint8
+
+__all__ = ["ImageGrid", "to_uint8_tiles", "mosaic", "tile_images"]
 
 
 def to_uint8_tiles(images: np.ndarray) -> np.ndarray:
@@ -29,9 +31,7 @@ def to_uint8_tiles(images: np.ndarray) -> np.ndarray:
         images = images[:, None]
     if images.ndim != 4:
         raise ValueError(f"Expected N×C×H×W images, got an array of shape {images.shape}.")
-    if images.dtype != np.uint8:
-        images = np.clip(np.nan_to_num(images.astype(np.float32)), 0.0, 1.0) * 255.0 + 0.5
-        images = images.astype(np.uint8)
+    images = to_uint8(images)
     channels = images.shape[1]
     if channels == 1 or channels == 3:
         pass
@@ -56,12 +56,17 @@ def mosaic(images: np.ndarray, columns: int, gap: int = 1, fill: int = 255) -> n
     return out
 
 
-def _qimage(tile: np.ndarray) -> QImage:
-    h, w, c = tile.shape
-    fmt = QImage.Format.Format_Grayscale8 if c == 1 else QImage.Format.Format_RGB888
-    data = np.ascontiguousarray(tile)
-    # copy(): the QImage must own its pixels once `data` goes away.
-    return QImage(data.data, w, h, w * c, fmt).copy()
+def tile_images(images: np.ndarray, rows: int, cols: int, gap: int = 0, fill: float = 0.0) -> np.ndarray:
+    """``N×C×H×W`` images → one ``H'×W'`` (gray) or ``H'×W'×3`` (RGB) row-major mosaic."""
+    n, c, h, w = images.shape
+    out = np.full((c, rows * (h + gap) - gap, cols * (w + gap) - gap), fill, dtype=np.float32)
+    for k in range(min(n, rows * cols)):
+        r, q = divmod(k, cols)
+        out[:, r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = images[k]
+    return out[0] if c == 1 else np.moveaxis(out[:3], 0, -1)
+
+
+# ---------------------------------------------------------------------------------------
 
 
 class _Canvas(QWidget):
@@ -243,7 +248,7 @@ class ImageGrid(QWidget):
         self._captions = captions
         self._row_labels = [str(t) for t in row_labels] if row_labels else None
         self._tile_shape = tiles.shape[1:3] if n else (1, 1)
-        self._qimages = [_qimage(t) for t in tiles]
+        self._qimages = [to_qimage(t, channels_first=False) for t in tiles]
         self._hovered = None
         self._canvas.setToolTip("")
         self._canvas.update()

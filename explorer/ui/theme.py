@@ -4,7 +4,8 @@ The window follows the system's colour scheme by default (Fusion style, which re
 platform's light/dark preference on Windows, macOS and GNOME/KDE). The View menu can force
 light or dark. Plots read their colours from the widget palette through
 :func:`plot_colors`, so they follow whichever is active; widgets re-apply them on
-``QEvent.PaletteChange``.
+``QEvent.PaletteChange``. :func:`class_colors` gives the class colours of the map, its
+legend and the decoder, brightened on dark backgrounds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+from explorer.ui.qt_utils import is_dark
 
 THEMES = ("system", "light", "dark")
 
@@ -25,11 +28,6 @@ _SERIES = {
     "active": ("#1f6fb4", "#62a8f0"),
     "collapsed": ("#9e9e9e", "#6b6b6b"),
 }
-
-
-def is_dark(palette: QPalette | None = None) -> bool:
-    palette = palette or QGuiApplication.palette()
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def series_color(name: str, palette: QPalette | None = None) -> QColor:
@@ -47,6 +45,26 @@ def plot_colors(palette: QPalette | None = None) -> dict[str, QColor]:
     muted = QColor(text)
     muted.setAlpha(150)
     return {"background": base, "foreground": text, "grid": grid, "muted": muted}
+
+
+# Class colours on the map, its legend and the decoder's label swatch.
+UNLABELED_COLOR = (86, 156, 214)
+TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+         (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+# Slightly brighter than matplotlib's tab10 so that classes read on a dark background.
+PALETTE = [tuple(min(255, int(c * 1.18 + 18)) for c in rgb) for rgb in TAB10]
+
+
+def class_colors(n: int, dark: bool = True) -> list[tuple[int, int, int]]:
+    """``n`` distinct RGB colours: tab10 first (brightened on dark backgrounds), then golden-angle hues."""
+    colors = list((PALETTE if dark else TAB10)[:n])
+    k = 0
+    while len(colors) < n:
+        hue = (0.13 + k * 0.618034) % 1.0
+        c = QColor.fromHsvF(hue, 0.65, 0.95 if dark else 0.8)
+        colors.append((c.red(), c.green(), c.blue()))
+        k += 1
+    return colors
 
 
 def dark_palette() -> QPalette:

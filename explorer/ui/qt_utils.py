@@ -1,0 +1,195 @@
+"""Small Qt helpers shared by the window and every panel.
+
+One place for what used to be written two or three times with different behaviour:
+
+* :func:`to_uint8` / :func:`to_uint8_hwc` / :func:`to_qimage` — the one conversion from
+  image arrays to 8-bit pixels and ``QImage``s (round half up, NaN black);
+* :func:`is_dark` — the one test for a dark theme;
+* :class:`Connections` — signal connections that end with their widget;
+* :func:`safe_paint` and :class:`MutedLabel`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+__all__ = ["Connections", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
+
+
+# ---------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------
+def to_uint8(image) -> np.ndarray:
+    """Pixel values in [0, 1] as ``uint8``: ``x · 255`` rounded half up, clipped to 0…255.
+
+    NaN and −inf become 0 (black), +inf 255. ``uint8`` input is returned unchanged. The
+    product is taken in the input's own float precision, so that a float32 ``k.5 / 255``
+    lands exactly on ``k.5`` and rounds to ``k + 1`` (``np.rint`` would round half of
+    those cases down, to the even neighbour).
+    """
+    a = np.asarray(image)
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float32)
+    y = np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0) * 255.0
+    # floor(y + 0.5) would round 0.49999997 up in float32; comparing the exact remainder does not.
+    r = np.floor(y)
+    r += (y - r) >= 0.5
+    return np.clip(r, 0, 255).astype(np.uint8)
+
+
+def to_uint8_hwc(image, *, channels_first: bool | None = None) -> np.ndarray:
+    """An image as contiguous ``uint8`` ``H×W×C`` (C = 1, 3 or 4).
+
+    Parameters
+    ----------
+    image : array_like
+        ``C×H×W`` (decoder output), ``H×W×C`` or ``H×W``; floats in [0, 1] or ``uint8``.
+    channels_first : bool, optional
+        Whether a 3-D ``image`` is ``C×H×W``. By default a float array whose first axis
+        has 1, 3 or 4 entries and whose last does not is taken as ``C×H×W`` (decoder
+        images), anything else as ``H×W×C`` (exported frames are ``uint8`` ``H×W×C``).
+    """
+    a = np.asarray(image)
+    if a.ndim == 3:
+        if channels_first is None:
+            channels_first = a.dtype != np.uint8 and a.shape[0] in (1, 3, 4) and a.shape[2] not in (1, 3, 4)
+        if channels_first:
+            a = a.transpose(1, 2, 0)
+    elif a.ndim == 2:
+        a = a[:, :, None]
+    else:
+        raise ValueError(f"Expected an image of 2 or 3 dimensions, got an array of shape {a.shape}.")
+    return np.ascontiguousarray(to_uint8(a))
+
+
+_FORMATS = {1: QtGui.QImage.Format.Format_Grayscale8, 3: QtGui.QImage.Format.Format_RGB888,
+            4: QtGui.QImage.Format.Format_RGBA8888}
+
+
+def to_qimage(image, *, channels_first: bool | None = None) -> QtGui.QImage:
+    """A ``QImage`` that owns its pixels, from any image :func:`to_uint8_hwc` accepts.
+
+    One channel gives a grayscale image, three RGB, four RGBA.
+    """
+    a = to_uint8_hwc(image, channels_first=channels_first)
+    h, w, c = a.shape
+    if c not in _FORMATS:
+        raise ValueError(f"An image needs 1, 3 or 4 channels, not {c}.")
+    # copy(): the QImage must own its pixels once `a` goes away.
+    return QtGui.QImage(a.data, w, h, w * c, _FORMATS[c]).copy()
+
+
+# ---------------------------------------------------------------------------------------
+# Theme
+# ---------------------------------------------------------------------------------------
+def is_dark(palette: QtGui.QPalette | None = None) -> bool:
+    """Whether ``palette`` (default: the application's) is a dark theme.
+
+    Decided by the Window role, the colour behind every panel: Fusion's light palettes and
+    our dark one differ there by more than 150 levels of lightness.
+    """
+    palette = palette or QtGui.QGuiApplication.palette()
+    return palette.color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+
+
+# ---------------------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------------------
+class Connections:
+    """Connections from signals (psygnal or Qt) to slots, undone all at once.
+
+    With an ``owner``, everything is disconnected when the owner is destroyed, so a closed
+    panel never receives a state signal.
+
+    Parameters
+    ----------
+    owner : QObject, optional
+        The widget whose slots are connected.
+    """
+
+    def __init__(self, owner: QtCore.QObject | None = None) -> None:
+        pairs: list = []
+        self._pairs = pairs
+        if owner is not None:
+            # The closure holds the list, not `self`, so the owner's destroyed signal does
+            # not keep this object (or anything else) alive.
+            owner.destroyed.connect(lambda *_: _disconnect_pairs(pairs))
+
+    def connect(self, signal, slot) -> None:
+        """Connect ``slot`` to ``signal`` and remember the pair."""
+        signal.connect(slot)
+        self._pairs.append((signal, slot))
+
+    def connect_all(self, pairs) -> None:
+        """:meth:`connect` each ``(signal, slot)`` of ``pairs``."""
+        for signal, slot in pairs:
+            self.connect(signal, slot)
+
+    def disconnect_all(self) -> None:
+        """Undo every connection made so far (ones already gone are skipped)."""
+        _disconnect_pairs(self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+def _disconnect_pairs(pairs: list) -> None:
+    for signal, slot in pairs:
+        try:
+            signal.disconnect(slot)
+        except (ValueError, RuntimeError, TypeError):
+            pass  # already disconnected, or the Qt sender is gone
+    pairs.clear()
+
+
+# ---------------------------------------------------------------------------------------
+# Painting and labels
+# ---------------------------------------------------------------------------------------
+def safe_paint(paint):
+    """Keep exceptions out of Qt's paint loop (PySide6 does not survive them well): print once."""
+    reported: set[str] = set()
+
+    def wrapper(self, painter, *args):
+        try:
+            paint(self, painter, *args)
+        except Exception as exc:
+            if type(exc).__name__ not in reported:
+                reported.add(type(exc).__name__)
+                import traceback
+
+                traceback.print_exc()
+
+    wrapper.__name__, wrapper.__doc__ = paint.__name__, paint.__doc__
+    return wrapper
+
+
+class MutedLabel(QtWidgets.QLabel):
+    """A label in a colour between the text and the background, in light and dark themes."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self._mute()
+
+    def _mute(self) -> None:
+        palette = self.palette()
+        text = palette.color(QtGui.QPalette.ColorRole.WindowText)
+        window = palette.color(QtGui.QPalette.ColorRole.Window)
+        mixed = QtGui.QColor((text.red() * 6 + window.red() * 4) // 10, (text.green() * 6 + window.green() * 4) // 10,
+                             (text.blue() * 6 + window.blue() * 4) // 10)
+        if palette.color(QtGui.QPalette.ColorRole.WindowText) != mixed:
+            palette.setColor(QtGui.QPalette.ColorRole.WindowText, mixed)
+            self._muting = True
+            self.setPalette(palette)
+            self._muting = False
+
+    def changeEvent(self, ev) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.PaletteChange and not getattr(self, "_muting", False):
+            # A theme change: start again from the application's palette.
+            self._muting = True
+            self.setPalette(QtGui.QPalette())
+            self._muting = False
+            self._mute()

@@ -1,0 +1,95 @@
+"""The shared Qt helpers: pixel rounding, the QImage layout, the theme test, connections."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import shiboken6  # noqa: E402
+from psygnal import Signal  # noqa: E402
+from PySide6 import QtGui, QtWidgets  # noqa: E402
+
+from explorer.ui.qt_utils import Connections, is_dark, to_qimage, to_uint8, to_uint8_hwc  # noqa: E402
+from explorer.ui.theme import dark_palette  # noqa: E402
+
+# x · 255 lands exactly on k.5 for these float32 values: round half up gives k + 1, where
+# round-half-to-even would give 0, 2 and 254, and truncation 0, 2 and 254 as well.
+RAW = [0.5 / 255, 2.5 / 255, 254.5 / 255, 1.0, 0.5, 0.0, 1.5, -0.25, np.nan, np.inf, -np.inf, 0.49 / 255]
+VALUES = np.array(RAW, dtype=np.float32)
+EXPECTED = np.array([1, 3, 255, 255, 128, 0,
+                     255, 0, 0, 255, 0, 0], dtype=np.uint8)
+
+
+def pixels(image: QtGui.QImage) -> np.ndarray:
+    """The bytes of a QImage, row by row, without the scan-line padding."""
+    width = image.width() * image.depth() // 8
+    raw = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return raw.reshape(image.height(), image.bytesPerLine())[:, :width].copy()
+
+
+def test_to_uint8_rounds_half_up_clips_and_blackens_nan():
+    assert (VALUES * np.float32(255))[:3].tolist() == [0.5, 2.5, 254.5]   # the boundaries are exact
+    np.testing.assert_array_equal(to_uint8(VALUES), EXPECTED)
+    values64 = np.array(RAW, dtype=np.float64)
+    assert (values64 * 255.0)[:3].tolist() == [0.5, 2.5, 254.5]
+    np.testing.assert_array_equal(to_uint8(values64), EXPECTED)
+    frame = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert to_uint8(frame) is frame
+
+
+def test_to_qimage_grayscale_pixels():
+    image = to_qimage(VALUES.reshape(1, 2, 6))            # C×H×W decoder output
+    assert image.format() == QtGui.QImage.Format.Format_Grayscale8
+    assert (image.width(), image.height()) == (6, 2)
+    np.testing.assert_array_equal(pixels(image), EXPECTED.reshape(2, 6))
+
+
+def test_to_qimage_channel_layouts():
+    chw = np.zeros((3, 2, 5), dtype=np.float32)
+    chw[0, 0, 0] = 1.0          # red
+    chw[2, 1, 4] = 0.5          # half blue
+    image = to_qimage(chw)
+    assert image.format() == QtGui.QImage.Format.Format_RGB888
+    assert image.pixelColor(0, 0).getRgb()[:3] == (255, 0, 0)
+    assert image.pixelColor(4, 1).getRgb()[:3] == (0, 0, 128)
+    # The same pixels as H×W×C uint8 (an exported frame) and as an explicit C×H×W.
+    hwc = to_uint8_hwc(chw)
+    assert hwc.shape == (2, 5, 3)
+    again = to_qimage(hwc)
+    np.testing.assert_array_equal(pixels(again).reshape(2, 5, 3), hwc)
+    small = np.zeros((3, 3, 4), dtype=np.float32)   # ambiguous shape: the caller says
+    assert to_qimage(small, channels_first=True).size().toTuple() == (4, 3)
+    with pytest.raises(ValueError, match="1, 3 or 4 channels"):
+        to_qimage(np.zeros((2, 4, 4), dtype=np.float32), channels_first=True)
+
+
+def test_is_dark_follows_the_window_colour(qapp):
+    assert is_dark(dark_palette())
+    light = QtWidgets.QApplication.style().standardPalette()
+    assert not is_dark(light)
+    # Only the Window role decides, whatever Base says.
+    mixed = dark_palette()
+    mixed.setColor(QtGui.QPalette.ColorRole.Base, QtGui.QColor(255, 255, 255))
+    assert is_dark(mixed)
+
+
+class _Emitter:
+    changed = Signal(int)
+
+
+def test_connections_disconnect_all_and_end_with_their_owner(qapp):
+    source = _Emitter()
+    seen: list[int] = []
+    widget = QtWidgets.QWidget()
+    connections = Connections(widget)
+    connections.connect_all([(source.changed, seen.append)])
+    source.changed.emit(1)
+    connections.disconnect_all()
+    source.changed.emit(2)
+    assert seen == [1] and len(connections) == 0
+
+    connections.connect(source.changed, seen.append)
+    shiboken6.delete(widget)   # emits destroyed now
+    source.changed.emit(3)
+    assert seen == [1]
