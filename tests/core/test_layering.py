@@ -136,8 +136,6 @@ def test_vae_core_imports_no_private_name_from_another_module():
     assert not found, "\n".join(found)
 
 
-@pytest.mark.xfail(strict=False, reason="explorer still imports private names (e.g. _history_entry, "
-                                        "_disconnect_all) until it moves to the public APIs")
 def test_explorer_imports_no_private_name_from_another_module():
     found = private_imports(package_modules(REPO, "explorer"))
     assert not found, "\n".join(found)
