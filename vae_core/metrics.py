@@ -7,7 +7,11 @@ import math
 import numpy as np
 import torch
 
+from vae_core.errors import DatasetError
 from vae_core.models.base import BaseVAE
+from vae_core.ranges import whole
+
+IWAE_K_MAX = 1_000_000
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z_i]) above this counts as active
 
@@ -22,7 +26,19 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     when ``iwae_k`` is given, ``iwae_nll``: the importance-weighted bound with ``k``
     samples (Burda et al., 2016), a log-likelihood estimate comparable with published
     tables.
+
+    Raises
+    ------
+    ConfigError
+        For ``iwae_k`` or ``batch_size`` outside 1 to 1,000,000.
+    DatasetError
+        For a dataset without images: its metrics would be meaningless zeros.
     """
+    if iwae_k is not None:
+        iwae_k = whole("iwae_k", iwae_k, 1, IWAE_K_MAX)
+    batch_size = whole("batch_size", batch_size, 1, 1_000_000)
+    if len(data.images) == 0:
+        raise DatasetError("There are no images to evaluate on (the split is empty).")
     was_training = model.training
     model.eval()
     device = torch.device(device) if not isinstance(device, torch.device) else device
