@@ -24,7 +24,7 @@ from pathlib import Path
 from vae_core.errors import OutputError, ResourceError
 
 __all__ = ["MEMORY_FRACTION", "available_memory", "format_bytes", "check_memory", "check_writable",
-           "output_error", "temporary_name", "remove_stale_temporaries"]
+           "output_error", "process_alive", "temporary_name", "remove_stale_temporaries"]
 
 #: Share of the available memory one allocation may plan to use: the rest is for the
 #: interpreter, torch's workspace and whatever else runs.
@@ -138,7 +138,8 @@ def temporary_name(name: str, suffix: str) -> str:
     return f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (this process always does)."""
     if pid == os.getpid():
         return True
     try:
@@ -169,7 +170,7 @@ def remove_stale_temporaries(folder: Path, name: str, suffixes: tuple[str, ...])
         if not match:
             continue
         pid = match.group("pid")
-        if pid is not None and _alive(int(pid)):
+        if pid is not None and process_alive(int(pid)):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
