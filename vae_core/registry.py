@@ -142,7 +142,7 @@ def parameter_shapes(name: str, **config: Any) -> dict[str, tuple[int, ...]]:
     try:
         with torch.device("meta"):
             model = model_cls(values)
-    except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"Model {name!r} cannot be built with these settings: {exc}") from None

@@ -14,7 +14,7 @@ from vae_core.ranges import range_text
 from vae_core.training import check_compatible
 
 __all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "add_data_options", "positive_int",
-           "int_range", "float_range", "load_data_from_args", "load_checkpoint_for", "print_warnings"]
+           "int_range", "float_range", "one_line", "load_data_from_args", "load_checkpoint_for", "print_warnings"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -24,7 +24,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line and exit with status 2."""
 
     def error(self, message: str):  # one line instead of usage + error
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so it prints as one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +53,7 @@ def int_range(low: int, high: int | None = None):
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
-            shown = text if len(text) <= 40 else text[:37] + "..."
+            shown = one_line(text if len(text) <= 40 else text[:37] + "...")
             raise argparse.ArgumentTypeError(f"must be {range_text(low, high, integer=True)} (got {shown})")
         return value
 
@@ -71,7 +76,7 @@ def float_range(low: float | None = None, high: float | None = None, *, low_open
         ok = math.isfinite(value) and (low is None or value > low or (value == low and not low_open)) \
             and (high is None or value <= high)
         if not ok:
-            shown = text if len(text) <= 40 else text[:37] + "..."
+            shown = one_line(text if len(text) <= 40 else text[:37] + "...")
             raise argparse.ArgumentTypeError(f"must be {range_text(low, high, low_open=low_open)} (got {shown})")
         return value
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from vae_core.cli import latent, train
-from vae_core.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrorParser
+from vae_core.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrorParser, one_line
 from vae_core.errors import (CheckpointError, CLIError, ConfigError, DatasetError, ExpressionError,
                              NonFiniteLossError, OutputError, ResourceError, ShapeMismatchError)
 
@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(exc: BaseException, fallback: str) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else fallback
+    # Messages quote what the user typed (paths, expressions), which may hold line breaks.
+    text = one_line(str(exc).strip())
+    return text or fallback
 
 
 def main(argv: list[str] | None = None) -> int:
