@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_core.errors import DatasetError
+from vae_core.resources import check_memory
 
 __all__ = [
     "DATASET_SPECS",
@@ -329,6 +330,9 @@ def _split_indices(n: int, labels: np.ndarray | None, test_fraction: float,
 
     ``seed`` is anything ``np.random.default_rng`` accepts (int or SeedSequence).
     """
+    if test_fraction > 0 and n < 2:
+        raise DatasetError(f"The dataset has only {n} image{'s' if n != 1 else ''}: at least 2 are needed to hold "
+                           "one out for testing (or set the test fraction to 0).")
     rng = np.random.default_rng(seed)
     n_test = int(round(test_fraction * n))
     if test_fraction > 0 and n >= 2:
@@ -390,6 +394,8 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     images = images[:, :, top:top + side, left:left + side]
     if side == size:
         return images
+    check_memory(4.0 * n * images.shape[1] * size * size, f"Resizing {n:,} images to {size}×{size} pixels",
+                 "use a smaller image size")
     import torch
     import torch.nn.functional as F
 
@@ -492,6 +498,14 @@ def _open_torchvision(cls, root: Path, name: str, where: str):
                                                                     download=False)
     except Exception:  # torchvision reports missing files as a bare RuntimeError
         pass
+    folder = root / where
+    if _torchvision_files_present(cls, root):
+        # The files are there but do not read: "not found" would send the user looking
+        # in the wrong place, and a download would not replace them.
+        raise DatasetError(
+            f"{name} files in {folder} are there but could not be read (truncated or damaged?): "
+            "delete them to download again, or replace them with complete copies."
+        )
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_SOCKET_TIMEOUT)
     try:
@@ -506,6 +520,19 @@ def _open_torchvision(cls, root: Path, name: str, where: str):
         ) from None
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _torchvision_files_present(cls, root: Path) -> bool:
+    """Whether torchvision sees its files under ``root`` (so loading failed on their content)."""
+    try:
+        probe = cls.__new__(cls)
+        probe.root = str(root)
+        probe.train = True
+        if hasattr(probe, "_check_exists"):  # MNIST family: every file exists
+            return bool(probe._check_exists())
+        return all((root / probe.base_folder / name).is_file() for name, _ in probe.train_list + probe.test_list)
+    except Exception:
+        return False
 
 
 def _human_class_name(name: str) -> str:
@@ -604,6 +631,9 @@ def _load_folder(arg: str, *, image_size, channels, seed, test_fraction, progres
     subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
     per_class = [(d.name, _walk_files(d)) for d in subdirs]
     total = len(loose) + sum(len(files) for _, files in per_class)
+    # RGB bytes while reading, then float32 for up to 3 channels.
+    check_memory((3 + 12) * float(total) * size * size, f"Loading {total:,} images at {size}×{size} pixels",
+                 "use a smaller image size")
     done = 0
     skipped = 0
     pixels: list[np.ndarray] = []
@@ -697,9 +727,17 @@ def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
     if np.issubdtype(x.dtype, np.integer):
         # uint8 is the common case; wider integer types that still hold 8-bit values
         # (as int64 from a careless conversion) are read the same way.
-        top = 255.0 if x.dtype == np.uint8 or int(x.max()) <= 255 else float(np.iinfo(x.dtype).max)
         if int(x.min()) < 0:
             raise DatasetError(f"The images in {path} contain negative integer pixel values.")
+        top_value = int(x.max())
+        if top_value <= 255:
+            top = 255.0
+        elif x.dtype == np.uint16 or (top_value <= 65535 and x.dtype.itemsize == 2):
+            top = 65535.0  # 16-bit images
+        else:
+            # Dividing by the type's maximum would turn every image black without a word.
+            raise DatasetError(f"The images in {path} have integer pixel values up to {top_value}: integer "
+                               "pixels must be 0–255 (or uint16); scale them, or store floats in [0, 1].")
         out = x.astype(np.float32)
         out /= np.float32(top)
         return out
@@ -707,6 +745,12 @@ def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
         out = x.astype(np.float32)
         if not np.all(np.isfinite(out)):
             raise DatasetError(f"The images in {path} contain NaN or infinite values.")
+        low, high = float(out.min()), float(out.max())
+        # Rounding noise around [0, 1] is clipped; real values outside are refused, not clipped away.
+        if low < -1e-3 or high > 1.0 + 1e-3:
+            hint = " (divide by 255, or store them as uint8)" if high <= 255.0 and low >= 0 else ""
+            raise DatasetError(f"The float images in {path} range from {low:g} to {high:g}, but float pixels "
+                               f"must lie in [0, 1]{hint}.")
         return np.clip(out, 0.0, 1.0, out=out)
     raise DatasetError(f"The images in {path} have unsupported type {x.dtype}; use uint8 or float.")
 
@@ -843,6 +887,8 @@ def _load_shapes(arg, *, image_size, channels, seed, test_fraction, progress) ->
     if size < 16:
         raise DatasetError(f"Shapes need at least 16×16 pixels to be recognisable, not {size}.")
 
+    check_memory(4.0 * SHAPES_COUNT * size * size * (channels or 1),
+                 f"Generating {SHAPES_COUNT:,} shapes at {size}×{size} pixels", "use a smaller image size")
     # Independent streams: reusing one seed for both would correlate the split with
     # the factors (the first draws of each would be the same bits).
     factor_seed, split_seed = np.random.SeedSequence(seed).spawn(2)

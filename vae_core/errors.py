@@ -12,10 +12,13 @@ __all__ = [
     "Cancelled",
     "CheckpointError",
     "CLIError",
+    "ConfigError",
     "DatasetError",
     "ExpressionError",
     "NonFiniteLossError",
     "NotFittedError",
+    "OutputError",
+    "ResourceError",
     "ShapeMismatchError",
 ]
 
@@ -33,6 +36,31 @@ class CLIError(Exception):
 
     The message is one human sentence; the CLI prints it (without a traceback) and exits
     with a non-zero status.
+    """
+
+
+class ConfigError(ValueError):
+    """A setting is outside its documented range or of the wrong type.
+
+    Raised where settings enter the library: :class:`~vae_core.training.TrainConfig`,
+    model configs (:func:`~vae_core.registry.build_model`), :func:`~vae_core.metrics.evaluate`
+    and the export options. The message names the setting, its range and the value given.
+    """
+
+
+class ResourceError(ValueError):
+    """An operation would need more memory (or a bigger file) than is possible.
+
+    Raised *before* allocating, with the estimate in the message ("would need 273 GiB"),
+    so that the caller can choose a smaller size instead of meeting a MemoryError.
+    """
+
+
+class OutputError(OSError):
+    """A file could not be written (read-only folder, disk full, ...).
+
+    The previous file at that path, if any, is left intact. An ``OSError`` so that code
+    that already handles file-system errors keeps working.
     """
 
 

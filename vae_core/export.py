@@ -19,6 +19,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from vae_core.errors import ConfigError, OutputError
+from vae_core.ranges import real, whole
+from vae_core.resources import check_memory, output_error, remove_stale_temporaries
+
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "to_uint8_frames",
@@ -28,6 +32,14 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int, int], None]
+
+#: Documented limits of the export options. ``MAX_FRAMES`` keeps a file within what the
+#: writers handle (PIL's GIF writer overflows a 32-bit size past about 2.6 GB);
+#: ``MAX_SIDE`` is each format's largest frame side (GIF stores 16-bit sizes, WebP 14-bit).
+FPS_MAX = 240.0
+UPSCALE_MAX = 256
+MAX_FRAMES = 10_000
+MAX_SIDE = {".gif": 65_535, ".webp": 16_383, ".mp4": 16_384, ".apng": 65_535, ".png": 65_535}
 
 #: Extensions :func:`export_animation` understands, and what each one writes.
 SUPPORTED_EXTENSIONS: dict[str, str] = {
@@ -47,13 +59,13 @@ def _channels_last(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 3:
         return arr[..., None]
     if arr.ndim != 4:
-        raise ValueError(f"Frames must be T×H×W, T×H×W×C or T×C×H×W, got shape {arr.shape}.")
+        raise ConfigError(f"Frames must be T×H×W, T×H×W×C or T×C×H×W, got shape {arr.shape}.")
     if arr.shape[1] in channel_sizes:
         # T×C×H×W is vae_core's own layout, so it wins when both readings are possible.
         return np.moveaxis(arr, 1, -1)
     if arr.shape[-1] in channel_sizes:
         return arr
-    raise ValueError(f"Cannot tell the channel axis of frames with shape {arr.shape}: use 1, 3 or 4 channels.")
+    raise ConfigError(f"Cannot tell the channel axis of frames with shape {arr.shape}: use 1, 3 or 4 channels.")
 
 
 def to_uint8_frames(frames) -> np.ndarray:
@@ -67,7 +79,7 @@ def to_uint8_frames(frames) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.shape[0] == 0:
-        raise ValueError("There are no frames to export.")
+        raise ConfigError("There are no frames to export.")
     arr = _channels_last(arr)
     if arr.dtype == np.uint8:
         data = arr.astype(np.float32) / 255.0 if arr.shape[-1] == 4 else arr
@@ -76,7 +88,7 @@ def to_uint8_frames(frames) -> np.ndarray:
     elif np.issubdtype(arr.dtype, np.number):
         data = arr.astype(np.float32)
     else:
-        raise ValueError(f"Frames must be numeric, got {arr.dtype}.")
+        raise ConfigError(f"Frames must be numeric, got {arr.dtype}.")
     if data.shape[-1] == 4:
         data = data[..., :3] * data[..., 3:]
     if data.dtype != np.uint8:
@@ -172,21 +184,24 @@ def prepare_frames(frames, *, pingpong: bool = False, upscale: int | None = None
     if captions is not None:
         captions = [str(c) for c in captions]
         if len(captions) != len(out):
-            raise ValueError(f"Got {len(captions)} captions for {len(out)} frames.")
+            raise ConfigError(f"Got {len(captions)} captions for {len(out)} frames.")
     if pingpong:
         out, captions = _pingpong(out, captions)
     if upscale is not None and size is not None:
-        raise ValueError("Give either upscale or size, not both.")
+        raise ConfigError("Give either upscale or size, not both.")
     if upscale is not None:
-        factor = int(upscale)
-        if factor < 1 or factor != upscale:
-            raise ValueError(f"upscale must be a positive integer, got {upscale}.")
+        factor = whole("upscale", upscale, 1, UPSCALE_MAX)
+        check_memory(float(out.nbytes) * factor * factor * 2, f"Enlarging {len(out):,} frames {factor} times",
+                     "use a smaller upscale or fewer frames")
         if factor > 1:
             out = np.ascontiguousarray(out.repeat(factor, axis=1).repeat(factor, axis=2))
     elif size is not None:
-        width, height = (int(v) for v in size)
-        if width < 1 or height < 1:
-            raise ValueError(f"size must be positive (width, height), got {size}.")
+        if not (isinstance(size, (tuple, list)) and len(size) == 2):
+            raise ConfigError(f"size must be (width, height), got {size!r}.")
+        width, height = whole("width", size[0], 1, max(MAX_SIDE.values())), whole("height", size[1], 1, max(MAX_SIDE.values()))
+        per_pixel = out.nbytes / max(1, out.shape[1] * out.shape[2])
+        check_memory(per_pixel * width * height * 2, f"Resizing {len(out):,} frames to {width}×{height}",
+                     "use a smaller size or fewer frames")
         out = _resize_nearest(out, width, height)
     if captions is not None:
         strips = _caption_strips(captions, out.shape[2], "L" if out.ndim == 3 else "RGB")
@@ -221,6 +236,22 @@ def _pil_images(frames: np.ndarray, mode: str | None, progress, total):
         if progress is not None:
             progress(i + 1, total + 1)  # the last unit is the encoder
     return images
+
+
+def _check_format_limits(frames: np.ndarray, ext: str, columns: int | None, gap: int) -> None:
+    n, h, w = frames.shape[:3]
+    if ext == ".png":
+        cols = n if columns is None else min(columns, n)
+        rows = math.ceil(n / cols)
+        h, w = rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap
+        check_memory(float(h) * w * (frames.shape[3] if frames.ndim == 4 else 1) * 2,
+                     f"A {w}×{h} pixel image", "use fewer frames, more columns or a smaller upscale")
+    elif n > MAX_FRAMES:
+        raise ConfigError(f"{n:,} frames are too many for one animation: at most {MAX_FRAMES:,}.")
+    side = MAX_SIDE[ext]
+    if h > side or w > side:
+        raise ConfigError(f"A {w}×{h} pixel {ext[1:].upper()} is too large: this format allows at most "
+                          f"{side:,} pixels a side; use a smaller upscale or size.")
 
 
 def _write_gif(frames, path, fps, loop, progress):
@@ -308,18 +339,33 @@ def export_animation(frames, path, *, fps: float = 12, loop: bool = True, pingpo
 
     Raises
     ------
-    ValueError
-        For an unsupported extension (the message lists the supported ones) or bad frames.
+    ConfigError
+        For an unsupported extension (the message lists the supported ones), bad frames,
+        or an option outside its range: ``fps`` in (0, 240], ``upscale`` 1 to 256, at
+        most 10,000 frames, frame sides within the format's limit (:data:`MAX_SIDE`).
+    ResourceError
+        When the enlarged frames would not fit in memory.
+    OutputError
+        When the file cannot be written (read-only folder, disk full); a previous file
+        at ``path`` is left intact.
     """
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
-        raise ValueError(f"Cannot export to '{ext or path.name}': use one of {supported}.")
-    if not fps or fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}.")
+        raise ConfigError(f"Cannot export to '{ext or path.name}': use one of {supported}.")
+    fps = real("fps", fps, 0.0, FPS_MAX, low_open=True)
+    if grid_columns is not None:
+        grid_columns = whole("grid_columns", grid_columns, 1)
+    gap = whole("gap", gap, 0, 1000)
     prepared = prepare_frames(frames, pingpong=pingpong, upscale=upscale, size=size, captions=captions)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_format_limits(prepared, ext, grid_columns, gap)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    # Killed exports leave their temporary files: the next export to this path removes them.
+    remove_stale_temporaries(path.parent, path.stem, (f".tmp{ext}",))
     # A unique sibling name (not mkstemp, whose 0600 mode would stick to the result).
     tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{ext}")
     try:
@@ -328,8 +374,10 @@ def export_animation(frames, path, *, fps: float = 12, loop: bool = True, pingpo
         else:
             _ANIMATED[ext](prepared, tmp, fps, loop, progress)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise output_error(path, exc) from None
         raise
     if progress is not None:
         progress(1, 1) if ext == ".png" else progress(len(prepared) + 1, len(prepared) + 1)

@@ -8,7 +8,11 @@ import numpy as np
 import torch
 
 from vae_core.adapter import require_capability
+from vae_core.errors import DatasetError
 from vae_core.models.base import BaseVAE
+from vae_core.ranges import whole
+
+IWAE_K_MAX = 1_000_000
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): Cov_x(E_q[z_i]) above this counts as active
 
@@ -26,7 +30,19 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
 
     An adapted model without a logvar or a likelihood is refused with
     :class:`~vae_core.adapter.AdapterError`: its ELBO is not defined.
+
+    Raises
+    ------
+    ConfigError
+        For ``iwae_k`` or ``batch_size`` outside 1 to 1,000,000.
+    DatasetError
+        For a dataset without images: its metrics would be meaningless zeros.
     """
+    if iwae_k is not None:
+        iwae_k = whole("iwae_k", iwae_k, 1, IWAE_K_MAX)
+    batch_size = whole("batch_size", batch_size, 1, 1_000_000)
+    if len(data.images) == 0:
+        raise DatasetError("There are no images to evaluate on (the split is empty).")
     require_capability(model, "evaluate")
     was_training = model.training
     model.eval()

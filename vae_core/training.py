@@ -19,12 +19,30 @@ import torch
 from torch import Tensor
 
 from vae_core.data import DatasetSplits
-from vae_core.errors import NonFiniteLossError, ShapeMismatchError
+from vae_core.errors import ConfigError, NonFiniteLossError, ShapeMismatchError
 from vae_core.metrics import evaluate
 from vae_core.models.base import BaseVAE
+from vae_core.ranges import real, whole
+from vae_core.resources import check_memory
 
 KL_ANNEALING = ("none", "linear", "cyclical")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SEED_MAX = 2**32 - 1
+
+#: Documented range of each numeric :class:`TrainConfig` field, ``(low, high)``; ints for
+#: whole numbers. ``lr`` excludes its lower bound (it must be > 0).
+LIMITS: dict[str, tuple] = {
+    "epochs": (1, 100_000),
+    "batch_size": (1, 1_000_000),
+    "lr": (0.0, 10.0),
+    "beta": (0.0, 1000.0),
+    "warmup_epochs": (0.0, 100_000.0),
+    "anneal_cycles": (1, 10_000),
+    "seed": (0, SEED_MAX),
+    "num_threads": (1, 1024),
+    "yield_interval": (0.0, 3600.0),
+    "eval_batch_size": (1, 1_000_000),
+}
 
 
 @dataclass
@@ -59,24 +77,28 @@ class TrainConfig:
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError("epochs must be at least 1.")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError("The learning rate must be a positive number.")
-        if self.beta < 0:
-            raise ValueError("beta must not be negative.")
-        if self.kl_anneal not in KL_ANNEALING:
-            raise ValueError(f"kl_anneal must be one of {KL_ANNEALING}, got {self.kl_anneal!r}.")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}.")
+        # Ranges are documented in LIMITS and in the CLI's --help; NaN is never in one
+        # (a NaN beta trains into a NaN loss that would wrongly blame the learning rate).
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if name == "num_threads" and value is None:
+                continue
+            if isinstance(low, int) and isinstance(high, int):
+                setattr(self, name, whole(name, value, low, high))
+            else:
+                setattr(self, name, real(name, value, low, high, low_open=name == "lr"))
+        if not isinstance(self.kl_anneal, str) or self.kl_anneal not in KL_ANNEALING:
+            raise ConfigError(f"kl_anneal must be one of {', '.join(KL_ANNEALING)}, got {self.kl_anneal!r}.")
+        if not isinstance(self.device, str) or self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"A training config must be a mapping of names to values, not {type(values).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -140,9 +162,9 @@ def resolve_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but no CUDA GPU is available.")
+        raise ConfigError("CUDA was requested but no CUDA GPU is available: use --device cpu or auto.")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("MPS was requested but this machine has no Apple GPU.")
+        raise ConfigError("MPS was requested but this machine has no Apple GPU: use --device cpu or auto.")
     return torch.device(device)
 
 
@@ -243,6 +265,10 @@ def iter_training(
         If the model does not fit the dataset.
     """
     check_compatible(model, data)
+    n_values = sum(p.numel() for p in model.parameters())
+    # Weights, gradients and Adam's two moments, float32 each.
+    check_memory(16 * n_values, f"Training a model with {n_values:,} parameters",
+                 "choose a smaller model or image size")
     device = resolve_device(config.device)
     rank, world = _distributed()
     previous_threads = torch.get_num_threads()

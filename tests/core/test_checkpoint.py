@@ -107,15 +107,15 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint_intact(tmp_path, monkey
 
     monkeypatch.setattr(os, "replace", crashing_replace)
     with pytest.raises(OSError):
-        save_checkpoint(path, _model(1), history=[{"epoch": 2}])
+        save_checkpoint(path, _model(1), history=[{"epoch": 1}, {"epoch": 2}])
     monkeypatch.setattr(os, "replace", real_replace)
     loaded = load_checkpoint(path)
     expected = _model(0).state_dict()
     assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in expected.items())
     assert loaded.history == [{"epoch": 1}]
     # Overwriting works normally afterwards and leaves no temporary folders behind.
-    save_checkpoint(path, _model(1), history=[{"epoch": 2}])
-    assert load_checkpoint(path).history == [{"epoch": 2}]
+    save_checkpoint(path, _model(1), history=[{"epoch": 1}, {"epoch": 2}])
+    assert load_checkpoint(path).history == [{"epoch": 1}, {"epoch": 2}]
     assert [p.name for p in tmp_path.iterdir()] == ["c"]
 
 

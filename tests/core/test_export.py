@@ -66,7 +66,7 @@ def test_prepare_frames_pingpong_upscale_size_captions():
         prepare_frames(f, captions=["a", "b"])
     with pytest.raises(ValueError, match="either"):
         prepare_frames(f, upscale=2, size=(3, 3))
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="upscale must be a whole number"):
         prepare_frames(f, upscale=1.5)
 
 

@@ -4,14 +4,17 @@ checkpoint loading."""
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.data import DatasetSplits, load_dataset
 from vae_core.errors import CLIError
+from vae_core.ranges import range_text
 from vae_core.training import check_compatible
 
 __all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "add_data_options", "positive_int",
-           "load_data_from_args", "load_checkpoint_for"]
+           "int_range", "float_range", "one_line", "load_data_from_args", "load_checkpoint_for", "print_warnings"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -21,14 +24,70 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line and exit with status 2."""
 
     def error(self, message: str):  # one line instead of usage + error
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so it prints as one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--data-root``, ``--image-size`` and ``--channels`` (read by :func:`load_data_from_args`)."""
     parser.add_argument("--data-root", metavar="DIR", help="where torchvision datasets live or are downloaded to")
-    parser.add_argument("--image-size", type=int, metavar="N", help="side length for folder:/shapes datasets")
+    parser.add_argument("--image-size", type=int_range(4, 1024), metavar="N",
+                        help="side length in pixels, 4 to 1024: resamples any dataset (default: its own)")
     parser.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale, 3 = RGB (folder: datasets)")
+
+
+def int_range(low: int, high: int | None = None):
+    """argparse ``type`` for whole numbers from ``low`` to ``high``.
+
+    The error names the range and the value: ``argument --epochs: must be a whole
+    number from 1 to 100000 (got 0)``.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            shown = one_line(text if len(text) <= 40 else text[:37] + "...")
+            raise argparse.ArgumentTypeError(f"must be {range_text(low, high, integer=True)} (got {shown})")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def float_range(low: float | None = None, high: float | None = None, *, low_open: bool = False):
+    """argparse ``type`` for finite numbers in a range (NaN and infinities never are).
+
+    The error names the range and the value: ``argument --beta: must be a finite
+    number from 0 to 1000 (got nan)``.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except (ValueError, OverflowError):
+            value = math.nan
+        ok = math.isfinite(value) and (low is None or value > low or (value == low and not low_open)) \
+            and (high is None or value <= high)
+        if not ok:
+            shown = one_line(text if len(text) <= 40 else text[:37] + "...")
+            raise argparse.ArgumentTypeError(f"must be {range_text(low, high, low_open=low_open)} (got {shown})")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def print_warnings(checkpoint: Checkpoint) -> None:
+    """Print each damaged part a checkpoint lost, one line each, on stderr."""
+    for note in checkpoint.warnings:
+        print(f"warning: {note}", file=sys.stderr)
 
 
 def positive_int(text: str) -> int:
@@ -75,6 +134,7 @@ def load_checkpoint_for(args: argparse.Namespace, *,
         If the model cannot read the dataset's images.
     """
     ckpt = load_checkpoint(args.checkpoint)
+    print_warnings(ckpt)
     spec = getattr(args, "dataset", None)
     options = None
     if not spec and ckpt.dataset:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_core.cli.common import add_data_options, load_checkpoint_for, positive_int
+from vae_core.cli.common import add_data_options, float_range, int_range, load_checkpoint_for
 from vae_core.errors import CLIError, ExpressionError
-from vae_core.export import SUPPORTED_EXTENSIONS, export_animation, prepare_frames
+from vae_core.export import FPS_MAX, MAX_FRAMES, SUPPORTED_EXTENSIONS, UPSCALE_MAX, export_animation, prepare_frames
+from vae_core.latent.expressions import STRENGTH_MAX
+from vae_core.resources import check_writable
 from vae_core.latent import (EASINGS, IndexOperand, LabelOperand, LatentResolver, decode, encode_dataset,
                              interpolate, parse_expression)
 from vae_core.training import DEVICES, resolve_device
@@ -65,10 +67,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--split", choices=["all", "train", "test"], default="all",
                    help="which images the indices refer to (default: all = train then test)")
-    p.add_argument("--label", type=int, metavar="L",
-                   help="conditional models: the label to decode with (default: from the first operand)")
-    p.add_argument("--upscale", type=positive_int, metavar="K",
-                   help="enlarge frames K times, nearest neighbour (default: about 128 pixels wide)")
+    p.add_argument("--label", type=int_range(0, 1_000_000), metavar="L",
+                   help="conditional models: the label to decode with, 0 to classes-1 (default: from the first operand)")
+    p.add_argument("--upscale", type=int_range(1, UPSCALE_MAX), metavar="K",
+                   help=f"enlarge frames K times, nearest neighbour, 1 to {UPSCALE_MAX} (default: about 128 pixels wide)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
 
 
@@ -85,16 +87,18 @@ def add_commands(subparsers) -> None:
     interp.add_argument("--to", dest="end", type=_index, required=True, metavar="J", help="last image index")
     interp.add_argument("--via", type=_index, nargs="+", action="extend", default=[], metavar="K",
                         help="images to pass through on the way, in order")
-    interp.add_argument("--steps", type=positive_int, default=30, metavar="N",
-                        help="frames along the path, keyframes included (default: 30)")
+    interp.add_argument("--steps", type=int_range(1, MAX_FRAMES // 2), default=30, metavar="N",
+                        help=f"frames along the path, keyframes included, 1 to {MAX_FRAMES // 2} (default: 30)")
     interp.add_argument("--method", choices=["lerp", "slerp"], default="lerp",
                         help="lerp: straight line; slerp: great circle with linearly changing length")
     interp.add_argument("--easing", choices=list(EASINGS), default="linear",
                         help="speed profile within each segment (default: linear)")
-    interp.add_argument("--fps", type=float, default=12.0, help="frames per second (default: 12)")
+    interp.add_argument("--fps", type=float_range(0.0, FPS_MAX, low_open=True), default=12.0, metavar="F",
+                        help=f"frames per second, > 0 and ≤ {FPS_MAX:g} (default: 12)")
     interp.add_argument("--pingpong", action="store_true", help="play forwards then backwards")
     interp.add_argument("--no-loop", action="store_true", help="play once (GIF, WebP, APNG)")
-    interp.add_argument("--columns", type=positive_int, metavar="N", help=".png output: frames per row")
+    interp.add_argument("--columns", type=int_range(1, MAX_FRAMES), metavar="N",
+                        help=f".png output: frames per row, 1 to {MAX_FRAMES}")
     interp.add_argument("--out", required=True, metavar="FILE", help=f"output file: {formats}")
     interp.set_defaults(handler=cmd_interpolate)
 
@@ -105,8 +109,8 @@ def add_commands(subparsers) -> None:
         epilog=EXPRESSION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(arith)
     arith.add_argument("expression", metavar="EXPRESSION", help="see 'expression syntax' below")
-    arith.add_argument("--strength", type=float, default=1.0,
-                       help="scales every term after the first (default: 1)")
+    arith.add_argument("--strength", type=float_range(-STRENGTH_MAX, STRENGTH_MAX), default=1.0, metavar="S",
+                       help=f"scales every term after the first, -{STRENGTH_MAX:g} to {STRENGTH_MAX:g} (default: 1)")
     arith.add_argument("--out", required=True, metavar="FILE.png", help="output image (other formats flip through)")
     arith.set_defaults(handler=cmd_arithmetic)
 
@@ -118,6 +122,7 @@ def _check_out(path: str) -> None:
     ext = Path(path).suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise CLIError(f"Cannot write '{path}': the file name must end in one of {', '.join(SUPPORTED_EXTENSIONS)}.")
+    check_writable(path)
 
 
 def _load(args):
@@ -160,8 +165,6 @@ def _report(path, frames) -> None:
 def cmd_interpolate(args) -> int:
     """Handler of ``python -m vae_core interpolate``."""
     _check_out(args.out)
-    if args.fps <= 0:
-        raise CLIError(f"--fps must be positive, got {args.fps:g}.")
     model, data, split, device = _load(args)
     chosen = [args.start, *args.via, args.end]
     _check_indices(chosen, len(split))

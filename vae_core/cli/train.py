@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
-from vae_core.cli.common import EXIT_INTERRUPTED, add_data_options, load_checkpoint_for, load_data_from_args
+from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, float_range, int_range, load_checkpoint_for,
+                                 load_data_from_args, print_warnings)
 from vae_core.data import DATASET_SPECS, DatasetSplits
 from vae_core.errors import CLIError
-from vae_core.metrics import evaluate
+from vae_core.metrics import IWAE_K_MAX, evaluate
+from vae_core.resources import check_writable
 from vae_core.registry import build_model, list_models
-from vae_core.training import DEVICES, KL_ANNEALING, TrainConfig, iter_training, resolve_device
+from vae_core.training import DEVICES, KL_ANNEALING, LIMITS, SEED_MAX, TrainConfig, iter_training, resolve_device
 
 __all__ = ["add_commands", "cmd_train", "cmd_evaluate"]
 
@@ -32,21 +34,32 @@ def add_commands(subparsers) -> None:
                     "DistributedDataParallel.")
     train.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec ({specs})")
     add_data_options(train)
-    train.add_argument("--model", default="mlp", choices=list_models(), help="model architecture (default: mlp)")
-    train.add_argument("--latent-dim", type=int, default=20, metavar="N", help="latent dimensions (default: 20)")
-    train.add_argument("--hidden", type=int, nargs="+", metavar="N",
-                       help="hidden sizes: layers for mlp/cvae (default 400), fully-connected width for conv")
+    # --model, --latent-dim, --hidden and --likelihood default to None so that a resumed
+    # run can tell an explicit value (which must match the checkpoint) from the default.
+    train.add_argument("--model", choices=list_models(), help="model architecture (default: mlp)")
+    train.add_argument("--latent-dim", type=int_range(1, 4096), metavar="N",
+                       help="latent dimensions, 1 to 4096 (default: 20)")
+    train.add_argument("--hidden", type=int_range(1, 65536), nargs="+", metavar="N",
+                       help="hidden sizes, each 1 to 65536: layers for mlp/cvae (default 400), "
+                            "fully-connected width for conv")
     train.add_argument("--likelihood", choices=["bernoulli", "gaussian"],
                        help="decoder likelihood (default: suggested by the dataset)")
-    train.add_argument("--beta", type=float, default=1.0, help="KL weight, β-VAE (default: 1)")
+    train.add_argument("--beta", type=float_range(*LIMITS["beta"]), default=1.0, metavar="B",
+                       help="KL weight (β-VAE), 0 to 1000 (default: 1)")
     train.add_argument("--kl-anneal", choices=KL_ANNEALING, default="none", help="KL warm-up schedule")
-    train.add_argument("--warmup-epochs", type=float, default=0.0, help="epochs of linear KL warm-up")
-    train.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
-    train.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--warmup-epochs", type=float_range(*LIMITS["warmup_epochs"]), default=0.0, metavar="E",
+                       help="epochs of linear KL warm-up, 0 to 100000 (default: 0)")
+    train.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
+                       help="epochs, 1 to 100000 (default: 10)")
+    train.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=128, metavar="N",
+                       help="batch size, 1 to 1000000 (default: 128)")
+    train.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
+                       help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
+    train.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
+                       help=f"random seed, 0 to {SEED_MAX} (default: 0)")
     train.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
-    train.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    train.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
+                       help="torch CPU threads, 1 to 1024 (default: torch's choice)")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
     train.add_argument("--out", required=True, metavar="CHECKPOINT",
                        help="output checkpoint: a folder, or a single FILE.safetensors")
@@ -61,10 +74,13 @@ def add_commands(subparsers) -> None:
     ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
     add_data_options(ev)
     ev.add_argument("--split", choices=["test", "train"], default="test")
-    ev.add_argument("--iwae-k", type=int, metavar="K", help="importance samples for the IWAE bound (e.g. 100 or 5000)")
-    ev.add_argument("--batch-size", type=int, default=500)
+    ev.add_argument("--iwae-k", type=int_range(1, IWAE_K_MAX), metavar="K",
+                    help=f"importance samples for the IWAE bound, 1 to {IWAE_K_MAX} (e.g. 100 or 5000)")
+    ev.add_argument("--batch-size", type=int_range(1, 1_000_000), default=500, metavar="N",
+                    help="images per batch, 1 to 1000000 (default: 500)")
     ev.add_argument("--device", choices=DEVICES, default="auto")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
+                    help=f"seed of the posterior samples, 0 to {SEED_MAX} (default: 0)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(handler=cmd_evaluate)
 
@@ -73,6 +89,10 @@ def add_commands(subparsers) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``python -m vae_core train``."""
     rank, world, local_rank = _init_distributed(args.device)
+    out = Path(args.out)
+    if rank == 0:
+        # A wrong --out should fail now, not after the first epoch.
+        check_writable(out)
     data = load_data_from_args(args)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
                          kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
@@ -83,18 +103,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     history, optimizer_state = [], None
     if args.resume:
         ckpt = load_checkpoint(args.resume)
+        if rank == 0:
+            print_warnings(ckpt)
+        _check_resume_options(args, ckpt)
         model, history, optimizer_state = ckpt.model, ckpt.history, ckpt.optimizer_state
     else:
         # Seed before building: the initial weights are part of a reproducible run.
         torch.manual_seed(args.seed)
-        model = build_model(args.model, **_model_config(args, data))
+        model = build_model(args.model or "mlp", **_model_config(args, data))
 
     bar = None
     if rank == 0 and not args.quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=config.epochs, unit="step", dynamic_ncols=True, file=sys.stderr)
-    out = Path(args.out)
     gen = iter_training(model, data, config, history=history, optimizer_state=optimizer_state)
     history = list(history)
     try:
@@ -129,8 +151,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_resume_options(args: argparse.Namespace, ckpt) -> None:
+    # The architecture comes from the resumed checkpoint; an option that asks for another
+    # one would otherwise be ignored without a word.
+    config = ckpt.config
+    hidden = getattr(config, "hidden", None)
+    given = {
+        "--model": (args.model, ckpt.model_name),
+        "--latent-dim": (args.latent_dim, config.latent_dim),
+        "--likelihood": (args.likelihood, config.likelihood),
+        "--hidden": (None if args.hidden is None else (args.hidden[0] if isinstance(hidden, int) else tuple(args.hidden)),
+                     hidden),
+    }
+    for option, (value, kept) in given.items():
+        if value is not None and value != kept:
+            shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+            raise CLIError(f"{option} {shown} differs from the resumed checkpoint ({kept}): a resumed run keeps "
+                           f"its model; leave out {option} or train a new model without --resume.")
+
+
 def _model_config(args: argparse.Namespace, data: DatasetSplits) -> dict:
-    config = {"image_shape": tuple(data.image_shape), "latent_dim": args.latent_dim,
+    config = {"image_shape": tuple(data.image_shape), "latent_dim": args.latent_dim or 20,
               "likelihood": args.likelihood or data.likelihood}
     if args.model == "cvae":
         if data.num_classes < 2:
@@ -161,6 +202,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = ckpt.model.to(device)
     split = data.test if args.split == "test" else data.train
+    if len(split) == 0:
+        raise CLIError(f"The {args.split} split of {data.spec} has no images: evaluate on the other split "
+                       "(--split) or another dataset.")
     result = evaluate(model, split, batch_size=args.batch_size, iwae_k=args.iwae_k, device=device, seed=args.seed)
     result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": ckpt.model_name})
     if args.json:

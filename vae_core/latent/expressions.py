@@ -32,6 +32,7 @@ sum, ``s = 0`` returns ``A`` unchanged and ``s > 1`` exaggerates the edit.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -39,6 +40,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from vae_core.errors import ExpressionError
+from vae_core.ranges import real
 
 __all__ = [
     "ExpressionError",
@@ -174,11 +176,27 @@ def _tokenize(text: str) -> list[_Tok]:
     return tokens
 
 
+#: Largest |strength| :func:`evaluate_expression` accepts.
+STRENGTH_MAX = 1000.0
+
+# Parsing, printing and resolving recurse once per level; Python's stack allows about 1,000.
+MAX_NESTING = 32
+
+
+def _coefficient(tok: _Tok) -> float:
+    value = float(tok.text)
+    if not math.isfinite(value):
+        raise ExpressionError(f"Syntax error at column {tok.pos + 1}: the coefficient {tok.text} is not a finite number.",
+                              tok.pos)
+    return value
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     # -- helpers
     @property
@@ -222,16 +240,18 @@ class _Parser:
         start = self.tok.pos
         coefficient = 1.0
         if self.tok.kind == "number" and self.toks[self.i + 1].kind == "op" and self.toks[self.i + 1].text == "*":
-            coefficient = float(self.take().text)
+            coefficient = _coefficient(self.take())
             self.take()
         elif self.tok.kind == "number" and self._starts_operand(self.toks[self.i + 1]):
-            coefficient = float(self.take().text)  # implicit product: 0.5#12
+            coefficient = _coefficient(self.take())  # implicit product: 0.5#12
         operand = self.operand(allow_bare_index=True)
         if self.is_op("*"):
             self.take()
             if self.tok.kind != "number":
                 self.error("a number after '*'")
-            coefficient *= float(self.take().text)
+            coefficient *= _coefficient(self.take())
+            if not math.isfinite(coefficient):
+                raise ExpressionError(f"Syntax error at column {start + 1}: the coefficient is too large.", start)
         return Term(sign * coefficient, operand, start)
 
     @staticmethod
@@ -291,6 +311,10 @@ class _Parser:
         self.error(expected)
 
     def mean(self) -> Operand:
+        if self.depth >= MAX_NESTING:
+            raise ExpressionError(f"Syntax error at column {self.tok.pos + 1}: mean() is nested more than "
+                                  f"{MAX_NESTING} levels deep.", self.tok.pos)
+        self.depth += 1
         self.i += 1  # "mean"
         self.expect_op("(", "'('")
         items = [self.operand(allow_bare_index=False, inside_mean=True)]
@@ -298,6 +322,7 @@ class _Parser:
             self.take()
             items.append(self.operand(allow_bare_index=False, inside_mean=True))
         self.expect_op(")", "',' or ')'")
+        self.depth -= 1
         if len(items) == 1 and isinstance(items[0], LabelOperand):
             return items[0]
         return MeanOperand(tuple(items))
@@ -445,13 +470,15 @@ def evaluate_expression(expr: Expression | str, resolver, strength: float = 1.0)
     resolver
         Object with ``resolve(operand) -> d vector`` (normally a :class:`LatentResolver`).
     strength
-        Scales every term after the first: ``A - B + C`` gives ``A + strength·(C - B)``.
+        Scales every term after the first: ``A - B + C`` gives ``A + strength·(C - B)``;
+        a finite number from -1000 to 1000 (else :class:`~vae_core.errors.ConfigError`).
 
     Returns
     -------
     np.ndarray
         The ``d`` result vector, ``float32``.
     """
+    strength = real("strength", strength, -STRENGTH_MAX, STRENGTH_MAX)
     if isinstance(expr, str):
         expr = parse_expression(expr)
     first, *rest = expr.terms
@@ -459,4 +486,7 @@ def evaluate_expression(expr: Expression | str, resolver, strength: float = 1.0)
     edit = np.zeros_like(base)
     for term in rest:
         edit += term.coefficient * np.asarray(resolver.resolve(term.operand), dtype=np.float64)
-    return (base + float(strength) * edit).astype(np.float32)
+    result = base + strength * edit
+    if not np.all(np.isfinite(result.astype(np.float32))):
+        raise ExpressionError("The result is too large to decode: use smaller coefficients or strength.")
+    return result.astype(np.float32)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vae_core.errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _LOG_2PI = math.log(2 * math.pi)
@@ -37,14 +40,16 @@ class ModelConfig:
     gaussian_std: float = 0.1
 
     def __post_init__(self) -> None:
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape}.")
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}.")
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
-        if self.gaussian_std <= 0:
-            raise ValueError("gaussian_std must be positive.")
+        shape = self.image_shape
+        if not (isinstance(shape, (tuple, list)) and len(shape) == 3 and all(is_whole(s, 1) for s in shape)):
+            raise ConfigError(f"image_shape must be (channels, height, width) of whole numbers ≥ 1, got {shape!r}.")
+        if not is_whole(self.latent_dim, 1):
+            raise ConfigError(f"latent_dim must be a whole number ≥ 1, got {self.latent_dim!r}.")
+        if not isinstance(self.likelihood, str) or self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}.")
+        std = self.gaussian_std
+        if not (isinstance(std, numbers.Real) and not isinstance(std, bool) and math.isfinite(std) and std > 0):
+            raise ConfigError(f"gaussian_std must be a finite number > 0, got {std!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -144,6 +149,11 @@ class BaseVAE(nn.Module):
         """Negative β-ELBO and its terms for a batch (see :meth:`loss_terms`)."""
         logits, mu, logvar, _ = self(x, y)
         return self.loss_terms(x, logits, mu, logvar, beta)
+
+
+def is_whole(value, minimum: int) -> bool:
+    """True for an integer (not a bool) of at least ``minimum``: the check every size field needs."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def one_hot(y: Tensor | None, num_classes: int, batch: int, device) -> Tensor:

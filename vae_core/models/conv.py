@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from vae_core.models.base import BaseVAE, ModelConfig
+from vae_core.errors import ConfigError
+from vae_core.models.base import BaseVAE, ModelConfig, is_whole
 from vae_core.registry import register_model
 
 
@@ -30,6 +31,13 @@ class ConvConfig(ModelConfig):
 
     channels: tuple[int, ...] = (32, 64, 128, 256)
     hidden: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.channels or not all(is_whole(c, 1) for c in self.channels):
+            raise ConfigError(f"channels must be one or more feature map counts ≥ 1, got {self.channels!r}.")
+        if not is_whole(self.hidden, 1):
+            raise ConfigError(f"hidden must be a whole number ≥ 1, got {self.hidden!r}.")
 
 
 def _n_downsamples(height: int, width: int, limit: int) -> int:

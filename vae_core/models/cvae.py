@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vae_core.models.base import BaseVAE, ModelConfig, mlp, one_hot
+from vae_core.errors import ConfigError
+from vae_core.models.base import BaseVAE, ModelConfig, is_whole, mlp, one_hot
 from vae_core.registry import register_model
 
 
@@ -32,8 +33,10 @@ class CVAEConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_classes < 2:
-            raise ValueError("A conditional VAE needs a labelled dataset with at least 2 classes.")
+        if not is_whole(self.num_classes, 2):
+            raise ConfigError("A conditional VAE needs a labelled dataset with at least 2 classes.")
+        if not all(is_whole(h, 1) for h in self.hidden):
+            raise ConfigError(f"hidden must be layer sizes ≥ 1, got {self.hidden!r}.")
 
 
 @register_model("cvae", config=CVAEConfig)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from vae_core.models.base import BaseVAE, ModelConfig, mlp
+from vae_core.errors import ConfigError
+from vae_core.models.base import BaseVAE, ModelConfig, is_whole, mlp
 from vae_core.registry import register_model
 
 
@@ -22,6 +23,11 @@ class MLPConfig(ModelConfig):
     """
 
     hidden: tuple[int, ...] = (400,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not all(is_whole(h, 1) for h in self.hidden):
+            raise ConfigError(f"hidden must be layer sizes ≥ 1, got {self.hidden!r}.")
 
 
 @register_model("mlp", config=MLPConfig)
