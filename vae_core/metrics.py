@@ -115,11 +115,12 @@ def iwae_nll(model: BaseVAE, data, k: int = 5000, *, seed: int = 0, batch_size: 
     model.eval()
     device = torch.device(device) if not isinstance(device, torch.device) else device
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    dtype = next(model.parameters()).dtype
     n = len(data.images)
     out = np.zeros(n, dtype=np.float64)
     try:
         for start in range(0, n, batch_size):
-            x = torch.from_numpy(data.images[start : start + batch_size]).to(device)
+            x = torch.from_numpy(data.images[start : start + batch_size]).to(device, dtype)
             y = (torch.from_numpy(data.labels[start : start + batch_size]).to(device)
                  if data.labels is not None else None)
             chunk = max(1, min(k, max_rows // x.shape[0]))

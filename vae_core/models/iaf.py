@@ -89,8 +89,9 @@ class IAFVAE(BaseVAE):
     def flow(self, z0: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
         """Push base samples through the IAF steps: ``(z_T, log|∂z_T/∂z_0| per dimension)``.
 
-        The per-dimension terms are the diagonal of the triangular Jacobians, summed over
-        the steps; their sum over dimensions is the log-determinant.
+        The per-dimension terms are the log-diagonals of each step's triangular Jacobian,
+        summed over the steps; their sum over dimensions is the log-determinant of the
+        whole flow (the composed Jacobian is not triangular when orders alternate).
         """
         z = z0
         log_det = torch.zeros_like(z0)
@@ -115,8 +116,9 @@ class IAFVAE(BaseVAE):
     def encode(self, x: Tensor, y: Tensor | None = None):
         """The flow's output at the base mean, and the base log-variance scaled by the flow.
 
-        The log-variance is log σ₀² + 2·log|∂z_T,i/∂z_0,i| (the Jacobian's diagonal at the
-        mean): the spread the map can show; the exact posterior is not Gaussian.
+        The log-variance is log σ₀² plus twice the flow's per-dimension log-scale at the
+        mean (see :meth:`flow`): a spread the map can show; the exact posterior is not
+        Gaussian.
         """
         _, logvar, _, z, log_det = self._samples(x, 1, sample=False)
         return z, logvar + 2 * log_det
