@@ -191,11 +191,11 @@ def test_iwae_with_one_sample_is_the_elbo(digits, name):
         assert many["neg_elbo"].item() == pytest.approx((many["recon"] + closed["kl"]).item(), abs=0.05)
 
 
-def _factorised_batch(n=2000, d=2, seed=0):
+def _factorised_batch(n=2000, d=2, std=0.3, seed=0):
     g = torch.Generator().manual_seed(seed)
     mu = torch.randn(n, d, generator=g, dtype=torch.float64)
-    logvar = torch.full((n, d), math.log(0.3**2), dtype=torch.float64)
-    z = mu + torch.randn(n, d, generator=g, dtype=torch.float64) * 0.3
+    logvar = torch.full((n, d), math.log(std**2), dtype=torch.float64)
+    z = mu + torch.randn(n, d, generator=g, dtype=torch.float64) * std
     return z, mu, logvar
 
 
@@ -225,6 +225,21 @@ def test_total_correlation_is_zero_for_factorised_codes_and_positive_for_correla
     dim_kl = tc_decomposition(z, mu, logvar, dataset_size=len(z))["dim_kl"].item()
     expected = 2 * 0.5 * (0.09 - math.log(1.09))
     assert dim_kl == pytest.approx(expected, abs=0.05)
+
+
+def test_importance_weights_of_the_batch_follow_chen_et_al():
+    from vae_core.objectives import _log_importance_weights
+
+    n, m = 10.0, 2.0  # data set size N, batch of M + 1 = 3
+    strat = (n - m) / (n * m)
+    expected = torch.tensor([[1 / n, strat, 1 / m],
+                             [1 / m, 1 / n, strat],
+                             [strat, 1 / m, 1 / n]], dtype=torch.float64)
+    like = torch.zeros(1, dtype=torch.float64)
+    assert torch.allclose(_log_importance_weights(3, 10, "mss", like).exp(), expected)
+    # Each row weighs the data set as a whole: its weights sum to one.
+    assert torch.allclose(expected.sum(1), torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(_log_importance_weights(3, 10, "mws", like).exp(), torch.full((3, 3), 1 / 30.0))
 
 
 def test_tcvae_weights_each_term(digits):
