@@ -161,11 +161,13 @@ def _log_importance_weights(batch: int, dataset_size: int, estimator: str, like:
         return torch.full((batch, batch), -math.log(n * batch), dtype=like.dtype, device=like.device)
     # MSS: z_i was drawn from x_i, which stands for itself (1/N); the others stand for
     # the rest of the data set, one of them also for the M-th stratum.
+    # Written with explicit indices: the reference code's strided assignments fill
+    # columns, not the diagonal, for our q(z_i|x_j) layout (rows i, columns j).
     m = batch - 1
     weights = torch.full((batch, batch), 1.0 / m, dtype=torch.float64)
-    weights.view(-1)[:: m + 1] = 1.0 / n
-    weights.view(-1)[1 :: m + 1] = (n - m) / (n * m)
-    weights[m - 1, 0] = (n - m) / (n * m)
+    rows = torch.arange(batch)
+    weights[rows, rows] = 1.0 / n
+    weights[rows, (rows + 1) % batch] = (n - m) / (n * m)
     return weights.log().to(dtype=like.dtype, device=like.device)
 
 
