@@ -239,7 +239,7 @@ def test_importance_weights_of_the_batch_follow_chen_et_al():
     assert torch.allclose(_log_importance_weights(3, 10, "mss", like).exp(), expected)
     # Each row weighs the data set as a whole: its weights sum to one.
     assert torch.allclose(expected.sum(1), torch.ones(3, dtype=torch.float64))
-    assert torch.allclose(_log_importance_weights(3, 10, "mws", like).exp(), torch.full((3, 3), 1 / 30.0))
+    assert torch.allclose(_log_importance_weights(3, 10, "mws", like).exp(), torch.full((3, 3), 1 / 30.0, dtype=torch.float64))
 
 
 def test_tcvae_weights_each_term(digits):
