@@ -7,6 +7,8 @@ named by a short *spec* string so checkpoints and the CLI can rebuild it:
 =================  ==========================================================
 ``digits``         scikit-learn's bundled 8×8 digits (offline default)
 ``mnist``          MNIST via torchvision (official train/test split)
+``mnist-binarized`` MNIST for likelihood benchmarks: training images binarized anew each
+                   epoch (pixel ~ Bernoulli(intensity)), test images binarized once
 ``fashion-mnist``  Fashion-MNIST via torchvision
 ``kmnist``         Kuzushiji-MNIST via torchvision
 ``cifar10``        CIFAR-10 via torchvision (RGB 32×32)
@@ -24,6 +26,7 @@ import math
 import os
 import socket
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,7 @@ ProgressCallback = Callable[[int, int], None]
 DATASET_SPECS: list[tuple[str, str]] = [
     ("digits", "Handwritten digits, 8×8 grayscale, 1,797 images (bundled, works offline)"),
     ("mnist", "MNIST handwritten digits, 28×28 grayscale, 70,000 images"),
+    ("mnist-binarized", "MNIST binarized for log-likelihood comparisons (train re-sampled every epoch)"),
     ("fashion-mnist", "Fashion-MNIST clothing photos, 28×28 grayscale, 70,000 images"),
     ("kmnist", "Kuzushiji-MNIST cursive Japanese characters, 28×28 grayscale, 70,000 images"),
     ("cifar10", "CIFAR-10 small colour photos, 32×32 RGB, 60,000 images"),
@@ -61,7 +65,7 @@ SHAPES_COUNT = 12_000
 SHAPES_DEFAULT_SIZE = 64
 FOLDER_DEFAULT_SIZE = 64
 
-_KINDS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz", "shapes")
+_KINDS = ("digits", "mnist", "mnist-binarized", "fashion-mnist", "kmnist", "cifar10", "folder", "npz", "shapes")
 _ALIASES = {
     "fashion_mnist": "fashion-mnist",
     "fashionmnist": "fashion-mnist",
@@ -82,10 +86,15 @@ class ImageDataset:
         C-contiguous float32 array ``N×C×H×W`` with values in ``[0, 1]``.
     labels : np.ndarray or None
         int64 array of length ``N``, or ``None`` when the data is unlabeled.
+    binarize : bool
+        The images are intensities to binarize while training: every epoch draws each
+        pixel from Bernoulli(intensity) anew (dynamic binarization, as in the IWAE
+        paper's MNIST protocol), seeded by :func:`vae_core.training.binarization_seed`.
     """
 
     images: np.ndarray
     labels: np.ndarray | None
+    binarize: bool = False
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -304,6 +313,9 @@ def load_dataset(
     if kind in _TORCHVISION:
         root = Path(data_root).expanduser() if data_root is not None else _default_data_root()
         return _load_torchvision(kind, root, **common)
+    if kind == "mnist-binarized":
+        root = Path(data_root).expanduser() if data_root is not None else _default_data_root()
+        return _load_mnist_binarized(root, **common)
     if kind == "folder":
         return _load_folder(arg, **common)
     if kind == "npz":
@@ -577,6 +589,24 @@ def _load_torchvision(kind: str, root: Path, *, image_size, channels, seed, test
                   class_names=[_human_class_name(c) for c in train_ds.classes],
                   likelihood=likelihood,
                   options=_options(size, images.shape[1], seed, test_fraction))
+
+
+def _load_mnist_binarized(root: Path, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    """MNIST with the binarization protocol of likelihood papers (Burda et al., 2016).
+
+    The test set is binarized once, from ``seed``, so every evaluation scores the same
+    binary images; the training set keeps its intensities and is flagged for dynamic
+    binarization, which the training loop applies per batch.
+    """
+    if channels not in (None, 1):
+        raise DatasetError("mnist-binarized is grayscale: it takes channels=1 only.")
+    splits = _load_torchvision("mnist", root, image_size=image_size, channels=channels, seed=seed,
+                               test_fraction=test_fraction, progress=progress)
+    test = splits.test.images  # a view of the whole array: all() sees the binary test set too
+    rng = np.random.default_rng(seed)
+    test[...] = (rng.random(test.shape, dtype=np.float32) < test).astype(np.float32)
+    train = ImageDataset(splits.train.images, splits.train.labels, binarize=True)
+    return dataclasses.replace(splits, spec="mnist-binarized", train=train)
 
 
 # --------------------------------------------------------------------------- folder

@@ -24,6 +24,7 @@ from vae_core.metrics import evaluate
 from vae_core.models.base import BaseVAE
 from vae_core.ranges import real, whole
 from vae_core.resources import check_memory
+from vae_core.objectives import OBJECTIVES, ObjectiveStep, check_objective
 
 KL_ANNEALING = ("none", "linear", "cyclical")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -42,6 +43,9 @@ LIMITS: dict[str, tuple] = {
     "num_threads": (1, 1024),
     "yield_interval": (0.0, 3600.0),
     "eval_batch_size": (1, 1_000_000),
+    "samples": (1, 100_000),
+    "alpha": (0.0, 1000.0),
+    "gamma": (0.0, 1000.0),
 }
 
 
@@ -61,6 +65,14 @@ class TrainConfig:
         torch intra-op threads while training. On a small CPU leave a core to the UI.
     yield_interval : float
         Seconds between step reports; bounds how late a pause or cancel takes effect.
+    objective : {"elbo", "iwae", "tcvae"}
+        What training minimizes (see :mod:`vae_core.objectives`); its named terms are
+        reported in ``TrainProgress.losses`` and the history.
+    samples : int
+        K, the importance samples per image of ``iwae``.
+    alpha, gamma : float
+        ``tcvae``'s weights of the index-code mutual information and of the
+        dimension-wise KL; ``beta`` weights its total correlation.
     """
 
     epochs: int = 10
@@ -75,6 +87,10 @@ class TrainConfig:
     num_threads: int | None = None
     yield_interval: float = 0.1
     eval_batch_size: int = 1000
+    objective: str = "elbo"
+    samples: int = 1
+    alpha: float = 1.0
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         # Ranges are documented in LIMITS and in the CLI's --help; NaN is never in one
@@ -91,6 +107,8 @@ class TrainConfig:
             raise ConfigError(f"kl_anneal must be one of {', '.join(KL_ANNEALING)}, got {self.kl_anneal!r}.")
         if not isinstance(self.device, str) or self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}.")
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -269,6 +287,7 @@ def iter_training(
     # Weights, gradients and Adam's two moments, float32 each.
     check_memory(16 * n_values, f"Training a model with {n_values:,} parameters",
                  "choose a smaller model or image size")
+    check_objective(model, config.objective, config.samples)
     device = resolve_device(config.device)
     rank, world = _distributed()
     previous_threads = torch.get_num_threads()
@@ -279,11 +298,14 @@ def iter_training(
     try:
         torch.manual_seed(config.seed + first_epoch)
         model.to(device).train()
-        net = model
+        net = ObjectiveStep(model, config.objective, samples=config.samples, alpha=config.alpha,
+                            gamma=config.gamma, dataset_size=len(data.train))
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        # Models with adversarial parts (vaegan) run their own alternating updates.
+        custom_step = getattr(model, "train_step", None)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         if optimizer_state:
             optimizer.load_state_dict(optimizer_state)
@@ -296,7 +318,6 @@ def iter_training(
         n = images.shape[0]
         per_rank = n // world if world > 1 else n
         steps_per_epoch = math.ceil(per_rank / config.batch_size)
-        total_steps = steps_per_epoch * config.epochs
         shuffle = torch.Generator().manual_seed(config.seed)
         good_weights = state_dict_copy(model)
         start = time.perf_counter()
@@ -307,7 +328,9 @@ def iter_training(
             order = torch.randperm(n, generator=shuffle)
             if world > 1:  # every rank draws the same permutation and takes its share
                 order = order[rank : per_rank * world : world]
-            sums = torch.zeros(3, dtype=torch.float64)  # loss, recon, kl
+            sums: dict[str, Tensor] = {}  # every scalar term the objective names
+            binarizer = (torch.Generator(device=device).manual_seed(binarization_seed(config.seed, first_epoch + epoch))
+                         if data.train.binarize else None)
             kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
             seen = 0
             last_yield = time.perf_counter()
@@ -317,24 +340,33 @@ def iter_training(
                     idx = idx.to(device)
                 x = images[idx]
                 y = labels[idx] if labels is not None else None
+                if binarizer is not None:  # dynamic binarization: a fresh binary image every epoch
+                    x = torch.bernoulli(x, generator=binarizer)
                 beta = kl_weight(config, first_epoch * steps_per_epoch + step, steps_per_epoch,
                                  (first_epoch + config.epochs) * steps_per_epoch) if config.kl_anneal != "none" else config.beta
-                logits, mu, logvar, _ = net(x, y)
-                terms = model.loss_terms(x, logits, mu, logvar, beta)
-                loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    model.load_state_dict(good_weights)
-                    raise NonFiniteLossError(
-                        f"The loss became {loss.item()} at epoch {first_epoch + epoch + 1}, step {step + 1}. "
-                        "Training stopped and the last good weights were kept; try a lower learning rate."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+
+                def check_finite(loss: Tensor) -> None:
+                    if not torch.isfinite(loss):
+                        model.load_state_dict(good_weights)
+                        raise NonFiniteLossError(
+                            f"The loss became {loss.detach().item()} at epoch {first_epoch + epoch + 1}, step {step + 1}. "
+                            "Training stopped and the last good weights were kept; try a lower learning rate."
+                        )
+
+                if custom_step is not None:
+                    terms = custom_step(x, y, optimizer, lambda: net(x, y, beta), check_finite)
+                else:
+                    terms = net(x, y, beta)
+                    check_finite(terms["loss"])
+                    optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                    optimizer.step()
                 step += 1
                 bs = x.shape[0]
                 seen += bs
-                sums += torch.stack([loss.detach(), terms["recon"].detach(), terms["kl"].detach()]).double().cpu() * bs
+                for name, value in terms.items():
+                    if name != "kl_per_dim" and value.dim() == 0:
+                        sums[name] = sums.get(name, 0.0) + value.detach().double().cpu() * bs
                 kl_dims += terms["kl_per_dim"].detach().double().cpu() * bs
                 now = time.perf_counter()
                 if now - last_yield >= config.yield_interval and b + 1 < steps_per_epoch:
@@ -365,13 +397,23 @@ def iter_training(
 
 
 def _progress(kind, epoch, epochs, step, steps_per_epoch, total_steps, ips, elapsed, sums, kl_dims, seen, beta, *, test=None, weights=None):
-    means = (sums / max(1, seen)).tolist()
+    losses = {name: float(total) / max(1, seen) for name, total in sums.items()}
+    losses["beta"] = float(beta)
     return TrainProgress(
         kind=kind, epoch=epoch, epochs=epochs, step=step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
         images_per_sec=float(ips), elapsed=float(elapsed),
-        losses={"loss": means[0], "recon": means[1], "kl": means[2], "beta": float(beta)},
+        losses=losses,
         kl_per_dim=tuple((kl_dims / max(1, seen)).tolist()), test=test, weights=weights,
     )
+
+
+def binarization_seed(seed: int, epoch: int) -> int:
+    """Seed of the Bernoulli draws that binarize the training images in ``epoch`` (0-based).
+
+    Derived from the run's seed and the epoch number, so a resumed run draws the same
+    images as an uninterrupted one and every epoch sees new ones.
+    """
+    return (int(seed) * 1_000_003 + int(epoch) + 1) % (2**63 - 1)
 
 
 def _history_entry(report: TrainProgress) -> dict:

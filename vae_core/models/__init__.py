@@ -1,8 +1,12 @@
 """Built-in models; importing this package registers them."""
 
-from vae_core.models.base import BaseVAE, ModelConfig
+from vae_core.models.base import BaseVAE, ImportanceTerms, ModelConfig
 from vae_core.models.mlp import MLPVAE, MLPConfig
 from vae_core.models.conv import ConvVAE, ConvConfig
 from vae_core.models.cvae import CVAE, CVAEConfig
+from vae_core.models.hvae import HierarchicalVAE, HVAEConfig
+from vae_core.models.iaf import IAFVAE, IAFConfig
+from vae_core.models.vaegan import VAEGAN, VAEGANConfig
 
-__all__ = ["BaseVAE", "ModelConfig", "MLPVAE", "MLPConfig", "ConvVAE", "ConvConfig", "CVAE", "CVAEConfig"]
+__all__ = ["BaseVAE", "ImportanceTerms", "ModelConfig", "MLPVAE", "MLPConfig", "ConvVAE", "ConvConfig",
+           "CVAE", "CVAEConfig", "HierarchicalVAE", "HVAEConfig", "IAFVAE", "IAFConfig", "VAEGAN", "VAEGANConfig"]

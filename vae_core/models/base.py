@@ -1,4 +1,15 @@
-"""The shared VAE interface: encode → (μ, log σ²), reparameterize, decode, named loss terms."""
+"""The shared VAE interface: encode → (μ, log σ²), reparameterize, decode, named loss terms.
+
+Every model also answers two generic questions, so that objectives and metrics never
+branch on a model's name:
+
+* :meth:`BaseVAE.importance_terms` — K posterior samples per image with
+  ``log p(x|z)``, ``log p(z)`` and ``log q(z|x)`` over *all* stochastic variables
+  (every layer of a hierarchy, the flow's log-determinant of an IAF); their sum is the
+  importance log-weight of IWAE.
+* :meth:`BaseVAE.map_code` / :meth:`BaseVAE.sample_posterior` — the code the latent map
+  shows (``latent_dim`` numbers) and samples of it from q(z|x).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +26,59 @@ from vae_core.errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _LOG_2PI = math.log(2 * math.pi)
+
+
+def normal_log_density(z: Tensor, mu: Tensor | float = 0.0, logvar: Tensor | float = 0.0) -> Tensor:
+    """Elementwise log N(z; mu, exp(logvar)) in nats (no sum over dimensions)."""
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + _LOG_2PI)
+
+
+def randn(shape, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard normal noise shaped ``shape`` on ``like``'s device and dtype.
+
+    With a generator the numbers come from it (on the generator's device, then moved),
+    so a seeded evaluation gives the same samples on every device.
+    """
+    if generator is None:
+        return torch.randn(shape, dtype=like.dtype, device=like.device)
+    return torch.randn(shape, dtype=like.dtype, device=generator.device, generator=generator).to(like.device)
+
+
+def repeat_batch(t: Tensor | None, k: int) -> Tensor | None:
+    """``t`` repeated ``k`` times along a new leading axis and flattened: ``(k·B)×…``."""
+    if t is None:
+        return None
+    return t.unsqueeze(0).expand(k, *t.shape).reshape(k * t.shape[0], *t.shape[1:])
+
+
+@dataclass
+class ImportanceTerms:
+    """K posterior samples per image and their log densities, in nats.
+
+    Attributes
+    ----------
+    log_likelihood, log_prior, log_posterior : Tensor
+        ``K×B``: log p(x|z_k), log p(z_k) and log q(z_k|x) of each sample, where z_k
+        holds every stochastic variable of the model.
+    kl : Tensor
+        ``B``: the model's lowest-variance unbiased estimate of KL(q(z|x) || p(z)) — in
+        closed form where one exists (Gaussian posterior), else the sample mean of
+        ``log_posterior - log_prior``.
+    kl_per_dim : Tensor
+        ``B×latent_dim``: the same estimate split over the map code's dimensions.
+    """
+
+    log_likelihood: Tensor
+    log_prior: Tensor
+    log_posterior: Tensor
+    kl: Tensor
+    kl_per_dim: Tensor
+
+    @property
+    def log_weights(self) -> Tensor:
+        """``K×B`` importance log-weights log p(x, z_k) − log q(z_k|x)."""
+        return self.log_likelihood + self.log_prior - self.log_posterior
 
 
 @dataclass(frozen=True)
@@ -66,6 +130,11 @@ class BaseVAE(nn.Module):
     name: str = ""
     config_class: type = ModelConfig
     conditional: bool = False
+    #: One line shown by model pickers.
+    description: str = ""
+    #: True when q(z|x) of the map code is the factorised Gaussian that :meth:`encode`
+    #: returns (objectives such as ``tcvae`` need its density at every pair of images).
+    gaussian_posterior: bool = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -90,8 +159,55 @@ class BaseVAE(nn.Module):
 
     # -- the model --------------------------------------------------------------------
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Posterior parameters ``(mu, logvar)``, each ``B×latent_dim``."""
+        """The map code's posterior parameters ``(mu, logvar)``, each ``B×latent_dim``.
+
+        ``mu`` is the *map code*: the point the latent map shows for ``x`` and that
+        :meth:`decode` turns back into an image. For a Gaussian VAE it is the posterior
+        mean; models with richer posteriors say what they return (see :meth:`map_code`).
+        """
         raise NotImplementedError
+
+    def map_code(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The code the latent map shows for ``x``, ``B×latent_dim`` (``encode(x)[0]``).
+
+        Gaussian VAEs: the posterior mean μ. ``hvae``: the top layer's mean (or a chosen
+        layer, or all layers) with the layers below at their means. ``iaf``: the flow's
+        output at the base posterior's mean.
+        """
+        return self.encode(x, y)[0]
+
+    def sample_posterior(self, x: Tensor, n: int, y: Tensor | None = None,
+                         generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples of the map code from q(z|x) per image, ``n×B×latent_dim``."""
+        mu, logvar = self.encode(x, y)
+        return mu + randn((n, *mu.shape), mu, generator) * torch.exp(0.5 * logvar)
+
+    def importance_terms(self, x: Tensor, y: Tensor | None = None, k: int = 1,
+                         generator: torch.Generator | None = None) -> ImportanceTerms:
+        """Draw ``k`` samples z_k ~ q(z|x) per image and score them (see :class:`ImportanceTerms`).
+
+        The default serves a factorised Gaussian posterior with a standard normal prior;
+        models with more stochastic variables override it. Samples are reparameterized,
+        so every term is differentiable.
+        """
+        mu, logvar = self.encode(x, y)
+        eps = randn((k, *mu.shape), mu, generator)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        logits = self.decode_logits(z.reshape(-1, mu.shape[1]), repeat_batch(y, k))
+        log_likelihood = -self.recon_nll(logits, repeat_batch(x, k)).view(k, -1)
+        log_prior = normal_log_density(z).sum(-1)
+        # log N(z; mu, σ²) written through eps: no division by σ, exact for tiny σ.
+        log_posterior = (normal_log_density(eps) - 0.5 * logvar).sum(-1)
+        kl_dims = self.kl_per_dim(mu, logvar)
+        return ImportanceTerms(log_likelihood, log_prior, log_posterior, kl_dims.sum(1), kl_dims)
+
+    def importance_weights(self, x: Tensor, k: int, y: Tensor | None = None,
+                           generator: torch.Generator | None = None) -> Tensor:
+        """``k×B`` log-weights log p(x, z_k) − log q(z_k|x) for z_k ~ q(z|x).
+
+        ``logsumexp(w, 0) - log k`` is the k-sample IWAE bound on log p(x) (Burda et al., 2016).
+        """
+        return self.importance_terms(x, y, k, generator).log_weights
 
     def decode_logits(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Decoder output before the sigmoid, ``B×C×H×W``."""
@@ -154,6 +270,16 @@ class BaseVAE(nn.Module):
 def is_whole(value, minimum: int) -> bool:
     """True for an integer (not a bool) of at least ``minimum``: the check every size field needs."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def elbo_from_terms(terms: ImportanceTerms, beta: float = 1.0) -> dict[str, Tensor]:
+    """Negative β-ELBO terms (batch means) from one sample of :meth:`BaseVAE.importance_terms`.
+
+    The reconstruction term averages over the samples; the KL is the model's best estimate.
+    """
+    recon = -terms.log_likelihood.mean(0).mean()
+    kl = terms.kl.mean()
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_dim": terms.kl_per_dim.mean(0)}
 
 
 def one_hot(y: Tensor | None, num_classes: int, batch: int, device) -> Tensor:

@@ -49,6 +49,7 @@ def _n_downsamples(height: int, width: int, limit: int) -> int:
 
 @register_model("conv", config=ConvConfig)
 class ConvVAE(BaseVAE):
+    description = "Convolutional Gaussian VAE for larger and colour images"
     def __init__(self, config: ConvConfig) -> None:
         super().__init__(config)
         c, h, w = config.image_shape

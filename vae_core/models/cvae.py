@@ -42,6 +42,7 @@ class CVAEConfig(ModelConfig):
 @register_model("cvae", config=CVAEConfig)
 class CVAE(BaseVAE):
     conditional = True
+    description = "Label-conditioned VAE (Sohn et al., 2015): decode one style as any class"
 
     def __init__(self, config: CVAEConfig) -> None:
         super().__init__(config)

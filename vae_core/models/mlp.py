@@ -33,6 +33,7 @@ class MLPConfig(ModelConfig):
 @register_model("mlp", config=MLPConfig)
 class MLPVAE(BaseVAE):
     """Fully-connected encoder and decoder with ReLU hidden layers."""
+    description = "Fully-connected Gaussian VAE (Kingma & Welling, 2014)"
 
     def __init__(self, config: MLPConfig) -> None:
         super().__init__(config)
