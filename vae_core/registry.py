@@ -140,7 +140,9 @@ def parameter_shapes(name: str, **config: Any) -> dict[str, tuple[int, ...]]:
     model_cls, _ = _lookup(name)
     values = config_from_dict(name, config)
     try:
-        with torch.device("meta"):
+        # Sizing must not change what the real build draws: a model that builds part of
+        # itself on the CPU (iaf's flow steps) would otherwise consume the global RNG here.
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
             model = model_cls(values)
     except (ValueError, TypeError, IndexError, RuntimeError, OverflowError) as exc:
         if isinstance(exc, ConfigError):

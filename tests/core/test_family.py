@@ -10,7 +10,6 @@ import torch
 from conftest import SHARED_DATA
 from vae_core import TrainConfig, build_model, iter_training, list_models, load_checkpoint, save_checkpoint
 from vae_core.objectives import list_objectives, supports
-from vae_core.training import _history_entry
 
 # Terms each objective (and vaegan's adversarial step) must report in progress and history.
 OWN_TERMS = {"elbo": set(), "iwae": {"neg_elbo"}, "tcvae": {"mi", "tc", "dim_kl"}}
@@ -66,7 +65,7 @@ def test_every_model_trains_with_every_objective(model_name, objective, digits, 
         assert {"loss", "recon", "kl", "beta"} | own <= set(report.losses)
         assert all(np.isfinite(v) for v in report.losses.values())
         assert len(report.kl_per_dim) == model.latent_dim
-    entry = _history_entry(epochs[-1])
+    entry = epochs[-1].history_entry
     assert {f"train_{t}" for t in own} <= set(entry)
     after = model.eval().importance_weights(x, 50, y, torch.Generator().manual_seed(0)).mean().item()
     assert after > before  # a few steps raise the ELBO on held-out images
@@ -74,7 +73,7 @@ def test_every_model_trains_with_every_objective(model_name, objective, digits, 
     # Exact checkpoint round-trip: same weights, same codes, same images, same weights
     # of the importance samples under the same seed.
     path = save_checkpoint(tmp_path / "ckpt", model, dataset=digits, train_config=config,
-                           optimizer_state=model._optimizer.state_dict())
+                           optimizer_state=epochs[-1].optimizer_state)
     loaded = load_checkpoint(path)
     assert loaded.train_config["objective"] == objective
     with torch.inference_mode():
@@ -154,8 +153,9 @@ def test_vaegan_discriminator_and_its_optimizer_state_resume(digits, tmp_path):
     assert any(k.startswith("discriminator.") for k in model.state_dict())
     data = _small(digits)
     config = TrainConfig(epochs=1, batch_size=64)
-    history = [_history_entry(r) for r in iter_training(model, data, config) if r.kind == "epoch"]
-    state = model._optimizer.state_dict()
+    epochs = [r for r in iter_training(model, data, config) if r.kind == "epoch"]
+    history = [r.history_entry for r in epochs]
+    state = epochs[-1].optimizer_state
     disc_ids = [i for i, (name, _) in enumerate(model.named_parameters()) if name.startswith("discriminator.")]
     assert disc_ids and all(i in state["state"] for i in disc_ids)  # Adam moments of D are kept
     path = save_checkpoint(tmp_path / "gan", model, dataset=data, history=history, optimizer_state=state)
@@ -196,3 +196,20 @@ def test_mnist_binarized_protocol():
         assert set(torch.unique(batch).tolist()) <= {0.0, 1.0}
     assert not torch.equal(seen[0], seen[1])
     assert abs(seen[0].mean().item() - small.train.images.mean()) < 0.01
+
+
+@pytest.mark.parametrize("model_name", ["iaf", "mlp"])
+def test_sizing_on_the_meta_device_does_not_change_the_weights_drawn(model_name):
+    # build_model sizes the model on the meta device first; that must not consume the RNG,
+    # or the same seed would give other weights through build_model than through the class.
+    from vae_core.registry import config_from_dict
+
+    settings = {"image_shape": (1, 8, 8), "latent_dim": 3}
+    torch.manual_seed(7)
+    built = build_model(model_name, **settings).state_dict()
+    torch.manual_seed(7)
+    cls = type(build_model(model_name, **settings))
+    torch.manual_seed(7)
+    direct = cls(config_from_dict(model_name, settings)).state_dict()
+    assert built.keys() == direct.keys()
+    assert all(torch.equal(built[k], direct[k]) for k in built)

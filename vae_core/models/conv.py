@@ -40,7 +40,7 @@ class ConvConfig(ModelConfig):
             raise ConfigError(f"hidden must be a whole number ≥ 1, got {self.hidden!r}.")
 
 
-def _n_downsamples(height: int, width: int, limit: int) -> int:
+def n_downsamples(height: int, width: int, limit: int) -> int:
     n = 0
     while n < limit and height % 2 == 0 and width % 2 == 0 and min(height, width) >= 8:
         height, width, n = height // 2, width // 2, n + 1
@@ -53,7 +53,7 @@ class ConvVAE(BaseVAE):
     def __init__(self, config: ConvConfig) -> None:
         super().__init__(config)
         c, h, w = config.image_shape
-        n = _n_downsamples(h, w, len(config.channels))
+        n = n_downsamples(h, w, len(config.channels))
         chans = list(config.channels[:n]) or [config.channels[0]]
         enc: list[nn.Module] = []
         prev = c

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from vae_core.models.base import BaseVAE, ImportanceTerms, ModelConfig, elbo_from_terms, normal_log_density, randn
-from vae_core.models.conv import _n_downsamples
+from vae_core.models.conv import n_downsamples
 from vae_core.registry import register_model
 
 BACKBONES = ("mlp", "conv")
@@ -114,7 +114,7 @@ class HierarchicalVAE(BaseVAE):
         if config.backbone == "conv":
             # Same downsampling rule as the conv VAE (28 → 14 → 7); sizes that cannot be
             # halved keep their resolution through one stride-1 layer.
-            n = _n_downsamples(h, w, len(config.channels))
+            n = n_downsamples(h, w, len(config.channels))
             chans = list(config.channels[: max(1, n)])
             down = dict(kernel_size=4, stride=2, padding=1) if n else dict(kernel_size=3, padding=1)
             enc: list[nn.Module] = []

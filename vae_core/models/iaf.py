@@ -73,11 +73,14 @@ class IAFVAE(BaseVAE):
         self.to_logvar = nn.Linear(width, d)
         self.to_context = nn.Sequential(nn.Linear(width, config.context_dim), nn.ELU())
         steps = []
-        for t in range(config.flow_steps):
-            # A one-dimensional code has no order: zuko then builds an element-wise step.
-            order = {} if d == 1 else {"order": torch.arange(d) if t % 2 == 0 else torch.arange(d).flip(0)}
-            steps.append(zuko.flows.MaskedAutoregressiveTransform(
-                d, config.context_dim, hidden_features=tuple(config.flow_hidden), **order))
+        # zuko derives its masks with torch.unique, which has no kernel on the meta device
+        # that build_model sizes models on; the flow steps are small, so build them on the CPU.
+        with torch.device("cpu"):
+            for t in range(config.flow_steps):
+                # A one-dimensional code has no order: zuko then builds an element-wise step.
+                order = {} if d == 1 else {"order": torch.arange(d) if t % 2 == 0 else torch.arange(d).flip(0)}
+                steps.append(zuko.flows.MaskedAutoregressiveTransform(
+                    d, config.context_dim, hidden_features=tuple(config.flow_hidden), **order))
         self.steps = nn.ModuleList(steps)
         self.decoder = mlp([d, *reversed(hidden), n_pixels])
 

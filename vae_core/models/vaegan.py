@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vae_core.models.base import randn
-from vae_core.models.conv import ConvConfig, ConvVAE, _n_downsamples
+from vae_core.models.conv import ConvConfig, ConvVAE, n_downsamples
 from vae_core.registry import register_model
 
 
@@ -57,7 +57,7 @@ class Discriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], channels: tuple[int, ...]) -> None:
         super().__init__()
         c, h, w = image_shape
-        n = _n_downsamples(h, w, len(channels))
+        n = n_downsamples(h, w, len(channels))
         chans = list(channels[: max(1, n)])
         conv = dict(kernel_size=4, stride=2, padding=1) if n else dict(kernel_size=3, padding=1)
         layers: list[nn.Module] = []
