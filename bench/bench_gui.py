@@ -170,7 +170,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     index = panel.dataset_combo.findData("mnist")
     panel.dataset_combo.setCurrentIndex(index)
     panel.dataset_combo.activated.emit(index)
-    spin(lambda: window._prefetching is None, 120)
+    spin(lambda: not window.prefetcher.busy, 120)
     settle = time.perf_counter() + 1
     spin(lambda: time.perf_counter() > settle)
     choosing = _stalls(gaps[1:], 5.0) if len(gaps) > 1 else None

@@ -210,6 +210,26 @@ def _player_with_animation(qtbot, state, steps=10):
     return player
 
 
+def test_traversal_rows_for_a_larger_model_are_built_over_several_turns(qtbot, state, make_trained_document):
+    from explorer.ui.studio.traversal import ROWS_PER_TURN, TraversalPanel
+
+    panel = _show(qtbot, TraversalPanel(state), (620, 700))
+    kept = panel._rows[0]
+    bigger = make_trained_document(latent_dim=16)
+    state.set_model(bigger.model, history=bigger.history)
+    # Only a few new rows at once: each costs milliseconds of the event loop.
+    assert 4 < len(panel._rows) <= min(4 + ROWS_PER_TURN, 15)
+    assert panel._rows[0] is kept
+    qtbot.waitUntil(lambda: len(panel._rows) == 16, timeout=5000)
+    order = state.studio.traversal.dimension_order().tolist()
+    rows = [panel.slider_grid.itemAtPosition(r, 0).widget().text().split()[0] for r in range(16)]
+    assert rows == [f"z{d}" for d in order]
+    assert panel.grid.count() > 0    # decoded once every row exists
+    smaller = make_trained_document(latent_dim=3)
+    state.set_model(smaller.model, history=smaller.history)
+    assert sorted(panel._rows) == [0, 1, 2]
+
+
 def test_export_gif_and_mp4_match_the_preview(qtbot, state, tmp_path):
     import imageio.v3 as iio
 
