@@ -168,7 +168,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             if not self._closing:
                 self.show_error(error_title, text, details)
 
-        task.done.connect(done)
+        task.succeeded.connect(done)
         task.failed.connect(failed)
         task.start()
         self._update_busy()
