@@ -64,6 +64,10 @@ class TraversalPanel(QWidget):
         self._more_rows.setSingleShot(True)
         self._more_rows.setInterval(0)
         self._more_rows.timeout.connect(self._rebuild_rows)
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(0)
+        self._redraw_timer.timeout.connect(self._redraw)
 
         self.picker = OperandPicker(state, actions=(("set", "Start from"),))
         self.pick_button = QPushButton("Pick on map")
@@ -274,6 +278,11 @@ class TraversalPanel(QWidget):
 
     # -- state → widgets ---------------------------------------------------------------------------
     def _on_studio_traversal_changed(self, *_) -> None:
+        # Latest wins, on the next event-loop turn: an epoch end asks three times (weights,
+        # codes, the traversal's own change), and each redraw decodes the whole grid.
+        self._redraw_timer.start()
+
+    def _redraw(self) -> None:
         s = self.studio
         with signals_blocked(self.span_spin):
             self.span_spin.setValue(s.traversal.span)
