@@ -305,18 +305,18 @@ class Task(QObject):
 
     Signals
     -------
-    done(result)
+    succeeded(result)
     failed(text, details)
     """
 
-    done = Signal(object)
+    succeeded = Signal(object)
     failed = Signal(str, str)
 
     def __init__(self, func: Callable, *args, doing: str = "Loading", parent: QObject | None = None, **kwargs):
         super().__init__(parent)
         self._doing = doing
         self.worker = FunctionWorker(func, *args, **kwargs)
-        self.worker.returned.connect(self.done)
+        self.worker.returned.connect(self.succeeded)
         self.worker.errored.connect(self._on_worker_errored)
 
     def start(self) -> "Task":

@@ -8,7 +8,8 @@ walks every module to keep it so):
 * :mod:`~explorer.state.training` — :class:`TrainingOptions` and the planning of a run;
 * :mod:`~explorer.state.marks` — pins, groups and the selection (shared by map and studio);
 * :mod:`~explorer.state.map` — projection, layout, cursor, nearest codes, drawn paths;
-* :mod:`~explorer.state.studio` — the studio, one module per feature.
+* :mod:`~explorer.state.studio` — the studio, one module per feature;
+* :mod:`~explorer.state.lazy` — engine modules imported on first use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from explorer.state.document import (CODE_STATS, DATASET_OPTION_KEYS, MAP_FILES, TRAINING_OUTCOMES, TRAINING_STATES,
                                      ExplorerState, code_stats, describe_model, map_files, read_checkpoint,
                                      same_dataset)
+from explorer.state.lazy import lazy_names
 from explorer.state.training import (TrainingOptions, TrainingProblem, TrainingRun, build_model_for,
                                      dataset_display_name, prepare_run, training_config, with_learning_rate)
 
@@ -25,20 +27,9 @@ __all__ = ["CODE_STATS", "DATASET_OPTION_KEYS", "MAP_FILES", "TRAINING_OUTCOMES"
            "with_learning_rate"]
 
 # Engine names importable from here without loading torch at import time.
-_ENGINE_NAMES = {
+__getattr__ = lazy_names(__name__, {
     "BaseVAE": "vae_core", "DatasetSplits": "vae_core", "load_checkpoint": "vae_core",
     "load_dataset": "vae_core", "save_checkpoint": "vae_core", "ShapeMismatchError": "vae_core.training",
     "TrainProgress": "vae_core.training", "check_compatible": "vae_core.training",
-}
-
-
-def __getattr__(name: str):
-    if name in _ENGINE_NAMES:
-        import importlib
-
-        return getattr(importlib.import_module(_ENGINE_NAMES[name]), name)
-    if name in ("decode_codes", "encode_dataset"):
-        from vae_core import latent
-
-        return latent.decode if name == "decode_codes" else latent.encode_dataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    "decode_codes": "vae_core.latent:decode", "encode_dataset": "vae_core.latent",
+})

@@ -32,6 +32,7 @@ from PySide6.QtCore import QByteArray, QSettings, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QIcon
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWidget
 
+from explorer.jobs.prefetch import Prefetcher
 from explorer.jobs.training import Task, TrainingRunner
 from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
 from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, prepare_run,
@@ -98,7 +99,6 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.engine_ready = False
         self.central_panel: QWidget | None = None
         self._tasks: set[Task] = set()
-        self._prefetching = None
         self.last_error: tuple[str, str, str] | None = None   # (title, text, details) of the last message
         self._dock_shortcut = 1
         self._closing = False
@@ -111,6 +111,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
 
         self.runner = TrainingRunner(self.state, self)
         self.encoder = None   # the EncodingJob, created with the engine (it imports torch)
+        self.prefetcher = Prefetcher(self)
         self.runner.failed.connect(self._on_runner_failed)
         self.runner.finished.connect(self._on_runner_finished)
 
@@ -167,7 +168,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             if not self._closing:
                 self.show_error(error_title, text, details)
 
-        task.done.connect(done)
+        task.succeeded.connect(done)
         task.failed.connect(failed)
         task.start()
         self._update_busy()
@@ -481,26 +482,10 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.show_error(problem.title, str(problem), problem.details, level=problem.level)
 
     def _prefetch_for_dataset(self, spec: str) -> None:
-        """Import torchvision in the background as soon as one of its datasets is chosen.
-
-        Its import holds Python's global lock for a few hundred milliseconds at a time;
-        done here it neither stalls a training run nor slows the first load down.
-        """
-        import sys
-
+        """Import what training on ``spec`` will import, in the background (see :mod:`explorer.jobs.prefetch`)."""
         from explorer.ui.training.panel import TORCHVISION_SPECS
 
-        if spec not in TORCHVISION_SPECS or "torchvision.datasets" in sys.modules or self._prefetching:
-            return
-        from superqt.utils import FunctionWorker
-
-        def load():
-            import torchvision.datasets  # noqa: F401
-
-        worker = FunctionWorker(load)
-        self._prefetching = worker
-        worker.finished.connect(lambda: setattr(self, "_prefetching", None))
-        worker.start()
+        self.prefetcher.request(["torch._dynamo"] + (["torchvision.datasets"] if spec in TORCHVISION_SPECS else []))
 
     def toggle_pause(self) -> None:
         self.runner.toggle_pause()

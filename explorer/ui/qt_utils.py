@@ -6,7 +6,8 @@ One place for what used to be written two or three times with different behaviou
   image arrays to 8-bit pixels and ``QImage``s (round half up, NaN black);
 * :func:`is_dark` — the one test for a dark theme;
 * :class:`Connections` — signal connections that end with their widget;
-* :func:`safe_paint` and :class:`MutedLabel`.
+* :func:`safe_paint` and :class:`MutedLabel`;
+* :class:`FlowLayout` — a layout that wraps its widgets onto more rows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-__all__ = ["Connections", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
+__all__ = ["Connections", "FlowLayout", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,3 +194,88 @@ class MutedLabel(QtWidgets.QLabel):
             self.setPalette(QtGui.QPalette())
             self._muting = False
             self._mute()
+
+
+# ---------------------------------------------------------------------------------------
+# Layouts
+# ---------------------------------------------------------------------------------------
+class FlowLayout(QtWidgets.QLayout):
+    """Lays widgets out left to right and wraps onto more rows when the width runs out.
+
+    The map's toolbars use it so the map panel can be narrow (a 1366-pixel laptop screen with
+    docks on both sides) without hiding any control.
+    """
+
+    def __init__(self, parent=None, spacing: int = 6):
+        super().__init__(parent)
+        self._items: list[QtWidgets.QLayoutItem] = []
+        self.setContentsMargins(0, 0, 0, 0)
+        self.setSpacing(spacing)
+
+    def addItem(self, item) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int):
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int):
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> QtCore.Qt.Orientation:
+        return QtCore.Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._do_layout(QtCore.QRect(0, 0, width, 0), apply=False)
+
+    def setGeometry(self, rect) -> None:
+        super().setGeometry(rect)
+        self._do_layout(rect, apply=True)
+
+    def sizeHint(self) -> QtCore.QSize:
+        m = self.contentsMargins()
+        width = height = 0
+        for item in self._visible():
+            hint = item.sizeHint()
+            width += hint.width() + (self.spacing() if width else 0)
+            height = max(height, hint.height())
+        return QtCore.QSize(width + m.left() + m.right(), height + m.top() + m.bottom())
+
+    def minimumSize(self) -> QtCore.QSize:
+        size = QtCore.QSize()
+        for item in self._visible():
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QtCore.QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _visible(self):
+        return [item for item in self._items if not item.isEmpty()]
+
+    def _do_layout(self, rect, *, apply: bool) -> int:
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        x, y, line_height = area.x(), area.y(), 0
+        row: list = []
+        rows: list[list] = []
+        for item in self._visible():
+            hint = item.sizeHint()
+            if row and x + hint.width() > area.right() + 1:
+                rows.append((row, y, line_height))
+                x, y = area.x(), y + line_height + self.spacing()
+                row, line_height = [], 0
+            row.append((item, QtCore.QPoint(x, y), hint))
+            x += hint.width() + self.spacing()
+            line_height = max(line_height, hint.height())
+        if row:
+            rows.append((row, y, line_height))
+        if apply:
+            for items, top, height in rows:
+                for item, pos, hint in items:
+                    item.setGeometry(QtCore.QRect(QtCore.QPoint(pos.x(), top + (height - hint.height()) // 2), hint))
+        bottom = rows[-1][1] + rows[-1][2] if rows else area.y()
+        return bottom - rect.y() + m.bottom()

@@ -15,22 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from psygnal import Signal
 
+from explorer.state.lazy import LazyModule
 
-class _Engine:
-    """``vae_core`` modules imported on first use, so that importing the application
-    state (and showing a window) does not wait for torch to load."""
-
-    def __init__(self, module: str) -> None:
-        self._module = module
-
-    def __getattr__(self, name: str):
-        import importlib
-
-        return getattr(importlib.import_module(self._module), name)
-
-
-vl = _Engine("vae_core.latent")
-vx = _Engine("vae_core.export")
+# Imported on first use, so that building the state (and showing a window) does not wait for torch.
+vl = LazyModule("vae_core.latent")
+vx = LazyModule("vae_core.export")
 
 
 @dataclass(frozen=True)

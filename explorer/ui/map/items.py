@@ -159,12 +159,12 @@ class MapViewBox(pg.ViewBox):
     """A ViewBox with click and rectangle/lasso selection tools.
 
     ``tool`` is ``"pan"`` (drag pans, wheel zooms), ``"rect"`` or ``"lasso"`` (drag draws a
-    selection). Left clicks (without a drag) emit :attr:`sig_clicked` in every tool.
+    selection). Left clicks (without a drag) emit :attr:`clicked` in every tool.
     """
 
-    sig_clicked = QtCore.Signal(object, object)            # view QPointF, modifiers
-    sig_selection_drawn = QtCore.Signal(str, object, object)  # "rect"|"lasso", M×2 view points, modifiers
-    sig_context_menu = QtCore.Signal(object, object)       # view QPointF, screen QPoint
+    clicked = QtCore.Signal(object, object)                 # view QPointF, modifiers
+    selection_drawn = QtCore.Signal(str, object, object)    # "rect"|"lasso", M×2 view points, modifiers
+    context_menu_requested = QtCore.Signal(object, object)  # view QPointF, screen QPoint
 
     def __init__(self):
         super().__init__(enableMenu=True)
@@ -182,14 +182,14 @@ class MapViewBox(pg.ViewBox):
     def mouseClickEvent(self, ev) -> None:
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
-            self.sig_clicked.emit(self.mapToView(ev.pos()), ev.modifiers())
+            self.clicked.emit(self.mapToView(ev.pos()), ev.modifiers())
             return
         super().mouseClickEvent(ev)
 
     def raiseContextMenu(self, ev) -> None:
         # The map's own menu (pin, neighbours, fit) instead of pyqtgraph's mouse-mode menu,
         # whose rectangle-zoom mode would fight the selection tools.
-        self.sig_context_menu.emit(self.mapToView(ev.pos()), ev.screenPos().toPoint())
+        self.context_menu_requested.emit(self.mapToView(ev.pos()), ev.screenPos().toPoint())
 
     def mouseDragEvent(self, ev, axis=None) -> None:
         if self.tool == "pan" or ev.button() != QtCore.Qt.MouseButton.LeftButton or axis is not None:
@@ -217,7 +217,7 @@ class MapViewBox(pg.ViewBox):
             self.outline.hide()
             pts = np.asarray(poly, dtype=np.float64)
             self._drag_points = []
-            self.sig_selection_drawn.emit(self.tool, pts, ev.modifiers())
+            self.selection_drawn.emit(self.tool, pts, ev.modifiers())
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from superqt.utils import signals_blocked
 from explorer.jobs.layouts import MapJobs
 from explorer.state.map import KIND_NAMES, KINDS
 from explorer.ui.map.view import LatentMapView
-from explorer.ui.qt_utils import Connections, MutedLabel
+from explorer.ui.qt_utils import Connections, FlowLayout, MutedLabel
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -155,7 +155,7 @@ class MapPanel(QtWidgets.QWidget):
             encoder.busy_changed.connect(self._on_busy_changed)
             encoder.progressed.connect(self._on_progress)
             encoder.message_posted.connect(self._on_encoder_message_posted)
-        self.view.sig_status.connect(self.show_status)
+        self.view.status_posted.connect(self.show_status)
 
         self._connections = Connections(self)
         m = self.map
@@ -542,88 +542,6 @@ def _close_jobs(jobs: MapJobs) -> None:
         jobs.deleteLater()
     except RuntimeError:  # already gone (interpreter shutdown deletes objects in any order)
         pass
-
-
-class FlowLayout(QtWidgets.QLayout):
-    """Lays widgets out left to right and wraps onto more rows when the width runs out.
-
-    The map toolbars use it so the map panel can be narrow (a 1366-pixel laptop screen with
-    docks on both sides) without hiding any control.
-    """
-
-    def __init__(self, parent=None, spacing: int = 6):
-        super().__init__(parent)
-        self._items: list[QtWidgets.QLayoutItem] = []
-        self.setContentsMargins(0, 0, 0, 0)
-        self.setSpacing(spacing)
-
-    def addItem(self, item) -> None:
-        self._items.append(item)
-
-    def count(self) -> int:
-        return len(self._items)
-
-    def itemAt(self, index: int):
-        return self._items[index] if 0 <= index < len(self._items) else None
-
-    def takeAt(self, index: int):
-        return self._items.pop(index) if 0 <= index < len(self._items) else None
-
-    def expandingDirections(self) -> QtCore.Qt.Orientation:
-        return QtCore.Qt.Orientation(0)
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
-    def heightForWidth(self, width: int) -> int:
-        return self._do_layout(QtCore.QRect(0, 0, width, 0), apply=False)
-
-    def setGeometry(self, rect) -> None:
-        super().setGeometry(rect)
-        self._do_layout(rect, apply=True)
-
-    def sizeHint(self) -> QtCore.QSize:
-        m = self.contentsMargins()
-        width = height = 0
-        for item in self._visible():
-            hint = item.sizeHint()
-            width += hint.width() + (self.spacing() if width else 0)
-            height = max(height, hint.height())
-        return QtCore.QSize(width + m.left() + m.right(), height + m.top() + m.bottom())
-
-    def minimumSize(self) -> QtCore.QSize:
-        size = QtCore.QSize()
-        for item in self._visible():
-            size = size.expandedTo(item.minimumSize())
-        m = self.contentsMargins()
-        return size + QtCore.QSize(m.left() + m.right(), m.top() + m.bottom())
-
-    def _visible(self):
-        return [item for item in self._items if not item.isEmpty()]
-
-    def _do_layout(self, rect, *, apply: bool) -> int:
-        m = self.contentsMargins()
-        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
-        x, y, line_height = area.x(), area.y(), 0
-        row: list = []
-        rows: list[list] = []
-        for item in self._visible():
-            hint = item.sizeHint()
-            if row and x + hint.width() > area.right() + 1:
-                rows.append((row, y, line_height))
-                x, y = area.x(), y + line_height + self.spacing()
-                row, line_height = [], 0
-            row.append((item, QtCore.QPoint(x, y), hint))
-            x += hint.width() + self.spacing()
-            line_height = max(line_height, hint.height())
-        if row:
-            rows.append((row, y, line_height))
-        if apply:
-            for items, top, height in rows:
-                for item, pos, hint in items:
-                    item.setGeometry(QtCore.QRect(QtCore.QPoint(pos.x(), top + (height - hint.height()) // 2), hint))
-        bottom = rows[-1][1] + rows[-1][2] if rows else area.y()
-        return bottom - rect.y() + m.bottom()
 
 
 def _vline() -> QtWidgets.QFrame:

@@ -30,8 +30,8 @@ class LatentMapView(pg.PlotWidget):
     signal → decoder preview. Nothing in it re-rasterises the scatter.
     """
 
-    sig_status = QtCore.Signal(str)
-    sig_clicked = QtCore.Signal(object)          # PickedPoint (after a pin was added, if pin_on_click)
+    status_posted = QtCore.Signal(str)
+    point_clicked = QtCore.Signal(object)        # PickedPoint (after a pin was added, if pin_on_click)
 
     def __init__(self, state, parent=None):
         self.vb = MapViewBox()
@@ -116,9 +116,9 @@ class LatentMapView(pg.PlotWidget):
         self._settle_timer.timeout.connect(self._on_view_settled)
         self.vb.sigRangeChanged.connect(self._on_range_changed)
         self.vb.sigRangeChangedManually.connect(self._on_user_moved_view)
-        self.vb.sig_clicked.connect(self._on_clicked)
-        self.vb.sig_selection_drawn.connect(self._on_selection_drawn)
-        self.vb.sig_context_menu.connect(self._on_context_menu)
+        self.vb.clicked.connect(self._on_box_clicked)
+        self.vb.selection_drawn.connect(self._on_box_selection_drawn)
+        self.vb.context_menu_requested.connect(self._on_box_context_menu_requested)
         self.neighbours_k = 8
 
         # projection transitions
@@ -464,7 +464,7 @@ class LatentMapView(pg.PlotWidget):
         self.last_hover_ms = (time.perf_counter() - t0) * 1e3
 
     # -- clicks and selection ---------------------------------------------------------------------------
-    def _on_clicked(self, view_pos, modifiers) -> None:
+    def _on_box_clicked(self, view_pos, modifiers) -> None:
         if not self.map.ready:
             return
         x, y = view_pos.x(), view_pos.y()
@@ -476,9 +476,9 @@ class LatentMapView(pg.PlotWidget):
         if self.pin_on_click and not studio_picks:
             self.map.add_pin(picked.z, index=picked.index,
                              label=picked.label if picked.label is not None else self._decode_label())
-        self.sig_clicked.emit(picked)
+        self.point_clicked.emit(picked)
 
-    def _on_context_menu(self, view_pos, screen_pos) -> None:
+    def _on_box_context_menu_requested(self, view_pos, screen_pos) -> None:
         menu = self.context_menu(view_pos.x(), view_pos.y())
         menu.popup(screen_pos)
 
@@ -514,7 +514,7 @@ class LatentMapView(pg.PlotWidget):
             return int(self.state.studio.decode_label)
         return None
 
-    def _on_selection_drawn(self, tool, points, modifiers) -> None:
+    def _on_box_selection_drawn(self, tool, points, modifiers) -> None:
         if tool == "rect":
             (x0, y0), (x1, y1) = points[0], points[2]
             idx = self.map.select_rect(x0, y0, x1, y1)
@@ -524,10 +524,10 @@ class LatentMapView(pg.PlotWidget):
         if add and self.map.selection.size:
             idx = np.union1d(self.map.selection, idx)
         if not len(idx):
-            self.sig_status.emit("The selection is empty: no shown point lies inside it.")
+            self.status_posted.emit("The selection is empty: no shown point lies inside it.")
             return
         name = self.map.add_group(idx)
-        self.sig_status.emit(f"Group {name}: {len(idx):,} points selected.")
+        self.status_posted.emit(f"Group {name}: {len(idx):,} points selected.")
 
     def set_tool(self, tool: str) -> None:
         if tool not in ("pan", "rect", "lasso"):
@@ -596,7 +596,7 @@ class LatentMapView(pg.PlotWidget):
             codes = self.map.inverse(pts)
             images = self.state.decode(codes)
         except (ValueError, RuntimeError) as exc:
-            self.sig_status.emit(f"The backdrop could not be decoded: {exc}")
+            self.status_posted.emit(f"The backdrop could not be decoded: {exc}")
             self.backdrop.hide()
             return
         mosaic = np.nan_to_num(tile_images(images, k, k), nan=0.0, posinf=1.0, neginf=0.0)

@@ -111,7 +111,7 @@ class ArithmeticPanel(QWidget):
 
         self.expression_edit.textEdited.connect(self._on_text_edited)
         self.expression_edit.returnPressed.connect(lambda: self._on_text_edited(self.expression_edit.text()))
-        self.picker.picked_with.connect(self._on_picker_picked)
+        self.picker.action_picked.connect(self._on_picker_action_picked)
         self.pick_button.toggled.connect(self._on_pick_toggled)
         self.clear_button.clicked.connect(lambda: self.studio.arithmetic.set_expression(""))
         self.strength_slider.valueChanged.connect(self.studio.arithmetic.set_strength)
@@ -136,7 +136,7 @@ class ArithmeticPanel(QWidget):
         if self.studio.arithmetic.expression.strip():
             self.studio.arithmetic.evaluate()
 
-    def _on_picker_picked(self, sign: str, operand) -> None:
+    def _on_picker_action_picked(self, sign: str, operand) -> None:
         self.studio.arithmetic.add_operand_to_expression(operand, sign)
 
     def _on_pick_toggled(self, on: bool) -> None:

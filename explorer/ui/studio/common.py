@@ -106,11 +106,11 @@ class OperandPicker(QWidget):
     """Choose an operand: a data point, a pin, a class centroid, a group or the map cursor.
 
     Emits :attr:`picked` with a :class:`~explorer.state.studio.Keyframe` when one of the
-    action buttons is pressed; ``picked_with`` also says which button (its key).
+    action buttons is pressed; ``action_picked`` also says which button (its key).
     """
 
     picked = Signal(object)              # Keyframe
-    picked_with = Signal(str, object)    # action key, Keyframe
+    action_picked = Signal(str, object)    # action key, Keyframe
 
     def __init__(self, state, actions=(("add", "Add"),), kinds=None, parent=None) -> None:
         super().__init__(parent)
@@ -236,7 +236,7 @@ class OperandPicker(QWidget):
         except ValueError as exc:
             self.state.post_message("warning", str(exc))
             return
-        self.picked_with.emit(key, operand)
+        self.action_picked.emit(key, operand)
         self.picked.emit(operand)
 
 

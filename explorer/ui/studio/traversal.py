@@ -9,7 +9,7 @@ over ±span·σ around that code.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
@@ -21,6 +21,7 @@ from explorer.ui.qt_utils import Connections
 from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 MUTED_STYLE = "color: palette(placeholder-text);"
+ROWS_PER_TURN = 6   # slider rows created per event-loop turn (see TraversalPanel._rebuild_rows)
 
 
 def _set_text(label: QLabel, text: str) -> None:
@@ -59,6 +60,14 @@ class TraversalPanel(QWidget):
         self._rows: dict[int, _DimRow] = {}
         self._order: list[int] = []
         self._grid_codes: np.ndarray | None = None
+        self._more_rows = QTimer(self)
+        self._more_rows.setSingleShot(True)
+        self._more_rows.setInterval(0)
+        self._more_rows.timeout.connect(self._rebuild_rows)
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(0)
+        self._redraw_timer.timeout.connect(self._redraw)
 
         self.picker = OperandPicker(state, actions=(("set", "Start from"),))
         self.pick_button = QPushButton("Pick on map")
@@ -164,27 +173,34 @@ class TraversalPanel(QWidget):
     def _rebuild_rows(self, *_) -> None:
         """One row per dimension, in KL order (rebuilt when the model or its codes change).
 
-        When the dimensions are the same ones (another epoch of the same model), the existing
-        rows are kept: their texts are updated in place and, if the KL order changed, they
-        are moved to their new grid rows instead of being recreated.
+        Rows of dimensions that remain are kept: their texts are updated in place and, if
+        the KL order changed, they are moved to their new grid rows. Missing rows are
+        created at most :data:`ROWS_PER_TURN` per event-loop turn: a row costs 2-7 ms (its
+        labelled slider is four widgets), and a new 20-dimension model replacing a 2-D one
+        made the window stall for 40-130 ms right after Train was clicked.
         """
         s = self.studio
         d = s.context.latent_dim or 0
-        order = [int(i) for i in s.traversal.dimension_order()] if d else []
+        wanted = [int(i) for i in s.traversal.dimension_order()] if d else []
         kl = s.traversal.kl_values()
         collapsed = s.traversal.collapsed_mask() if d else np.zeros(0, bool)
-        if set(order) != set(self._rows):
-            for row in self._rows.values():
-                for w in row.widgets():
-                    self.slider_grid.removeWidget(w)
-                    w.deleteLater()
-            self._rows = {}
-            for dim in order:
-                row = _DimRow(dim)
-                row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.traversal.set_value(dim, v))
-                row.animate.clicked.connect(lambda _=False, dim=dim: self._on_animate_dim(dim))
-                self._rows[dim] = row
+        for dim in set(self._rows) - set(wanted):
+            for w in self._rows.pop(dim).widgets():
+                self.slider_grid.removeWidget(w)
+                w.deleteLater()
             self._order = []
+        # While a continuation is pending, this turn has had its rows (a model change emits
+        # several signals in one turn).
+        batch = 0 if self._more_rows.isActive() else ROWS_PER_TURN
+        for dim in [dim for dim in wanted if dim not in self._rows][:batch]:
+            row = _DimRow(dim)
+            row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.traversal.set_value(dim, v))
+            row.animate.clicked.connect(lambda _=False, dim=dim: self._on_animate_dim(dim))
+            self._rows[dim] = row
+            self._order = []
+        order = [dim for dim in wanted if dim in self._rows]
+        if len(order) < len(wanted):
+            self._more_rows.start()   # the rest on the next turns
         if order != self._order:
             for dim in order:
                 for w in self._rows[dim].widgets():
@@ -262,6 +278,11 @@ class TraversalPanel(QWidget):
 
     # -- state → widgets ---------------------------------------------------------------------------
     def _on_studio_traversal_changed(self, *_) -> None:
+        # Latest wins, on the next event-loop turn: an epoch end asks three times (weights,
+        # codes, the traversal's own change), and each redraw decodes the whole grid.
+        self._redraw_timer.start()
+
+    def _redraw(self) -> None:
         s = self.studio
         with signals_blocked(self.span_spin):
             self.span_spin.setValue(s.traversal.span)

@@ -248,3 +248,18 @@ def test_same_dataset_compares_spec_and_options(digits):
     assert not same_dataset(digits, "digits", {"seed": 1})
     assert not same_dataset(digits, "mnist")
     assert not same_dataset(digits, "not a dataset!")
+
+
+def test_lazy_names_import_on_first_use_only(tmp_path, monkeypatch):
+    from explorer.state.lazy import LazyModule, lazy_names
+
+    (tmp_path / "le_lazy_probe.py").write_text("VALUE = 41\ndef answer():\n    return VALUE + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "le_lazy_probe", raising=False)
+    module = LazyModule("le_lazy_probe")
+    getter = lazy_names("pkg", {"VALUE": "le_lazy_probe", "reply": "le_lazy_probe:answer"})
+    assert "le_lazy_probe" not in sys.modules
+    assert getter("reply")() == 42 and getter("VALUE") == 41 and module.VALUE == 41
+    assert "le_lazy_probe" in sys.modules
+    with pytest.raises(AttributeError, match="'pkg' has no attribute 'other'"):
+        getter("other")

@@ -21,6 +21,12 @@ def _show(qtbot, widget, size=(520, 640)):
     return widget
 
 
+def _redrawn(qtbot, panel):
+    """Wait for the traversal panel's redraw (it runs on the next event-loop turn)."""
+    qtbot.waitUntil(lambda: not panel._redraw_timer.isActive(), timeout=5000)
+    return panel
+
+
 def _pick(qtbot, picker, kind, value, button="add"):
     """Choose an operand in an OperandPicker and press one of its buttons."""
     picker.set_kind(kind)
@@ -185,6 +191,7 @@ def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
     np.testing.assert_array_equal(studio.traversal.code, state.codes[9])
     top = order[0]
     panel._rows[top].slider.setValue(1.5)
+    _redrawn(qtbot, panel)
     z = state.codes[9].copy()
     z[top] = 1.5
     np.testing.assert_allclose(studio.traversal.code, z, atol=1e-6)
@@ -194,6 +201,7 @@ def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
     np.testing.assert_allclose(panel.grid.images, vl.decode(state.model, grid.reshape(-1, 4)), atol=1e-6)
     assert panel.grid.columns == 9
     panel.steps_spin.setValue(5)
+    _redrawn(qtbot, panel)
     assert panel.grid.count() == 4 * 5
     qtbot.mouseClick(panel._rows[top].animate, Qt.MouseButton.LeftButton)
     assert studio.player.animation_kind == "traversal"
@@ -208,6 +216,27 @@ def _player_with_animation(qtbot, state, steps=10):
     state.studio.interpolation.add_index_keyframe(50)
     state.studio.interpolation.set_steps(steps)
     return player
+
+
+def test_traversal_rows_for_a_larger_model_are_built_over_several_turns(qtbot, state, make_trained_document):
+    from explorer.ui.studio.traversal import ROWS_PER_TURN, TraversalPanel
+
+    panel = _show(qtbot, TraversalPanel(state), (620, 700))
+    kept = panel._rows[0]
+    bigger = make_trained_document(latent_dim=16)
+    state.set_model(bigger.model, history=bigger.history)
+    # Only a few new rows at once: each costs milliseconds of the event loop.
+    assert 4 < len(panel._rows) <= min(4 + ROWS_PER_TURN, 15)
+    assert panel._rows[0] is kept
+    qtbot.waitUntil(lambda: len(panel._rows) == 16, timeout=5000)
+    order = state.studio.traversal.dimension_order().tolist()
+    rows = [panel.slider_grid.itemAtPosition(r, 0).widget().text().split()[0] for r in range(16)]
+    assert rows == [f"z{d}" for d in order]
+    _redrawn(qtbot, panel)
+    assert panel.grid.count() > 0    # decoded once every row exists
+    smaller = make_trained_document(latent_dim=3)
+    state.set_model(smaller.model, history=smaller.history)
+    assert sorted(panel._rows) == [0, 1, 2]
 
 
 def test_export_gif_and_mp4_match_the_preview(qtbot, state, tmp_path):
@@ -329,6 +358,7 @@ def test_conditional_label_picker_and_label_sweep(qtbot):
     panel = _show(qtbot, TraversalPanel(state))
     assert player.label_picker.isVisible() and panel.label_picker.combo.count() == 10
     panel.label_picker.combo.setCurrentIndex(6)
+    _redrawn(qtbot, panel)
     assert state.studio.decode_label == 6 and player.label_picker.combo.currentIndex() == 6
     z = state.studio.traversal.code
     np.testing.assert_array_equal(panel.view.image_array()[..., 0],
