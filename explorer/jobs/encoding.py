@@ -24,6 +24,7 @@ import time
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.state.connections import Connections
 from explorer.state.document import code_stats
 from vae_core.latent import Cancelled
 
@@ -65,11 +66,10 @@ class EncodingJob(QtCore.QObject):
         self._closed = False
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_relay_progressed)
-        self._connections = [(document.model_changed, self._on_document_model_changed),
-                             (document.dataset_changed, self._on_document_dataset_changed),
-                             (document.weights_changed, self._on_document_weights_changed)]
-        for signal, slot in self._connections:
-            signal.connect(slot)
+        self._connections = Connections()
+        self._connections.connect_all([(document.model_changed, self._on_document_model_changed),
+                                       (document.dataset_changed, self._on_document_dataset_changed),
+                                       (document.weights_changed, self._on_document_weights_changed)])
         app = QtCore.QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -147,12 +147,7 @@ class EncodingJob(QtCore.QObject):
         self._pending = False
         if self._cancel is not None:
             self._cancel.set()
-        for signal, slot in self._connections:
-            try:
-                signal.disconnect(slot)
-            except (ValueError, RuntimeError, TypeError):
-                pass
-        self._connections = []
+        self._connections.disconnect_all()
 
     # -- the document ------------------------------------------------------------------------------
     def _schedule(self) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.state.connections import Connections
 from vae_core.latent import Cancelled
 
 SYNC_LAYOUT_ELEMENTS = 400_000       # N × d below which dims/PCA fits run in the GUI thread (MNIST×20: worker)
@@ -78,12 +79,10 @@ class MapJobs(QtCore.QObject):
         self._model_is_new = False      # the next codes come from another model, not another epoch
         self.nearest = NearestQuery(self.map)   # no parent: it is closed explicitly, see shutdown()
         self.nearest.answered.connect(self._on_nearest_answered)
-        self._connections = []
-        for signal, slot in ((state.model_changed, self._on_state_model_changed),
-                             (state.dataset_changed, self._on_state_dataset_changed),
-                             (state.codes_changed, self._on_state_codes_changed)):
-            signal.connect(slot)
-            self._connections.append((signal, slot))
+        self._connections = Connections()
+        self._connections.connect_all([(state.model_changed, self._on_state_model_changed),
+                                       (state.dataset_changed, self._on_state_dataset_changed),
+                                       (state.codes_changed, self._on_state_codes_changed)])
         app = QtCore.QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -174,12 +173,7 @@ class MapJobs(QtCore.QObject):
         if self._job is not None:
             self._job.cancel.set()
         self.nearest.close()
-        for signal, slot in self._connections:
-            try:
-                signal.disconnect(slot)
-            except (ValueError, RuntimeError, TypeError):
-                pass
-        self._connections = []
+        self._connections.disconnect_all()
         job = self._job
         if job is not None and job.worker is not None and wait_ms > 0:
             deadline = time.monotonic() + wait_ms / 1000

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.state.connections import Connections
+
 __all__ = ["Connections", "FlowLayout", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
 
 
@@ -99,53 +101,6 @@ def is_dark(palette: QtGui.QPalette | None = None) -> bool:
 # ---------------------------------------------------------------------------------------
 # Connections
 # ---------------------------------------------------------------------------------------
-class Connections:
-    """Connections from signals (psygnal or Qt) to slots, undone all at once.
-
-    With an ``owner``, everything is disconnected when the owner is destroyed, so a closed
-    panel never receives a state signal.
-
-    Parameters
-    ----------
-    owner : QObject, optional
-        The widget whose slots are connected.
-    """
-
-    def __init__(self, owner: QtCore.QObject | None = None) -> None:
-        pairs: list = []
-        self._pairs = pairs
-        if owner is not None:
-            # The closure holds the list, not `self`, so the owner's destroyed signal does
-            # not keep this object (or anything else) alive.
-            owner.destroyed.connect(lambda *_: _disconnect_pairs(pairs))
-
-    def connect(self, signal, slot) -> None:
-        """Connect ``slot`` to ``signal`` and remember the pair."""
-        signal.connect(slot)
-        self._pairs.append((signal, slot))
-
-    def connect_all(self, pairs) -> None:
-        """:meth:`connect` each ``(signal, slot)`` of ``pairs``."""
-        for signal, slot in pairs:
-            self.connect(signal, slot)
-
-    def disconnect_all(self) -> None:
-        """Undo every connection made so far (ones already gone are skipped)."""
-        _disconnect_pairs(self._pairs)
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-
-def _disconnect_pairs(pairs: list) -> None:
-    for signal, slot in pairs:
-        try:
-            signal.disconnect(slot)
-        except (ValueError, RuntimeError, TypeError):
-            pass  # already disconnected, or the Qt sender is gone
-    pairs.clear()
-
-
 # ---------------------------------------------------------------------------------------
 # Painting and labels
 # ---------------------------------------------------------------------------------------
