@@ -100,6 +100,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self._tasks: set[Task] = set()
         self._prefetching = None
         self.last_error: tuple[str, str, str] | None = None   # (title, text, details) of the last message
+        self.last_exception: BaseException | None = None     # behind the last failed task, if one failed
+        #: What was left out of the open checkpoint because it was damaged (Checkpoint.warnings).
+        self.checkpoint_warnings: list[str] = []
         self._dock_shortcut = 1
         self._closing = False
         self.setObjectName("MainWindow")
@@ -164,6 +167,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
 
         def failed(text: str, details: str) -> None:
             finished()
+            self.last_exception = task.error
             if not self._closing:
                 self.show_error(error_title, text, details)
 
@@ -314,6 +318,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
                 self._add_recent(path)
             name = self.state.display_name
             self.statusBar().showMessage(f"Opened {name}" + (f" · {dataset_display_name(loaded.spec)}" if loaded else ""), 6000)
+            self.checkpoint_warnings = list(ckpt.warnings)
+            if ckpt.warnings:
+                self._show_checkpoint_warnings(name, ckpt.warnings)
             if initial:
                 self.initial_load_finished.emit(True)
 
@@ -322,6 +329,18 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         if initial:
             task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
         return True
+
+    def _show_checkpoint_warnings(self, name: str, warnings: list[str]) -> None:
+        """Say which damaged parts of an opened checkpoint were left out (the model itself opened)."""
+        from explorer.jobs.training import app_words
+
+        notes = [app_words(note) for note in warnings]
+        parts = "a damaged part of it was" if len(notes) == 1 else f"{len(notes)} damaged parts of it were"
+        text = (f"“{name}” opened, but {parts} left out. Saving the model writes a complete checkpoint again.\n\n"
+                + "\n".join(f"• {note}" for note in notes))
+        self.show_error("Part of the checkpoint was damaged", text, "\n".join(warnings), level="warning")
+        # The dialog closes; the status bar keeps saying it for a while.
+        self.state.post_message("warning", f"{name} opened without its damaged parts: {notes[0]}")
 
     def save(self) -> bool:
         """Save to the current checkpoint path (asks for one the first time). True if saved."""
