@@ -8,7 +8,8 @@ walks every module to keep it so):
 * :mod:`~explorer.state.training` — :class:`TrainingOptions` and the planning of a run;
 * :mod:`~explorer.state.marks` — pins, groups and the selection (shared by map and studio);
 * :mod:`~explorer.state.map` — projection, layout, cursor, nearest codes, drawn paths;
-* :mod:`~explorer.state.studio` — the studio, one module per feature.
+* :mod:`~explorer.state.studio` — the studio, one module per feature;
+* :mod:`~explorer.state.files` — the atomic, umask-respecting writer of the app's own files.
 """
 
 from __future__ import annotations
