@@ -188,10 +188,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def error_details(exc: BaseException) -> str:
-    """For the error dialog's details pane: the error's class and message when it is
-    :func:`expected_error`, else the full traceback (for a bug report)."""
-    if expected_error(exc):
-        return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+    """The full traceback, for the error dialog's details pane."""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
 
 
