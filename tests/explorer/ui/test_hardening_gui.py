@@ -156,29 +156,41 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("layout", ["folder", "single"])
+@pytest.mark.parametrize("layout, refused", [("folder", ""), ("single", ""), ("single", "one.pins.json")])
 @pytest.mark.parametrize("code, advice", [(errno.ENOSPC, "Free some disk space"),
                                           (errno.EROFS, "Choose a folder you can write to")])
 def test_a_failed_save_says_why_and_keeps_the_previous_files(qtbot, make_main_window, tmp_path, monkeypatch,
-                                                             layout, code, advice):
+                                                             layout, refused, code, advice):
+    """The disk refuses every file under the checkpoint's folder (or only the pins sidecar,
+    written after a single-file checkpoint) when its data must reach the disk."""
     window = make_main_window(open_default=True)
     window.state.marks.add_pin([0.0, 0.0], name="first")
-    target = tmp_path / ("model" if layout == "folder" else "model.safetensors")
+    out = tmp_path / "out"
+    target = out / ("model" if layout == "folder" else "one.safetensors")
     assert window._save_to(target)
-    before = _digests(tmp_path)
+    before = _digests(out)
     window.state.marks.add_pin([1.0, 1.0], name="second")  # something new to save
+    fsync = os.fsync
 
-    def full_disk(fd):
-        raise OSError(code, os.strerror(code))
+    def refusing_disk(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.startswith(str(out)) and refused in Path(name).name:
+            raise OSError(code, os.strerror(code))
+        fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", full_disk)           # the disk refuses when data must reach it
+    monkeypatch.setattr(os, "fsync", refusing_disk)
     assert not window._save_to(target)
     title, text, _ = window.last_error
     assert title == "Could not save the model" and advice in text and "nothing there was changed" in text, text
     assert not CLASS_NAME.search(text) and "unexpectedly" not in text
-    assert _digests(tmp_path) == before                    # every previous file intact, no leftovers
+    after = _digests(out)
+    if refused:   # the checkpoint file was written; its old pins sidecar is intact
+        assert after.keys() == before.keys() and after["one.pins.json"] == before["one.pins.json"]
+        assert refused in text
+    else:         # every previous file intact, no leftovers
+        assert after == before
     monkeypatch.undo()
-    assert window._save_to(target) and _digests(tmp_path) != before
+    assert window._save_to(target) and _digests(out) != before
 
 
 def test_saved_files_follow_the_umask(make_main_window, tmp_path):
