@@ -198,13 +198,16 @@ def _smoke_report(window, ok: bool) -> int:
     damaged side file cost is one ``warning:`` line each; the run still succeeds.
     """
     from explorer.jobs.training import app_words, expected_error
+    from explorer.ui.main_window import DAMAGED_PARTS_TITLE
 
     for note in window.checkpoint_warnings:
         print(f"latent-explorer: warning: {app_words(note)}", file=sys.stderr)
+    error = window.last_error
     if ok:
+        if error is not None and error[0] != DAMAGED_PARTS_TITLE:  # shown, but the model opened
+            print(f"latent-explorer: {error[0]}: {error[1]}", file=sys.stderr)
         print("latent-explorer --smoke: ok", file=sys.stderr)
         return 0
-    error = window.last_error
     if error is not None and expected_error(window.last_exception):
         print(f"latent-explorer: error: {error[0]}: {' '.join(error[1].split())}", file=sys.stderr)
         return USAGE_EXIT

@@ -45,6 +45,7 @@ APPLICATION = "Latent Explorer"
 MAX_RECENT = 8
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
+DAMAGED_PARTS_TITLE = "Part of the checkpoint was damaged"
 CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
 
 
@@ -336,9 +337,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
 
         notes = [app_words(note) for note in warnings]
         parts = "a damaged part of it was" if len(notes) == 1 else f"{len(notes)} damaged parts of it were"
-        text = (f"“{name}” opened, but {parts} left out. Saving the model writes a complete checkpoint again.\n\n"
+        text = (f"“{name}” opened, but {parts} left out. Saving the model writes it without them.\n\n"
                 + "\n".join(f"• {note}" for note in notes))
-        self.show_error("Part of the checkpoint was damaged", text, "\n".join(warnings), level="warning")
+        self.show_error(DAMAGED_PARTS_TITLE, text, "\n".join(warnings), level="warning")
         # The dialog closes; the status bar keeps saying it for a while.
         self.state.post_message("warning", f"{name} opened without its damaged parts: {notes[0]}")
 
@@ -553,6 +554,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.setWindowModified(self.state.dirty)
 
     def _on_state_model_changed(self, _model) -> None:
+        self.checkpoint_warnings = []   # an opened checkpoint sets its own right after
         self._update_title()
         self._update_model_label()
         self._update_actions()
