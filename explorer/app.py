@@ -85,11 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("LatentExplorer")
     app.setApplicationName("Latent Explorer")
     app.setDesktopFileName("latent-explorer")
-    if args.smoke:  # never touch the user's settings from a smoke run
-        import tempfile
-
-        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="le-smoke-"))
+    smoke_settings = _isolate_settings() if args.smoke else None
+    if args.smoke:
+        _quiet_offscreen_notes()
 
     import pyqtgraph as pg
 
@@ -98,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(antialias=True)
     app.setWindowIcon(app_icon())
-    settings = QSettings("LatentExplorer", "Latent Explorer")
+    settings = (QSettings(str(Path(smoke_settings.name) / "settings.ini"), QSettings.Format.IniFormat)
+                if smoke_settings is not None else QSettings("LatentExplorer", "Latent Explorer"))
     theme = args.theme or str(settings.value("window/theme", "system"))
     if args.theme:
         settings.setValue("window/theme", args.theme)
@@ -151,13 +150,71 @@ def main(argv: list[str] | None = None) -> int:
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     if args.smoke:
-        error = getattr(window, "last_error", None)
-        if error:
-            print(f"latent-explorer: {error[0]}: {error[1]}", file=sys.stderr)
-        print("latent-explorer --smoke: " + ("ok" if result["ok"] else "FAILED"), file=sys.stderr)
-        rc = 0 if result["ok"] and rc == 0 else 1
+        rc = _smoke_report(window, result["ok"] and rc == 0)
+        settings.sync()  # nothing left to write later into the folder removed here
+        smoke_settings.cleanup()
     _leave_if_work_is_stuck(rc)
     return rc
+
+
+def _isolate_settings():
+    """Send every QSettings of a smoke run to a temporary folder; returns it (to clean up).
+
+    ``QSettings(organization, application)`` always uses the native format, so redirecting
+    only the INI format (or only the default format) still wrote the user's settings file.
+    """
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    folder = tempfile.TemporaryDirectory(prefix="le-smoke-")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+            QSettings.setPath(fmt, scope, folder.name)
+    return folder
+
+
+def _quiet_offscreen_notes() -> None:
+    """Keep the offscreen platform's notes about what it cannot do off a smoke run's stderr.
+
+    Every dock resize on the offscreen platform logs "This plugin does not support
+    propagateSizeHints()", which would bury the one line a smoke run has to say.
+    """
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_kind, _context, message: str) -> None:
+        if not message.startswith("This plugin does not support"):
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
+def _smoke_report(window, ok: bool) -> int:
+    """Say on stderr how a smoke run went and return its exit status.
+
+    A checkpoint or dataset that cannot be opened is bad input, as on the command line:
+    one line and status 2. A bug or a time-out is status 1 with the details. What a
+    damaged side file cost is one ``warning:`` line each; the run still succeeds.
+    """
+    from explorer.jobs.training import app_words, expected_error
+    from explorer.ui.main_window import DAMAGED_PARTS_TITLE
+
+    for note in window.checkpoint_warnings:
+        print(f"latent-explorer: warning: {app_words(note)}", file=sys.stderr)
+    error = window.last_error
+    if ok:
+        if error is not None and error[0] != DAMAGED_PARTS_TITLE:  # shown, but the model opened
+            print(f"latent-explorer: {error[0]}: {error[1]}", file=sys.stderr)
+        print("latent-explorer --smoke: ok", file=sys.stderr)
+        return 0
+    if error is not None and expected_error(window.last_exception):
+        print(f"latent-explorer: error: {error[0]}: {' '.join(error[1].split())}", file=sys.stderr)
+        return USAGE_EXIT
+    if error is not None:
+        print(f"latent-explorer: {error[0]}: {error[1]}\n{error[2]}", file=sys.stderr)
+    print("latent-explorer --smoke: FAILED", file=sys.stderr)
+    return 1
 
 
 def _leave_if_work_is_stuck(rc: int, wait_ms: int = 15_000) -> None:

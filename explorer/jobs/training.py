@@ -18,6 +18,7 @@ for people and the traceback as details.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import threading
@@ -81,29 +82,96 @@ class TrainingOutcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def friendly_error(exc: BaseException, doing: str = "Training") -> str:
-    """A short sentence for people; the traceback goes in the details."""
-    from vae_core import CheckpointError, DatasetError, NonFiniteLossError
-    from vae_core.training import ShapeMismatchError
+#: The command line's words in library messages, and what the window calls the same thing.
+_APP_WORDS = (
+    ("or pass --data-root", "or choose the folder that holds it as the data root in the Training panel"),
+    ("use --device cpu or auto", "choose Auto or CPU as the device in the Training panel"),
+    ("pass the dataset explicitly", "choose the dataset in the Training panel"),
+)
 
-    if isinstance(exc, NonFiniteLossError):
-        return f"{doing} stopped because the loss stopped being a number. {exc}"
-    if isinstance(exc, DatasetError):
-        # The core speaks to the command line; in the window the data root is a field.
-        return str(exc).replace("or pass --data-root", "or choose the folder that holds it as the data root in "
-                                                      "the Training panel")
-    if isinstance(exc, (ShapeMismatchError, CheckpointError)):
-        return str(exc)
+_OUTPUT_ADVICE = {
+    errno.ENOSPC: "Free some disk space or choose another folder, then try again.",
+    errno.EDQUOT: "Free some disk space or choose another folder, then try again.",
+    errno.EROFS: "Choose a folder you can write to.",
+    errno.EACCES: "Choose a folder you can write to.",
+    errno.EPERM: "Choose a folder you can write to.",
+}
+
+
+def expected_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is something that can go wrong with good code: bad input, a damaged
+    file, a full disk, too little memory. Anything else is a bug (shown with its traceback)."""
+    from vae_core import errors
+
+    if exc is None:
+        return False
+    known = (errors.CheckpointError, errors.DatasetError, errors.ConfigError, errors.ResourceError,
+             errors.OutputError, errors.ShapeMismatchError, errors.NonFiniteLossError, errors.ExpressionError,
+             OSError, MemoryError) + _optional_error_classes()
+    return isinstance(exc, known) or _is_out_of_memory(exc)
+
+
+def _optional_error_classes() -> tuple[type, ...]:
+    # Imported lazily: model_export and adapter pull in more of torch than the window needs at start.
+    from vae_core.adapter import AdapterError
+    from vae_core.model_export import ModelExportError
+
+    return AdapterError, ModelExportError
+
+
+def friendly_error(exc: BaseException, doing: str = "Training") -> str:
+    """What happened and what to do, in a sentence or two for people; the traceback goes in the details.
+
+    Every error class of the library gets its own advice; only an error no class
+    describes (a bug) says "failed unexpectedly" and names the exception.
+    """
+    from vae_core import errors
+
+    AdapterError, ModelExportError = _optional_error_classes()
+    text = app_words(str(exc).strip() or type(exc).__name__)
+    if text[-1] not in ".!?":
+        text += "."
+    if isinstance(exc, errors.NonFiniteLossError):
+        return f"{doing} stopped because the loss stopped being a number. {text}"
+    if isinstance(exc, errors.OutputError):
+        return f"{text} {_OUTPUT_ADVICE.get(getattr(exc, 'errno', None), 'Choose another folder and try again.')}"
+    if isinstance(exc, errors.CheckpointError):
+        if doing.startswith("Saving"):
+            return f"{text} Choose another name or folder."
+        return f"{text} Open another checkpoint, or save the model again where it was trained; nothing else was changed."
+    if isinstance(exc, errors.ShapeMismatchError):
+        return f"{text} Choose a dataset with images of that size, or train a new model on this one."
+    if isinstance(exc, errors.DatasetError):
+        # Messages about a missing download already say where to put it.
+        return text if "data root" in text else f"{text} Choose another dataset in the Training panel."
+    if isinstance(exc, errors.ConfigError):
+        return f"{text} Change that setting and try again."
+    if isinstance(exc, errors.ExpressionError):
+        return f"{text} Correct the expression and try again."
+    if isinstance(exc, (errors.ResourceError, AdapterError)):
+        return text  # these messages already end with what to do
+    if isinstance(exc, ModelExportError):
+        return f"{text} Fix that and export again."
     if _is_out_of_memory(exc):
         return (f"{doing} ran out of memory. Try a smaller batch size or a smaller model, "
                 "or train on another device.")
     if isinstance(exc, FileNotFoundError):
         return f"A file was not found: {exc.filename or exc}."
     if isinstance(exc, PermissionError):
-        return f"Permission denied: {exc.filename or exc}."
-    if isinstance(exc, ValueError):
-        return str(exc)
+        return f"Permission denied: {exc.filename or exc}. Choose a file or folder you can use."
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"{doing} could not use{where}: {(exc.strerror or str(exc)).rstrip('.')}."
+    if isinstance(exc, ValueError) and not isinstance(exc, UnicodeError):
+        return text  # the window's own checks raise ValueError with a sentence
     return f"{doing} failed unexpectedly ({type(exc).__name__}: {exc})."
+
+
+def app_words(text: str) -> str:
+    """A library message with the command line's advice ("pass --data-root") in the window's words."""
+    for cli, app in _APP_WORDS:
+        text = text.replace(cli, app)
+    return text
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -312,6 +380,9 @@ class Task(QObject):
     succeeded = Signal(object)
     failed = Signal(str, str)
 
+    #: The exception behind the last ``failed`` (None before), for callers that decide by its kind.
+    error: BaseException | None = None
+
     def __init__(self, func: Callable, *args, doing: str = "Loading", parent: QObject | None = None, **kwargs):
         super().__init__(parent)
         self._doing = doing
@@ -328,4 +399,5 @@ class Task(QObject):
         return self.worker.is_running
 
     def _on_worker_errored(self, exc: Exception) -> None:
+        self.error = exc
         self.failed.emit(friendly_error(exc, self._doing), error_details(exc))

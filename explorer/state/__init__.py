@@ -10,6 +10,7 @@ walks every module to keep it so):
 * :mod:`~explorer.state.map` — projection, layout, cursor, nearest codes, drawn paths;
 * :mod:`~explorer.state.studio` — the studio, one module per feature;
 * :mod:`~explorer.state.lazy` — engine modules imported on first use.
+* :mod:`~explorer.state.files` — the atomic, umask-respecting writer of the app's own files.
 """
 
 from __future__ import annotations

@@ -34,12 +34,13 @@ import time, so the application window can appear before torch has loaded.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
+
+from explorer.state.files import write_atomic
 
 if TYPE_CHECKING:
     from vae_core import BaseVAE, Checkpoint, DatasetSplits
@@ -231,6 +232,14 @@ class ExplorerState:
                 self.post_message("warning", f"The saved groups could not be restored ({exc}).")
 
     def save_checkpoint(self, path=None, *, extra_files=None) -> Path:
+        """Save the model with its map (projection, pins, groups) to ``path`` or the current path.
+
+        Raises
+        ------
+        vae_core.errors.OutputError
+            When a file cannot be written (read-only folder, disk full); the files
+            already at the path stay as they were, and the document keeps its path.
+        """
         from vae_core import save_checkpoint
 
         if path is None and self.checkpoint_path is None:
@@ -248,10 +257,15 @@ class ExplorerState:
                                 extra_files=extra)
         if not folder:  # a single-file checkpoint keeps its map in sidecar files beside it
             for target, (name, data) in zip(map_files(saved), ((n, map_extra.get(n)) for n in MAP_FILES)):
-                if data is None:
+                if data is not None:
+                    write_atomic(target, data)
+                    continue
+                try:
                     target.unlink(missing_ok=True)
-                else:
-                    _write_atomic(target, data)
+                except OSError as exc:
+                    from vae_core.resources import output_error
+
+                    raise output_error(target, exc) from None
         self._set_path(saved)
         self._set_dirty(False)
         return saved
@@ -458,12 +472,6 @@ def map_files(checkpoint_path) -> tuple[Path, ...]:
     if path.suffix == ".safetensors":
         return tuple(path.with_name(f"{path.stem}.{name}") for name in MAP_FILES)
     return tuple(path / name for name in MAP_FILES)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def same_dataset(data: DatasetSplits, spec: str, options: dict | None = None) -> bool:

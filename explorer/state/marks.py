@@ -15,13 +15,13 @@ codes and stay.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from psygnal import Signal
+
+from explorer.state.files import write_atomic
 
 PINS_FORMAT = "latent-explorer-pins"
 PINS_FORMAT_VERSION = 1
@@ -295,17 +295,8 @@ class Marks:
 
 
 def _write_json(path: Path, data: dict) -> Path:
-    """Write ``data`` atomically (a crash never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` atomically (a crash never leaves half a file); OutputError if it cannot be written."""
+    return write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def _read_json(path: Path, fmt: str, version: int, what: str) -> dict:

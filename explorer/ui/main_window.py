@@ -46,6 +46,7 @@ APPLICATION = "Latent Explorer"
 MAX_RECENT = 8
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
+DAMAGED_PARTS_TITLE = "Part of the checkpoint was damaged"
 CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
 
 
@@ -100,6 +101,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.central_panel: QWidget | None = None
         self._tasks: set[Task] = set()
         self.last_error: tuple[str, str, str] | None = None   # (title, text, details) of the last message
+        self.last_exception: BaseException | None = None     # behind the last failed task, if one failed
+        #: What was left out of the open checkpoint because it was damaged (Checkpoint.warnings).
+        self.checkpoint_warnings: list[str] = []
         self._dock_shortcut = 1
         self._closing = False
         self.setObjectName("MainWindow")
@@ -165,6 +169,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
 
         def failed(text: str, details: str) -> None:
             finished()
+            self.last_exception = task.error
             if not self._closing:
                 self.show_error(error_title, text, details)
 
@@ -315,6 +320,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
                 self._add_recent(path)
             name = self.state.display_name
             self.statusBar().showMessage(f"Opened {name}" + (f" · {dataset_display_name(loaded.spec)}" if loaded else ""), 6000)
+            self.checkpoint_warnings = list(ckpt.warnings)
+            if ckpt.warnings:
+                self._show_checkpoint_warnings(name, ckpt.warnings)
             if initial:
                 self.initial_load_finished.emit(True)
 
@@ -323,6 +331,18 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         if initial:
             task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
         return True
+
+    def _show_checkpoint_warnings(self, name: str, warnings: list[str]) -> None:
+        """Say which damaged parts of an opened checkpoint were left out (the model itself opened)."""
+        from explorer.jobs.training import app_words
+
+        notes = [app_words(note) for note in warnings]
+        parts = "a damaged part of it was" if len(notes) == 1 else f"{len(notes)} damaged parts of it were"
+        text = (f"“{name}” opened, but {parts} left out. Saving the model writes it without them.\n\n"
+                + "\n".join(f"• {note}" for note in notes))
+        self.show_error(DAMAGED_PARTS_TITLE, text, "\n".join(warnings), level="warning")
+        # The dialog closes; the status bar keeps saying it for a while.
+        self.state.post_message("warning", f"{name} opened without its damaged parts: {notes[0]}")
 
     def save(self) -> bool:
         """Save to the current checkpoint path (asks for one the first time). True if saved."""
@@ -519,6 +539,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.setWindowModified(self.state.dirty)
 
     def _on_state_model_changed(self, _model) -> None:
+        self.checkpoint_warnings = []   # an opened checkpoint sets its own right after
         self._update_title()
         self._update_model_label()
         self._update_actions()

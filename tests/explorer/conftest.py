@@ -6,6 +6,8 @@ Qt fixtures (settings isolation, ``make_main_window``) live in ``ui/conftest.py`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -64,3 +66,57 @@ def state(trained):
     s.set_model(trained.model, history=trained.history)
     s.set_codes(trained.codes, trained.logvar)
     return s
+
+
+# -- damaged checkpoints (the bundled example, broken in the ways files break) --------------------
+def _break_config(folder, change):
+    import json
+
+    document = json.loads((folder / "config.json").read_text())
+    change(document)
+    (folder / "config.json").write_text(json.dumps(document))
+
+
+def _truncate(file, keep):
+    data = file.read_bytes()
+    file.write_bytes(data[:keep(len(data))])
+
+
+EXAMPLE_CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "digits-mlp-2d"
+
+#: Checkpoints that cannot be opened: name → how the bundled example's folder is broken.
+UNLOADABLE = {
+    "truncated_weights": lambda d: _truncate(d / "model.safetensors", lambda n: n // 2),
+    "config_of_wrong_types": lambda d: _break_config(d, lambda doc: doc["config"].update(latent_dim="two",
+                                                                                          hidden={"a": 1})),
+    "config_not_an_object": lambda d: _break_config(d, lambda doc: doc.update(config=[1, 2])),
+    "absurd_latent_dim": lambda d: _break_config(d, lambda doc: doc["config"].update(latent_dim=10**12)),
+    "config_not_json": lambda d: (d / "config.json").write_bytes(b"\x00\x01{not json"),
+}
+#: Checkpoints whose weights are fine but a side file is damaged: they open with a warning.
+SIDE_FILE_DAMAGED = {
+    "bad_history": lambda d: (d / "history.json").write_text('{"epoch": "x"'),
+    "history_of_wrong_rows": lambda d: (d / "history.json").write_text('[{"epoch": 7, "train_loss": "low"}]'),
+    "truncated_optimizer": lambda d: _truncate(d / "optimizer.safetensors", lambda n: 1000),
+}
+
+
+@pytest.fixture(scope="session")
+def damaged_checkpoints(tmp_path_factory):
+    """``{name: path}`` for every case of :data:`UNLOADABLE` and :data:`SIDE_FILE_DAMAGED`,
+    plus ``truncated_single_file`` (a one-file checkpoint cut short)."""
+    import shutil
+
+    from vae_core import load_checkpoint, save_checkpoint
+
+    root = tmp_path_factory.mktemp("damaged")
+    paths = {}
+    for name, damage in {**UNLOADABLE, **SIDE_FILE_DAMAGED}.items():
+        paths[name] = shutil.copytree(EXAMPLE_CHECKPOINT, root / name)
+        damage(paths[name])
+    good = load_checkpoint(EXAMPLE_CHECKPOINT)
+    single = save_checkpoint(root / "truncated_single_file.safetensors", good.model, dataset=good.dataset,
+                             history=good.history)
+    _truncate(single, lambda n: n - 100)
+    paths["truncated_single_file"] = single
+    return paths

@@ -463,7 +463,9 @@ class MapPanel(QtWidgets.QWidget):
         try:
             self.export(path)
         except (OSError, ValueError) as exc:
-            QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
+            from explorer.jobs.training import friendly_error
+
+            QtWidgets.QMessageBox.warning(self, "Export failed", friendly_error(exc, "Exporting the map"))
 
     # -- status --------------------------------------------------------------------------------------
     def _on_busy_changed(self, _busy: bool) -> None:

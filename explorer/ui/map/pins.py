@@ -224,8 +224,10 @@ class PinGallery(QtWidgets.QWidget):
             try:
                 self.marks.save_pins(path)
                 self._report(f"Saved {len(self.marks.pins)} pins to {path}.", "info")
-            except OSError as exc:
-                self._report(f"Could not save the pins: {exc}")
+            except OSError as exc:  # an OutputError: read-only folder, disk full
+                from explorer.jobs.training import friendly_error
+
+                self._report(friendly_error(exc, "Saving the pins"))
 
     def _load_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load pins", "", "Pins (*.json)")

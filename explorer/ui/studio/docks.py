@@ -492,7 +492,9 @@ class StudioDocks(QObject):
             try:
                 saved = save_frame(frame, path)
             except (OSError, ValueError) as exc:
-                self.window.show_error("Could not save the frame", str(exc))
+                from explorer.jobs.training import friendly_error
+
+                self.window.show_error("Could not save the frame", friendly_error(exc, "Saving the frame"))
                 return
             self.state.post_message("info", f"Saved {saved.name}.")
 

@@ -12,7 +12,6 @@ Also here: copying the frame on screen to the clipboard and saving it as an imag
 from __future__ import annotations
 
 import math
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,10 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt.utils import FunctionWorker, signals_blocked
 
+from explorer.jobs.training import error_details, friendly_error
 from explorer.ui.qt_utils import Connections, to_qimage, to_uint8_hwc
 from explorer.ui.studio.common import ImageView
+from vae_core.export import FPS_MAX, MAX_SIDE, UPSCALE_MAX
 
 #: (key, label, extension, grid?) — what the format menu offers.
 FORMATS = (
@@ -123,11 +124,7 @@ class ExportJob(QObject):
         if isinstance(exc, _Cancelled):
             self.cancelled.emit()
             return
-        if isinstance(exc, (ValueError, OSError)):
-            text = str(exc)
-        else:
-            text = f"The export failed ({type(exc).__name__}: {exc})."
-        self.failed.emit(text, "".join(traceback.format_exception(exc)))
+        self.failed.emit(friendly_error(exc, "Exporting"), error_details(exc))
 
 
 class ExportDialog(QDialog):
@@ -155,20 +152,21 @@ class ExportDialog(QDialog):
         self._size_group = QButtonGroup(self)
         self._size_group.addButton(self.upscale_radio)
         self._size_group.addButton(self.size_radio)
+        # Ranges are the library's (vae_core.export): a field never holds a value the export refuses.
         self.upscale_spin = QSpinBox()
-        self.upscale_spin.setRange(1, 64)
+        self.upscale_spin.setRange(1, UPSCALE_MAX)
         self.upscale_spin.setPrefix("×")
         self.upscale_spin.setToolTip("Every pixel becomes an N×N block (crisp, no blur)")
         self.width_spin = QSpinBox()
-        self.width_spin.setRange(8, 4096)
+        self.width_spin.setRange(8, MAX_SIDE[".png"])   # narrowed to the chosen format's limit
         self.width_spin.setSuffix(" px")
         self.height_spin = QSpinBox()
-        self.height_spin.setRange(8, 4096)
+        self.height_spin.setRange(8, MAX_SIDE[".png"])
         self.height_spin.setSuffix(" px")
         self.keep_aspect = QCheckBox("Keep aspect")
         self.keep_aspect.setChecked(True)
         self.fps_spin = QDoubleSpinBox()
-        self.fps_spin.setRange(0.5, 60.0)
+        self.fps_spin.setRange(0.5, min(60.0, FPS_MAX))   # the player's range (within the export's)
         self.fps_spin.setDecimals(1)
         self.fps_spin.setSuffix(" fps")
         self.loop_check = QCheckBox("Loop")
@@ -329,6 +327,8 @@ class ExportDialog(QDialog):
         self.loop_check.setEnabled(key in ("gif", "webp", "apng"))
         text = self.path_edit.text().strip()
         ext = FORMAT_EXTENSION[key]
+        self.width_spin.setMaximum(MAX_SIDE[ext])
+        self.height_spin.setMaximum(MAX_SIDE[ext])
         if text:
             self.path_edit.setText(str(Path(text).with_suffix(ext)))
         else:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDia
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QStyle, QToolButton,
                                QVBoxLayout, QWidget)
+from superqt import QLargeIntSpinBox
 from superqt.utils import signals_blocked
 
 from explorer.state.training import TrainingOptions, dataset_display_name
@@ -182,22 +183,19 @@ class TrainingPanel(QWidget):
         opt_box = QGroupBox("Optimisation")
         form = QFormLayout(opt_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # Numeric ranges come from vae_core.training.LIMITS once the engine is loaded (_apply_limits).
         self.epochs_spin = _tip(QSpinBox(), "Passes over the training images in this run")
-        self.epochs_spin.setRange(1, 10_000)
         form.addRow("&Epochs:", self.epochs_spin)
         self.batch_spin = _tip(QSpinBox(), "Images per optimizer step")
-        self.batch_spin.setRange(1, 65_536)
         self.batch_spin.setSingleStep(16)
         form.addRow("&Batch size:", self.batch_spin)
         self.lr_spin = _tip(QDoubleSpinBox(), "Adam learning rate. Lower it if the loss jumps or becomes NaN")
         self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(1e-5, 1.0)
         self.lr_spin.setSingleStep(5e-4)
         form.addRow("Learning &rate:", self.lr_spin)
         self.beta_spin = _tip(QDoubleSpinBox(), "β: weight of the KL term. 1 is the plain ELBO; above 1 encourages "
                                                 "disentangled codes at the cost of blurrier reconstructions")
         self.beta_spin.setDecimals(2)
-        self.beta_spin.setRange(0.0, 1000.0)
         self.beta_spin.setSingleStep(0.25)
         form.addRow("&β (KL weight):", self.beta_spin)
         warm_row = QHBoxLayout()
@@ -208,15 +206,14 @@ class TrainingPanel(QWidget):
             self.anneal_combo.addItem(text, value)
         self.anneal_combo.currentIndexChanged.connect(self._update_enabled)
         self.warmup_spin = _tip(QDoubleSpinBox(), "Epochs of linear KL warm-up")
-        self.warmup_spin.setRange(0.0, 10_000.0)
         self.warmup_spin.setDecimals(1)
         self.warmup_spin.setSuffix(" epochs")
         warm_row.addWidget(self.anneal_combo, 1)
         warm_row.addWidget(self.warmup_spin, 1)
         form.addRow("KL warm-up:", warm_row)
-        self.seed_spin = _tip(QSpinBox(), "Random seed for the initial weights and the batch order: the same seed "
-                                          "and settings train the same model")
-        self.seed_spin.setRange(0, 2**31 - 1)
+        # QSpinBox stops at 2**31 - 1; a seed may be any 32-bit unsigned number.
+        self.seed_spin = _tip(QLargeIntSpinBox(), "Random seed for the initial weights and the batch order: the same "
+                                                  "seed and settings train the same model")
         form.addRow("&Seed:", self.seed_spin)
         self.device_combo = _tip(QComboBox(), "Where to train: the devices found on this machine. The window "
                                               "always decodes on the CPU")
@@ -291,6 +288,7 @@ class TrainingPanel(QWidget):
     def set_choices(self, dataset_specs, models, devices) -> None:
         """Fill the combos: ``dataset_specs`` as ``[(spec, description)]``, model names, device names."""
         current = self.options()
+        self._apply_limits()
         with _blocked(self.dataset_combo, self.model_combo, self.device_combo):
             self.dataset_combo.clear()
             for spec, description in dataset_specs:
@@ -315,6 +313,17 @@ class TrainingPanel(QWidget):
         self._engine_ready = True
         self._restore_form(current)
         self._update_enabled()
+
+    def _apply_limits(self) -> None:
+        """Give the numeric fields the library's ranges, so the form never holds a value it refuses."""
+        from vae_core.training import LIMITS
+
+        for spin, name in ((self.epochs_spin, "epochs"), (self.batch_spin, "batch_size"), (self.lr_spin, "lr"),
+                           (self.beta_spin, "beta"), (self.warmup_spin, "warmup_epochs"), (self.seed_spin, "seed")):
+            low, high = LIMITS[name]
+            if name == "lr":  # lr > 0: the smallest step the field shows
+                low = 10.0 ** -self.lr_spin.decimals()
+            spin.setRange(low, high)
 
     # -- options ------------------------------------------------------------------------------------------
     def options(self) -> TrainingOptions:
