@@ -242,6 +242,7 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
     mnist = (Path(args.data_root) / "MNIST" / "raw").exists()
 
     def train(options: TrainingOptions, epochs_done: int) -> None:
+        state._set_dirty(False)   # no "save the previous model?" question in the way
         panel.set_options(options)
         panel.train_button.click()
         wait_until(lambda: state.training_status == "running", 120, "training to start")
@@ -262,13 +263,25 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
         wait_until(lambda: state.map.hovered_index is not None, 5, "a hovered data point")
         pause_for(0.3)
 
+    # KL warm-up keeps both top-layer units active (without it one collapses).
     hvae = (TrainingOptions(dataset="mnist", data_root=args.data_root, model="hvae", latent_dim=2, hidden=(256, 64),
-                            lower_dims=(32,), epochs=3, batch_size=128, lr=1e-3, seed=0)
+                            lower_dims=(32,), epochs=3, batch_size=128, lr=1e-3, seed=0, kl_anneal="linear",
+                            warmup_epochs=2.0)
             if mnist else
             TrainingOptions(dataset="digits", model="hvae", latent_dim=2, hidden=(128, 32), lower_dims=(16,),
-                            epochs=60, batch_size=64, lr=2e-3, seed=0))
+                            epochs=60, batch_size=64, lr=2e-3, seed=0, kl_anneal="linear", warmup_epochs=20.0))
     train(hvae, hvae.epochs)
     assert maps.panel.code_box.isVisible()
+    # The picker: all layers concatenated (the lower layer carries most of the information
+    # of a 2-D top layer), laid out by PCA.
+    combo = maps.panel.code_combo
+    combo.setCurrentIndex(combo.findData("all"))
+    combo.activated.emit(combo.currentIndex())
+    wait_until(lambda: state.codes is not None and state.codes.shape[1] == state.model.latent_dim
+               and not window.encoder.busy, 120, "the codes of all layers")
+    maps.panel.set_projection("pca")
+    wait_until(lambda: state.map.ready and not maps.panel.jobs.busy and not view.animating, 120, "the PCA map")
+    pause_for(1.0)
     maps.decoder.samples_toggle.setChecked(True)
     hover_point(0.05)
     wait_until(lambda: maps.decoder.samples_index == state.map.hovered_index, 5, "the posterior samples")
@@ -276,7 +289,7 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
     maps.decoder.samples_toggle.setChecked(False)
 
     vaegan = TrainingOptions(dataset="digits", model="vaegan", latent_dim=2, hidden=(128,), gan_weight=0.5,
-                             epochs=40, batch_size=64, lr=2e-3, seed=0)
+                             epochs=25, batch_size=64, lr=2e-3, seed=0)
     train(vaegan, vaegan.epochs)
     assert set(window.loss_plot.terms) == {"gan", "disc", "feature"}
     hover_point(-0.1)
