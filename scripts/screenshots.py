@@ -6,7 +6,9 @@
 Steps (each one checked, so the script doubles as an end-to-end test): open the window on
 the bundled example; train a new model by clicking Train (on MNIST when it is available
 under --data-root, else on digits); pause, resume, stop; save; reopen the checkpoint; switch
-to the dark theme; show an error with its details. Settings go to a temporary folder.
+to the dark theme; show an error with its details; train an hvae and a vaegan from the
+Training panel and show them on the map. Settings go to a temporary folder.
+``--only families`` takes only the last two shots (family-hvae.png, family-vaegan.png).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
+    parser.add_argument("--only", choices=["all", "families"], default="all",
+                        help="families: only the hvae and vaegan shots (default: all)")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -104,6 +108,9 @@ def main() -> int:
     assert loaded == [True], getattr(window, "last_error", None)
     state, panel = window.state, window.training_panel
     pause_for(3.0)  # the map encodes and lays out the dataset in the background
+    if args.only == "families":
+        family_shots(window, args, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
     shot(window, "main-window.png")
 
     # Train a new model by clicking Train: MNIST when available, else digits.
@@ -208,12 +215,85 @@ def main() -> int:
                                                            hidden=(256, 128), epochs=60, batch_size=64,
                                                            lr=2e-3, seed=0))
 
-    state._set_dirty(False)
+    family_shots(window, args, shot, wait_until, pause_for)
+    return _close(window, app, work, settings_dir)
+
+
+def _close(window, app, work, settings_dir) -> int:
+    window.state._set_dirty(False)
     window.close()
     app.processEvents()
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(settings_dir, ignore_errors=True)
     return 0
+
+
+def family_shots(window, args, shot, wait_until, pause_for) -> None:
+    """An hvae (MNIST when available) with its layer picker and posterior samples; a vaegan
+    with its adversarial loss terms."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+    from PySide6.QtTest import QTest
+
+    from explorer.ui.training.panel import TrainingOptions
+
+    state, panel, maps = window.state, window.training_panel, window.map_docks
+    view = maps.panel.view
+    mnist = (Path(args.data_root) / "MNIST" / "raw").exists()
+
+    def train(options: TrainingOptions, epochs_done: int) -> None:
+        state._set_dirty(False)   # no "save the previous model?" question in the way
+        panel.set_options(options)
+        panel.train_button.click()
+        wait_until(lambda: state.training_status == "running", 120, "training to start")
+        wait_until(lambda: state.training_status == "idle", 1200, f"{options.model} to train")
+        assert state.epochs_trained == epochs_done, getattr(window, "last_error", None)
+        wait_until(lambda: state.codes is not None and state.map.ready and not maps.panel.jobs.busy
+                   and not view.animating and not window.encoder.busy, 120, "the map")
+        pause_for(1.0)
+
+    def hover_point(fraction: float) -> None:
+        # A data point near the middle of the map, then the cursor resting on it.
+        xy = state.map.xy
+        rect = view.vb.viewRect()
+        centre = np.array([rect.center().x(), rect.center().y()]) + fraction * np.array([rect.width(), 0])
+        i = int(np.argmin(((xy - centre) ** 2).sum(1)))
+        pixel = view.mapFromScene(view.vb.mapViewToScene(QPointF(*xy[i])))
+        QTest.mouseMove(view.viewport(), pixel)
+        wait_until(lambda: state.map.hovered_index is not None, 5, "a hovered data point")
+        pause_for(0.3)
+
+    # KL warm-up keeps both top-layer units active (without it one collapses).
+    hvae = (TrainingOptions(dataset="mnist", data_root=args.data_root, model="hvae", latent_dim=2, hidden=(256, 64),
+                            lower_dims=(32,), epochs=3, batch_size=128, lr=1e-3, seed=0, kl_anneal="linear",
+                            warmup_epochs=2.0)
+            if mnist else
+            TrainingOptions(dataset="digits", model="hvae", latent_dim=2, hidden=(128, 32), lower_dims=(16,),
+                            epochs=60, batch_size=64, lr=2e-3, seed=0, kl_anneal="linear", warmup_epochs=20.0))
+    train(hvae, hvae.epochs)
+    assert maps.panel.code_box.isVisible()
+    # The picker: all layers concatenated (the lower layer carries most of the information
+    # of a 2-D top layer), laid out by PCA.
+    combo = maps.panel.code_combo
+    combo.setCurrentIndex(combo.findData("all"))
+    combo.activated.emit(combo.currentIndex())
+    wait_until(lambda: state.codes is not None and state.codes.shape[1] == state.model.latent_dim
+               and not window.encoder.busy, 120, "the codes of all layers")
+    maps.panel.set_projection("pca")
+    wait_until(lambda: state.map.ready and not maps.panel.jobs.busy and not view.animating, 120, "the PCA map")
+    pause_for(1.0)
+    maps.decoder.samples_toggle.setChecked(True)
+    hover_point(0.05)
+    wait_until(lambda: maps.decoder.samples_index == state.map.hovered_index, 5, "the posterior samples")
+    shot(window, "family-hvae.png")
+    maps.decoder.samples_toggle.setChecked(False)
+
+    vaegan = TrainingOptions(dataset="digits", model="vaegan", latent_dim=2, hidden=(128,), gan_weight=0.5,
+                             epochs=25, batch_size=64, lr=2e-3, seed=0)
+    train(vaegan, vaegan.epochs)
+    assert set(window.loss_plot.terms) == {"gan", "disc", "feature"}
+    hover_point(-0.1)
+    shot(window, "family-vaegan.png")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ def list_models() -> list[str]:
     return list(_MODELS)
 
 
+def model_description(name: str) -> str:
+    """The one-line ``description`` of model ``name`` (for pickers and ``--help``)."""
+    return _lookup(name)[0].description
+
+
 def model_config_class(name: str) -> type:
     """The config dataclass of model ``name``."""
     return _lookup(name)[1]

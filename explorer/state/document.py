@@ -167,6 +167,26 @@ class ExplorerState:
             return str(exc)
         return None
 
+    def set_map_code(self, choice: str) -> None:
+        """Show another of the model's codes on the map (an ``hvae`` layer, or all layers).
+
+        The snapshot's code changes, not its weights: ``model_changed`` tells every view
+        (the encoding job encodes the dataset again, the map fits a new layout) and the
+        history stays. Pins that came from data points follow them into the new code.
+
+        Raises
+        ------
+        ValueError
+            Without a model, or for a choice the model does not offer.
+        """
+        if self.model is None:
+            raise ValueError("There is no model whose map code could change.")
+        if choice == self.model.map_code_choice:
+            return
+        self.model.set_map_code(choice)
+        self._forget_codes()
+        self.model_changed.emit(self.model)
+
     def trainable_copy(self) -> BaseVAE:
         """A fresh, trainable copy of the current model for a training worker.
 
@@ -388,6 +408,25 @@ class ExplorerState:
         if self.model.conditional and labels is None:
             labels = np.arange(n, dtype=np.int64) % self.model.num_classes
         return decode_codes(self.model, z, labels if self.model.conditional else None)
+
+    def posterior_samples(self, index: int, n: int, *, seed: int = 0) -> np.ndarray:
+        """Decode ``n`` samples of q(z|x) of data point ``index`` (``n×C×H×W`` in [0, 1]).
+
+        The samples are the model's :meth:`~vae_core.BaseVAE.sample_posterior` of the map
+        code, drawn from a generator seeded with ``seed``, so the same point shows the same
+        samples; for an ``iaf`` they show its non-Gaussian posterior.
+        """
+        import torch
+
+        if self.model is None or self.images is None:
+            raise ValueError("Load a dataset and a model first.")
+        x = torch.from_numpy(self.images[index : index + 1])
+        labels = self.labels[index : index + 1] if self.model.conditional and self.labels is not None else None
+        y = torch.from_numpy(labels) if labels is not None else None
+        generator = torch.Generator().manual_seed(int(seed))
+        with torch.inference_mode():
+            z = self.model.sample_posterior(x, int(n), y, generator=generator)[:, 0]
+        return self.decode(z.numpy(), None if labels is None else np.repeat(labels, n))
 
     @property
     def kl_per_dim(self) -> np.ndarray | None:

@@ -60,6 +60,7 @@ class Marks:
         self.selection = np.zeros(0, dtype=np.int64)
         self.active_group: str | None = None
         document.dataset_changed.connect(self._on_document_dataset_changed)
+        document.codes_changed.connect(self._on_document_codes_changed)
 
     @property
     def codes(self) -> np.ndarray | None:
@@ -68,6 +69,26 @@ class Marks:
     def _on_document_dataset_changed(self, _data) -> None:
         # Group and selection indices refer to the old dataset's points; pins are codes and stay.
         self.clear_groups()
+
+    def _on_document_codes_changed(self) -> None:
+        # Another map code (an hvae layer) changes the codes' dimension: a pin taken from a
+        # data point follows it; a pin of another size with no data point cannot be kept.
+        codes = self.codes
+        if codes is None or not self.pins or all(len(p.z) == codes.shape[1] for p in self.pins):
+            return
+        kept = []
+        for pin in self.pins:
+            if len(pin.z) != codes.shape[1]:
+                if pin.index is None or not 0 <= pin.index < len(codes):
+                    continue
+                pin.z = np.asarray(codes[pin.index], dtype=np.float32).copy()
+            kept.append(pin)
+        dropped = len(self.pins) - len(kept)
+        self.pins = kept
+        if dropped:
+            self.document.post_message("warning", f"{dropped} pin{'s' if dropped != 1 else ''} not taken from a data "
+                                                  "point did not fit the new code and were removed.")
+        self.pins_changed.emit()
 
     # -- pins --------------------------------------------------------------------------------------
     def add_pin(self, z, *, name: str | None = None, index: int | None = None, label: int | None = None) -> Pin:

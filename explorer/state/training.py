@@ -68,10 +68,23 @@ class TrainingOptions:
     warmup_epochs: float = 5.0
     seed: int = 0
     device: str = "auto"
+    # The objective (TrainConfig.objective) and its settings; samples only serve iwae,
+    # alpha and gamma only tcvae (beta weights tcvae's total correlation).
+    objective: str = "elbo"
+    samples: int = 5
+    alpha: float = 1.0
+    gamma: float = 1.0
+    # Model family settings (vae_core.model_options); each applies to its own model only.
+    flow_steps: int = 2
+    lower_dims: tuple[int, ...] = (100,)
+    map_layer: str = "top"
+    gan_weight: float = 1.0
+    feature_weight: float = 1.0
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
         values["hidden"] = list(self.hidden)
+        values["lower_dims"] = list(self.lower_dims)
         return values
 
     @classmethod
@@ -85,7 +98,7 @@ class TrainingOptions:
                 continue
             value, default = values[f.name], getattr(defaults, f.name)
             try:
-                if f.name == "hidden":
+                if f.name in ("hidden", "lower_dims"):
                     value = tuple(int(v) for v in value)
                 elif isinstance(default, bool):
                     value = value in (True, "true", "True", 1, "1")
@@ -100,13 +113,22 @@ class TrainingOptions:
             clean[f.name] = value
         return dataclasses.replace(defaults, **clean)
 
+    def model_settings(self) -> dict:
+        """The chosen family settings of :attr:`model` (see :func:`vae_core.model_options.family_config`)."""
+        from vae_core.model_options import options_for
+
+        return {o.name: getattr(self, o.name) for o in options_for(self.model) if hasattr(self, o.name)}
+
     def train_config(self, **overrides):
         """The :class:`vae_core.TrainConfig` for these options."""
         from vae_core import TrainConfig
 
         values = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, beta=self.beta,
                       kl_anneal=self.kl_anneal, warmup_epochs=self.warmup_epochs if self.kl_anneal == "linear" else 0.0,
-                      seed=self.seed, device=self.device)
+                      seed=self.seed, device=self.device, objective=self.objective,
+                      samples=self.samples if self.objective == "iwae" else 1,
+                      alpha=self.alpha if self.objective == "tcvae" else 1.0,
+                      gamma=self.gamma if self.objective == "tcvae" else 1.0)
         values.update(overrides)
         return TrainConfig(**values)
 
@@ -160,7 +182,13 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
     TrainingProblem
         The open model does not fit ``data`` (continue), or the model cannot be built (new).
     """
+    from vae_core.objectives import check_objective
+
     if options.continue_training:
+        try:
+            check_objective(document.model, config.objective, config.samples)
+        except ValueError as exc:
+            raise TrainingProblem("This model cannot train with this objective", str(exc)) from None
         problem = document.compatible(document.model, data)
         if problem:
             raise TrainingProblem("This model cannot train on this dataset",
@@ -173,10 +201,14 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
     try:
         model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
                                 likelihood=None if options.likelihood == "auto" else options.likelihood,
-                                seed=options.seed)
+                                seed=options.seed, settings=options.model_settings())
     except ValueError as exc:
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
         raise TrainingProblem("Cannot build this model", str(exc), details=details) from None
+    try:
+        check_objective(model, config.objective, config.samples)
+    except ValueError as exc:
+        raise TrainingProblem("This model cannot train with this objective", str(exc)) from None
     if data is not document.dataset:
         document.set_dataset(data)
     document.set_model(model, dirty=False)
@@ -192,7 +224,7 @@ def with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:
 
 
 def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=None,
-                    likelihood: str | None = None, seed: int = 0) -> BaseVAE:
+                    likelihood: str | None = None, seed: int = 0, settings: dict | None = None) -> BaseVAE:
     """A new model ``name`` shaped for ``data``, its initial weights drawn from ``seed``.
 
     Parameters
@@ -202,6 +234,10 @@ def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=N
         width of the fully-connected layer. ``None`` keeps the model's default.
     likelihood : {"bernoulli", "gaussian"}, optional
         Decoder likelihood; ``None`` takes the dataset's suggestion.
+    settings : dict, optional
+        The model family's settings (``flow_steps``, ``lower_dims``, ``map_layer``,
+        ``gan_weight``, ...), checked by :func:`vae_core.model_options.family_config`;
+        settings of other families are ignored.
 
     Raises
     ------
@@ -210,7 +246,8 @@ def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=N
     """
     import torch
 
-    from vae_core import build_model
+    from vae_core import build_model, model_config_class
+    from vae_core.model_options import family_config
     from vae_core.training import ShapeMismatchError
 
     config: dict = {"image_shape": tuple(data.image_shape), "latent_dim": int(latent_dim),
@@ -221,7 +258,11 @@ def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=N
         config["num_classes"] = data.num_classes
     if hidden:
         hidden = tuple(int(h) for h in hidden)
-        config["hidden"] = hidden[0] if name == "conv" else hidden
+        # conv and vaegan take one fully-connected width; the others a size per layer.
+        single = isinstance(getattr(model_config_class(name)(), "hidden", None), int)
+        config["hidden"] = hidden[0] if single else hidden
+    config.update(family_config(name, {**(settings or {}), "latent_dim": int(latent_dim)},
+                                hidden=hidden if name == "hvae" else None))
     # Seed the initial weights without disturbing the caller's random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))

@@ -13,11 +13,13 @@ import torch
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, float_range, int_range, load_checkpoint_for,
                                  load_data_from_args, print_warnings)
+from vae_core.cli.family import add_family_options, check_resume_family, model_settings, objective_settings
 from vae_core.data import DATASET_SPECS, DatasetSplits
 from vae_core.errors import CLIError
-from vae_core.metrics import IWAE_K_MAX, evaluate
+from vae_core.metrics import IWAE_K_MAX, evaluate, iwae_nll
+from vae_core.objectives import check_objective
 from vae_core.resources import check_writable
-from vae_core.registry import build_model, list_models
+from vae_core.registry import build_model, list_models, model_config_class
 from vae_core.training import DEVICES, KL_ANNEALING, LIMITS, SEED_MAX, TrainConfig, iter_training, resolve_device
 
 __all__ = ["add_commands", "cmd_train", "cmd_evaluate"]
@@ -41,7 +43,7 @@ def add_commands(subparsers) -> None:
                        help="latent dimensions, 1 to 4096 (default: 20)")
     train.add_argument("--hidden", type=int_range(1, 65536), nargs="+", metavar="N",
                        help="hidden sizes, each 1 to 65536: layers for mlp/cvae (default 400), "
-                            "fully-connected width for conv")
+                            "fully-connected width for conv/vaegan, one width per stochastic layer (or one for all) for hvae")
     train.add_argument("--likelihood", choices=["bernoulli", "gaussian"],
                        help="decoder likelihood (default: suggested by the dataset)")
     train.add_argument("--beta", type=float_range(*LIMITS["beta"]), default=1.0, metavar="B",
@@ -64,6 +66,7 @@ def add_commands(subparsers) -> None:
     train.add_argument("--out", required=True, metavar="CHECKPOINT",
                        help="output checkpoint: a folder, or a single FILE.safetensors")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_family_options(train)
     train.set_defaults(handler=cmd_train)
 
     ev = subparsers.add_parser(
@@ -75,12 +78,16 @@ def add_commands(subparsers) -> None:
     add_data_options(ev)
     ev.add_argument("--split", choices=["test", "train"], default="test")
     ev.add_argument("--iwae-k", type=int_range(1, IWAE_K_MAX), metavar="K",
-                    help=f"importance samples for the IWAE bound, 1 to {IWAE_K_MAX} (e.g. 100 or 5000)")
+                    help=f"importance samples per image for the IWAE log-likelihood bound, 1 to {IWAE_K_MAX} "
+                         "(5000 is the usual protocol); batched, with a progress bar and its ETA")
     ev.add_argument("--batch-size", type=int_range(1, 1_000_000), default=500, metavar="N",
-                    help="images per batch, 1 to 1000000 (default: 500)")
+                    help="images per batch, 1 to 1000000 (default: 500; the IWAE bound scores at most 100 "
+                         "images at a time)")
     ev.add_argument("--device", choices=DEVICES, default="auto")
     ev.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
-                    help=f"seed of the posterior samples, 0 to {SEED_MAX} (default: 0)")
+                    help=f"seed of the posterior samples, 0 to {SEED_MAX} (default: 0): the same seed gives "
+                         "the same numbers")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(handler=cmd_evaluate)
 
@@ -96,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_data_from_args(args)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
                          kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
-                         device=args.device, num_threads=args.threads)
+                         device=args.device, num_threads=args.threads, **objective_settings(args))
     if world > 1 and resolve_device(args.device).type == "cuda":
         config.device = "cuda"
         torch.cuda.set_device(local_rank)
@@ -106,11 +113,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if rank == 0:
             print_warnings(ckpt)
         _check_resume_options(args, ckpt)
+        check_resume_family(args, ckpt)
         model, history, optimizer_state = ckpt.model, ckpt.history, ckpt.optimizer_state
     else:
         # Seed before building: the initial weights are part of a reproducible run.
         torch.manual_seed(args.seed)
         model = build_model(args.model or "mlp", **_model_config(args, data))
+    try:
+        check_objective(model, config.objective, config.samples)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
     bar = None
     if rank == 0 and not args.quiet:
@@ -177,9 +189,33 @@ def _model_config(args: argparse.Namespace, data: DatasetSplits) -> dict:
         if data.num_classes < 2:
             raise CLIError(f"The cvae model needs a labelled dataset; {data.spec} has no labels.")
         config["num_classes"] = data.num_classes
+    model = args.model or "mlp"
     if args.hidden:
-        config["hidden"] = args.hidden[0] if args.model == "conv" else tuple(args.hidden)
+        # conv and vaegan take one fully-connected width; the others a size per layer.
+        single = isinstance(getattr(model_config_class(model)(), "hidden", None), int)
+        config["hidden"] = args.hidden[0] if single else tuple(args.hidden)
+    config.update(model_settings(args, model, config["latent_dim"]))
     return config
+
+
+def _iwae(model, split, args: argparse.Namespace, device) -> dict:
+    # k = 5000 on a 10k-image test set is a long job: batched, with a progress bar and an ETA.
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(split), unit="img", desc=f"IWAE k={args.iwae_k}", dynamic_ncols=True, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        out = iwae_nll(model, split, args.iwae_k, seed=args.seed, batch_size=min(args.batch_size, 100),
+                       device=device, progress=progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"iwae_nll": out["nll"], "iwae_k": out["k"]}
 
 
 def _init_distributed(device: str) -> tuple[int, int, int]:
@@ -205,7 +241,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise CLIError(f"The {args.split} split of {data.spec} has no images: evaluate on the other split "
                        "(--split) or another dataset.")
-    result = evaluate(model, split, batch_size=args.batch_size, iwae_k=args.iwae_k, device=device, seed=args.seed)
+    result = evaluate(model, split, batch_size=args.batch_size, device=device, seed=args.seed)
+    if args.iwae_k:
+        result.update(_iwae(model, split, args, device))
     result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": ckpt.model_name})
     if args.json:
         print(json.dumps(result))

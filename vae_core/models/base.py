@@ -176,6 +176,31 @@ class BaseVAE(nn.Module):
         """
         return self.encode(x, y)[0]
 
+    def map_code_choices(self) -> dict[str, str]:
+        """The codes the map can show for this model, value → label; empty when there is one.
+
+        ``hvae`` offers its top layer, each lower layer and all layers concatenated.
+        """
+        return {}
+
+    @property
+    def map_code_choice(self) -> str | None:
+        """The chosen entry of :meth:`map_code_choices` (None when there is no choice)."""
+        return None
+
+    def set_map_code(self, choice: str) -> None:
+        """Make the map code (and :attr:`latent_dim`, :meth:`decode`) the one named ``choice``.
+
+        Raises
+        ------
+        ValueError
+            For a choice not in :meth:`map_code_choices`.
+        """
+        choices = self.map_code_choices()
+        if choice not in choices:
+            raise ValueError(f"The {self.name} model's map can show {', '.join(choices) or 'only its one code'}, "
+                             f"not {choice!r}.")
+
     def sample_posterior(self, x: Tensor, n: int, y: Tensor | None = None,
                          generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples of the map code from q(z|x) per image, ``n×B×latent_dim``."""

@@ -17,6 +17,7 @@ that layer down with the layers below at their conditional means.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -161,6 +162,24 @@ class HierarchicalVAE(BaseVAE):
         if choice == "all":
             return list(reversed(range(len(self.sizes))))
         return [int(choice) - 1]
+
+    def map_code_choices(self) -> dict[str, str]:
+        n = len(self.sizes)
+        choices = {"top": f"Top layer z{n} ({self.sizes[-1]}-D)"}
+        for i in reversed(range(1, n)):
+            choices[str(i)] = f"Layer z{i} ({self.sizes[i - 1]}-D)" + (", bottom" if i == 1 else "")
+        choices["all"] = f"All layers ({sum(self.sizes)}-D)"
+        return choices
+
+    @property
+    def map_code_choice(self) -> str:
+        choice = str(self.config.map_layer)
+        return "top" if choice == str(len(self.sizes)) else choice
+
+    def set_map_code(self, choice: str) -> None:
+        super().set_map_code(choice)
+        # Only the config changes: the weights serve every choice.
+        self.config = dataclasses.replace(self.config, map_layer=choice)
 
     # -- the two passes --------------------------------------------------------------------
     def _prior_params(self, layer: int, above: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,12 @@ so users see when they leave the data).
 
 Decoding a 28×28 image costs tens of microseconds, so it runs synchronously in the slot;
 ``ImageItem.setImage`` with fixed levels keeps painting cheap.
+
+"Posterior samples" shows, beside the reconstruction, :data:`POSTERIOR_SAMPLES` codes drawn
+from the hovered point's posterior q(z|x) and decoded (``state.posterior_samples`` with
+:data:`POSTERIOR_SEED`). Sampling runs the encoder — an ``iaf``'s flow, every ``hvae``
+layer — so it stays off the hover path: a point's samples are computed once, after the
+cursor has rested for :data:`SAMPLES_DELAY_MS`, and cached until the weights change.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from explorer.ui.qt_utils import Connections, MutedLabel, is_dark, safe_paint
 from explorer.ui.theme import class_colors
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
+POSTERIOR_SAMPLES = 4           # images in the posterior-samples row
+POSTERIOR_SEED = 0              # the same point always shows the same samples
+SAMPLES_DELAY_MS = 30           # the cursor rests this long before samples are drawn
+SAMPLES_CACHE = 512             # points whose samples are kept
 
 
 class TimedImageItem(pg.ImageItem):
@@ -154,6 +164,33 @@ class DecoderView(QtWidgets.QWidget):
         hb = QtWidgets.QVBoxLayout(self.hover_box)
         hb.setContentsMargins(6, 4, 6, 4)
         hb.addLayout(pair)
+        self.samples_toggle = QtWidgets.QCheckBox("Posterior samples")
+        self.samples_toggle.setToolTip(
+            f"Decode {POSTERIOR_SAMPLES} codes drawn from the hovered point's posterior q(z|x) beside its "
+            "reconstruction (which decodes the posterior mean): how much the model hesitates about this image. "
+            "A flow posterior (iaf) can be non-Gaussian here.")
+        self.samples_toggle.toggled.connect(self._on_samples_toggled)
+        hb.addWidget(self.samples_toggle)
+        self.samples_row = QtWidgets.QWidget()
+        sr = QtWidgets.QHBoxLayout(self.samples_row)
+        sr.setContentsMargins(0, 0, 0, 0)
+        sr.setSpacing(4)
+        self.sample_panes = []
+        for _ in range(POSTERIOR_SAMPLES):
+            pane = ImagePane(minimum=32)
+            pane.setMaximumSize(56, 56)
+            pane.setToolTip("A code drawn from q(z|x) of the hovered point, decoded")
+            self.sample_panes.append(pane)
+            sr.addWidget(pane)
+        sr.addStretch(1)
+        self.samples_row.setVisible(False)
+        hb.addWidget(self.samples_row)
+        self.samples_index: int | None = None          # the point whose samples are shown
+        self._samples_cache: dict[int, np.ndarray] = {}
+        self._samples_timer = QtCore.QTimer(self)
+        self._samples_timer.setSingleShot(True)
+        self._samples_timer.setInterval(SAMPLES_DELAY_MS)
+        self._samples_timer.timeout.connect(self._show_samples)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -273,8 +310,44 @@ class DecoderView(QtWidgets.QWidget):
         split = "train" if self.state.dataset is not None and index < len(self.state.dataset.train) else "test"
         self.hover_caption.setText(f"{text}<br>{split} set")
         self.hover_box.setTitle(f"Data point #{index:,}")
+        if self.samples_toggle.isChecked():
+            if index in self._samples_cache:
+                self._show_samples()
+            else:   # off the hover path: drawn once the cursor rests
+                self._samples_timer.start()
+
+    # -- posterior samples -------------------------------------------------------------------------
+    def _on_samples_toggled(self, on: bool) -> None:
+        self.samples_row.setVisible(on)
+        if on:
+            self._show_samples()
+
+    def _show_samples(self) -> None:
+        index = self.map.hovered_index
+        if index is None or self.state.model is None or self.state.images is None:
+            return
+        images = self._samples_cache.get(index)
+        if images is None:
+            try:
+                images = self.state.posterior_samples(index, POSTERIOR_SAMPLES, seed=POSTERIOR_SEED)
+            except (ValueError, RuntimeError):
+                return
+            if len(self._samples_cache) >= SAMPLES_CACHE:
+                self._samples_cache.pop(next(iter(self._samples_cache)))
+            self._samples_cache[index] = images
+        for pane, image in zip(self.sample_panes, images):
+            pane.set_image(image)
+        self.samples_index = index
+
+    def _forget_samples(self) -> None:
+        self._samples_cache.clear()
+        self._samples_timer.stop()
+        self.samples_index = None
+        for pane in self.sample_panes:
+            pane.set_image(None)
 
     def _on_weights_changed(self, *args) -> None:
+        self._forget_samples()
         if self._last_z is not None and self.state.model is not None:
             if len(self._last_z) == getattr(self.state.model, "latent_dim", len(self._last_z)):
                 self.show_code(self._last_z)
@@ -282,6 +355,7 @@ class DecoderView(QtWidgets.QWidget):
                 self._last_z = None
 
     def _on_dataset_changed(self, *args) -> None:
+        self._forget_samples()
         self.original.set_image(None)
         self.reconstruction.set_image(None)
         self.hover_caption.setText("Hover a data point to compare it with its reconstruction")

@@ -175,6 +175,7 @@ class MapPanel(QtWidgets.QWidget):
         escape.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self.clear_marks)
         self._on_busy_changed(False)
+        self._sync_code_choices()
         self._sync_controls()
         self._update_status()
 
@@ -197,6 +198,21 @@ class MapPanel(QtWidgets.QWidget):
         self.kind_combo.setToolTip("Two latent dimensions, the best linear plane (PCA), or UMAP (slow to fit)")
         self.kind_combo.currentIndexChanged.connect(self._on_kind_picked)
         row.addWidget(self.kind_combo)
+        # Which of the model's codes the map shows: only models with several (hvae layers).
+        self.code_box = QtWidgets.QWidget()
+        cl = QtWidgets.QHBoxLayout(self.code_box)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(4)
+        cl.addWidget(QtWidgets.QLabel("Code"))
+        self.code_combo = QtWidgets.QComboBox()
+        self.code_combo.setObjectName("map_code_combo")
+        self.code_combo.setToolTip("Which code the map shows: a hierarchical model's top layer, one of its lower "
+                                   "layers, or all layers concatenated. Decoding a layer runs the generative "
+                                   "path down from it with the layers below at their means. Changing it encodes "
+                                   "the dataset again.")
+        self.code_combo.activated.connect(self._on_code_picked)
+        cl.addWidget(self.code_combo)
+        row.addWidget(self.code_box)
 
         self.dims_box = QtWidgets.QWidget()
         dl = QtWidgets.QHBoxLayout(self.dims_box)
@@ -515,7 +531,23 @@ class MapPanel(QtWidgets.QWidget):
         self._update_status()
 
     def _on_model_changed(self, *args) -> None:
+        self._sync_code_choices()
         self._sync_controls()
+
+    def _sync_code_choices(self) -> None:
+        model = self.state.model
+        choices = model.map_code_choices() if model is not None else {}
+        with signals_blocked(self.code_combo):
+            self.code_combo.clear()
+            for value, label in choices.items():
+                self.code_combo.addItem(label, value)
+            self.code_combo.setCurrentIndex(max(0, self.code_combo.findData(model.map_code_choice if model else None)))
+        self.code_box.setVisible(len(choices) > 1)
+
+    def _on_code_picked(self, index: int) -> None:
+        choice = self.code_combo.itemData(index)
+        if choice is not None and self.state.model is not None:
+            self.state.set_map_code(choice)
 
     def _update_status(self, *args) -> None:
         n = self.map.num_points

@@ -10,6 +10,7 @@ progress bar. The data root field mirrors ``state.data_root`` (the one place it 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from contextlib import ExitStack, contextmanager
@@ -25,6 +26,8 @@ from superqt import QLargeIntSpinBox
 from superqt.utils import signals_blocked
 
 from explorer.state.training import TrainingOptions, dataset_display_name
+from explorer.ui.training.family_options import OWNED as FAMILY_FIELDS
+from explorer.ui.training.family_options import FamilyOptions
 
 __all__ = ["TrainingOptions", "TrainingPanel", "format_duration", "dataset_display_name"]
 
@@ -177,6 +180,7 @@ class TrainingPanel(QWidget):
         self.model_info.setWordWrap(True)
         self.model_info.setEnabled(False)
         form.addRow("", self.model_info)
+        model_form = form
         layout.addWidget(model_box)
 
         # Optimisation
@@ -218,6 +222,11 @@ class TrainingPanel(QWidget):
         self.device_combo = _tip(QComboBox(), "Where to train: the devices found on this machine. The window "
                                               "always decodes on the CPU")
         form.addRow("De&vice:", self.device_combo)
+        # The objective with its K, α, γ, and the chosen family's settings in the model form.
+        self.family = FamilyOptions(model_form, form, self)
+        self.family.changed.connect(self._on_form_changed)
+        self.hidden_edit.textChanged.connect(self._on_form_changed)
+        self.latent_spin.valueChanged.connect(self._on_form_changed)
         layout.addWidget(opt_box)
 
         layout.addStretch(1)
@@ -302,7 +311,7 @@ class TrainingPanel(QWidget):
             self.model_combo.clear()
             for name in models:
                 self.model_combo.addItem(name)
-                self.model_combo.setItemData(self.model_combo.count() - 1, MODEL_DESCRIPTIONS.get(name, ""),
+                self.model_combo.setItemData(self.model_combo.count() - 1, _model_description(name),
                                              Qt.ItemDataRole.ToolTipRole)
             self.device_combo.clear()
             best = devices[0] if devices else "cpu"
@@ -310,6 +319,7 @@ class TrainingPanel(QWidget):
             for name in devices:
                 self.device_combo.addItem(_device_name(name), name)
         self._descriptions = dict(dataset_specs)
+        self.family.configure()
         self._engine_ready = True
         self._restore_form(current)
         self._update_enabled()
@@ -345,6 +355,7 @@ class TrainingPanel(QWidget):
             warmup_epochs=self.warmup_spin.value(),
             seed=self.seed_spin.value(),
             device=self.device_combo.currentData() or "auto",
+            **self.family.values(),
         )
 
     def set_options(self, options: TrainingOptions | dict) -> None:
@@ -369,6 +380,8 @@ class TrainingPanel(QWidget):
         self.warmup_spin.setValue(o.warmup_epochs)
         self.seed_spin.setValue(o.seed)
         _select(self.device_combo, o.device)
+        self.family.set_options(o)
+        self.family.set_model(self.model_combo.currentText() or o.model)
         can_continue = self.state.model is not None
         self.continue_radio.setChecked(bool(o.continue_training and can_continue))
         if not self.continue_radio.isChecked():
@@ -462,7 +475,9 @@ class TrainingPanel(QWidget):
         text = self.hidden_edit.text().replace(" ", "")
         if text in {v.replace(" ", "") for v in MODEL_DEFAULT_HIDDEN.values()} | {""}:
             self.hidden_edit.setText(MODEL_DEFAULT_HIDDEN.get(name, text))
+        self.family.set_model(name)
         self._update_model_info()
+        self._on_form_changed()
 
     def _on_continue_toggled(self, checked: bool) -> None:
         if checked:
@@ -474,6 +489,9 @@ class TrainingPanel(QWidget):
             self.latent_spin.setValue(o.latent_dim)
             self.hidden_edit.setText(", ".join(str(h) for h in o.hidden))
             _select(self.likelihood_combo, o.likelihood)
+            # The model's settings come back; the objective stays as chosen meanwhile.
+            objective = {k: v for k, v in self.family.values().items() if k in ("objective", "samples", "alpha", "gamma")}
+            self.family.set_options(dataclasses.replace(o, **objective))
         self._update_enabled()
         self._update_model_info()
 
@@ -488,6 +506,9 @@ class TrainingPanel(QWidget):
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
         self.hidden_edit.setText(", ".join(str(h) for h in hidden))
         _select(self.likelihood_combo, config.likelihood)
+        settings = {name: getattr(config, name) for name in FAMILY_FIELDS if hasattr(config, name)}
+        self.family.set_options(dataclasses.replace(self.options(), **settings))
+        self.family.set_model(model.name)
 
     def _update_model_info(self) -> None:
         if self.continue_radio.isChecked() and self.state.model is not None:
@@ -496,8 +517,14 @@ class TrainingPanel(QWidget):
             epochs = self.state.epochs_trained
             trained = f"trained for {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "not trained yet"
             self.model_info.setText(f"{describe_model(self.state.model)}; {trained}.")
-        else:
-            self.model_info.setText(MODEL_DESCRIPTIONS.get(self.model_combo.currentText(), ""))
+        elif self._engine_ready:
+            self.model_info.setText(_model_description(self.model_combo.currentText()))
+
+    def _on_form_changed(self, *_args) -> None:
+        # Family settings are checked as they are typed; the reason shows under them.
+        if self._engine_ready and not self.continue_radio.isChecked():
+            self.family.problem(self.options())
+        self._update_enabled()
 
     # -- buttons ------------------------------------------------------------------------------------------------
     def _on_train_clicked(self) -> None:
@@ -518,7 +545,9 @@ class TrainingPanel(QWidget):
         for w in (self.model_combo, self.latent_spin, self.hidden_edit, self.likelihood_combo):
             w.setEnabled(form_enabled and not cont)
         self.warmup_spin.setEnabled(form_enabled and self.anneal_combo.currentData() == "linear")
-        self.train_button.setEnabled(form_enabled)
+        self.family.set_editable(form_enabled and not cont, form_enabled)
+        problem = bool(self.family.problem_label.text()) and not cont
+        self.train_button.setEnabled(form_enabled and not problem)
         self.train_button.setText("Train" if not cont else "Continue")
         self.pause_button.setEnabled(status in ("running", "paused"))
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
@@ -617,6 +646,18 @@ class TrainingPanel(QWidget):
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+def _model_description(name: str) -> str:
+    """One line about model ``name``: ours for the classic three, the model's own for the others."""
+    if name in MODEL_DESCRIPTIONS:
+        return MODEL_DESCRIPTIONS[name]
+    from vae_core.registry import model_description
+
+    try:
+        return model_description(name) + "."
+    except ValueError:
+        return ""
+
+
 def _device_name(device: str) -> str:
     return {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}.get(device, device)
 

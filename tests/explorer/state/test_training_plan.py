@@ -70,3 +70,47 @@ def test_refusals_are_one_sentence_and_change_nothing(document, digits, tmp_path
 def test_with_learning_rate_leaves_an_empty_state_alone():
     assert with_learning_rate(None, 0.1) is None
     assert with_learning_rate({}, 0.1) == {}
+
+
+# -- objectives and model families -----------------------------------------------------------------
+def test_family_options_round_trip_through_the_settings():
+    options = TrainingOptions(model="hvae", objective="tcvae", samples=7, alpha=0.5, gamma=3.0, flow_steps=4,
+                              lower_dims=(12, 6), map_layer="all", gan_weight=0.25, feature_weight=2.0)
+    back = TrainingOptions.from_dict(options.to_dict())
+    assert back == options
+    assert TrainingOptions.from_dict({"lower_dims": "oops", "objective": "iwae"}).lower_dims == (100,)
+
+
+def test_objective_settings_reach_the_train_config():
+    iwae = TrainingOptions(objective="iwae", samples=7, alpha=9.0).train_config()
+    assert (iwae.objective, iwae.samples, iwae.alpha) == ("iwae", 7, 1.0)   # alpha serves tcvae only
+    tc = TrainingOptions(objective="tcvae", samples=7, alpha=0.5, gamma=2.0, beta=4.0).train_config()
+    assert (tc.samples, tc.alpha, tc.gamma, tc.beta) == (1, 0.5, 2.0, 4.0)
+
+
+@pytest.mark.parametrize("options, expected", [
+    (TrainingOptions(model="hvae", latent_dim=2, hidden=(32,), lower_dims=(8, 4), map_layer="2"),
+     {"lower_dims": (8, 4), "hidden": (32, 32, 32), "map_layer": "2"}),
+    (TrainingOptions(model="iaf", latent_dim=2, hidden=(16,), flow_steps=3), {"flow_steps": 3, "hidden": (16,)}),
+    (TrainingOptions(model="vaegan", latent_dim=2, hidden=(16, 8), gan_weight=0.5, feature_weight=0.0),
+     {"gan_weight": 0.5, "feature_weight": 0.0, "hidden": 16}),
+])
+def test_a_new_run_builds_each_family_from_its_options(options, expected, digits):
+    document = ExplorerState()
+    run = prepare_run(document, options, digits, training_config(document, options))
+    for name, value in expected.items():
+        assert getattr(document.model.config, name) == value
+    assert run.model.name == options.model
+
+
+def test_family_and_objective_refusals_change_nothing(document, digits):
+    model = document.model
+    bad = TrainingOptions(model="iaf", flow_steps=65)
+    with pytest.raises(TrainingProblem, match="flow_steps must be a whole number from 0 to 64") as info:
+        prepare_run(document, bad, digits, training_config(document, bad))
+    assert info.value.title == "Cannot build this model"
+    tc = TrainingOptions(model="iaf", objective="tcvae")
+    with pytest.raises(TrainingProblem, match="Gaussian posterior") as info:
+        prepare_run(document, tc, digits, training_config(document, tc))
+    assert info.value.title == "This model cannot train with this objective"
+    assert document.model is model
