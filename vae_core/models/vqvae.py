@@ -52,6 +52,7 @@ from vae_core.ranges import real, whole
 from vae_core.registry import register_model
 
 TEMPERATURE_MAX = 100.0
+_CANDIDATES = 4  # nearest entries by the fast distance that quantize re-ranks exactly
 
 
 @dataclass(frozen=True)
@@ -259,10 +260,14 @@ class VQVAE(BaseVAE):
         b = z.shape[0]
         vectors = z.reshape(-1, self.config.latent_dim)
         codebook = self.codebook.to(vectors.dtype)
-        # Differences, not ‖z‖² − 2z·e + ‖e‖²: an entry's own distance is then exactly 0.
-        distances = torch.cdist(vectors.unsqueeze(0), codebook.unsqueeze(0),
-                                compute_mode="donot_use_mm_for_euclid_dist").squeeze(0)
-        indices = distances.argmin(1)
+        # ‖e‖² − 2z·e (one matrix product) finds the few nearest candidates; their exact
+        # squared differences pick the winner, so an entry's own distance is exactly 0 and a
+        # code made of entries snaps to itself (the expansion alone can rank two close
+        # entries wrongly by rounding). torch.cdist would do the same but does not export to ONNX.
+        scores = codebook.pow(2).sum(1) - 2 * vectors @ codebook.T
+        candidates = scores.topk(min(_CANDIDATES, self.num_codes), dim=1, largest=False).indices.sort(1).values
+        exact = (vectors.unsqueeze(1) - codebook[candidates]).pow(2).sum(-1)
+        indices = candidates.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)  # lowest index on ties
         return indices.view(b, *self._grid), codebook[indices].reshape(b, -1)
 
     def codes_from_indices(self, indices) -> Tensor:
