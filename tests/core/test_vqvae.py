@@ -87,6 +87,18 @@ def test_quantize_gives_the_nearest_codebook_row_exactly(digits):
     assert torch.equal(again, indices) and torch.equal(same, quantized)
 
 
+def test_close_entries_far_from_the_origin_snap_to_themselves(digits):
+    model = _model(digits)
+    with torch.no_grad():
+        codebook = torch.randn(16, 3)
+        codebook[4] = torch.tensor([1000.0, 1000.0, 1000.0])
+        codebook[9] = torch.tensor([1000.0, 1000.0, 1000.0625])  # ‖e‖² rounds away 0.06² in float32
+        model.quantizer.codebook = codebook
+    grid = torch.arange(16).view(1, 4, 4)
+    indices, quantized = model.quantize(model.codes_from_indices(grid))
+    assert torch.equal(indices, grid) and torch.equal(quantized, model.codes_from_indices(grid))
+
+
 def test_decoding_an_edited_index_grid(digits):
     model = _model(digits).eval()
     with torch.no_grad():
