@@ -27,7 +27,10 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     sample per image, the KL in closed form where the model has one), ``recon``, ``kl``,
     ``kl_per_dim`` (list), ``active_units`` (of the map code) and, when ``iwae_k`` is
     given, ``iwae_nll``: the importance-weighted bound with ``k`` samples (Burda et al.,
-    2016), a log-likelihood estimate comparable with published tables.
+    2016), a log-likelihood estimate comparable with published tables. Models add their
+    own entries through :meth:`~vae_core.models.base.BaseVAE.metric_sums` (``vqvae``:
+    ``codebook_usage``, ``codebook_size``, ``perplexity``, ``prior_trained``; its ``kl`` is
+    −log p(codes) under its prior and ``neg_elbo`` bounds −log p(x)).
 
     An adapted model without a logvar or a likelihood is refused with
     :class:`~vae_core.adapter.AdapterError`: its ELBO is not defined.
@@ -55,6 +58,7 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     recon_sum = kl_sum = iwae_sum = 0.0
     kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
     mus = []
+    extra_sums: dict = {}
     for start in range(0, n, batch_size):
         x = torch.from_numpy(images[start : start + batch_size]).to(device)
         y = torch.from_numpy(labels[start : start + batch_size]).to(device) if labels is not None else None
@@ -63,6 +67,8 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
         kl_sum += float(terms.kl.sum())
         kl_dims += terms.kl_per_dim.sum(0).double().cpu()
         mus.append(model.map_code(x, y).double().cpu())
+        for name, value in model.metric_sums(x, y).items():
+            extra_sums[name] = extra_sums[name] + value if name in extra_sums else value
         if iwae_k:
             iwae_sum += float(-_log_marginal(model, x, y, iwae_k, generator).sum())
     if was_training:
@@ -76,6 +82,7 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
         "kl_per_dim": (kl_dims / max(1, n)).tolist(),
         "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum()),
     }
+    result.update(model.metrics_from_sums(extra_sums, n) if extra_sums else {})
     if iwae_k:
         result["iwae_nll"] = iwae_sum / max(1, n)
         result["iwae_k"] = int(iwae_k)

@@ -15,6 +15,8 @@ minimizes), ``recon`` and ``kl`` (so curves of different objectives share a base
 Objectives reach a model only through :meth:`~vae_core.models.base.BaseVAE.loss`,
 :meth:`~vae_core.models.base.BaseVAE.importance_terms` and (``tcvae``) ``encode`` /
 ``decode_logits``, so every registered model trains with every objective it supports.
+``vqvae`` supports only ``elbo``: its posterior is a point mass, neither Gaussian (``tcvae``)
+nor worth sampling (``iwae``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def check_objective(model: BaseVAE, name: str, samples: int = 1) -> None:
         raise ValueError(
             f"The tcvae objective needs a factorised Gaussian posterior; the {model.name!r} model's "
             "posterior is not one (its per-dimension marginals have no closed form)."
+        )
+    if name == "iwae" and not model.stochastic_posterior:
+        raise ValueError(
+            f"The iwae objective needs a posterior to sample from; the {model.name!r} model's posterior is a "
+            "point mass (one code per image), so every importance sample would be the same: train it with elbo."
         )
 
 

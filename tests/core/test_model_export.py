@@ -92,7 +92,7 @@ def test_torchscript_matches_pytorch(exported, batch):
 def test_manifest_names_what_the_graphs_take(exported):
     model, out = exported
     manifest = read_manifest(out)
-    assert manifest["model"] == model.name and manifest["latent_dim"] == 4
+    assert manifest["model"] == model.name and manifest["latent_dim"] == model.latent_dim  # vqvae: the grid's length
     assert manifest["onnx"]["encoder"] == "encoder.onnx" and manifest["torchscript"]["decoder"] == "decoder.pt"
     assert manifest["config"] == json.loads(json.dumps(model.config.to_dict()))
     for part in ("encoder", "decoder"):

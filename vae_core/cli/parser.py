@@ -1,12 +1,13 @@
 """The ``python -m vae_core`` parser and entry point; each command group adds its own
-subcommands (:mod:`vae_core.cli.train`, :mod:`vae_core.cli.latent`)."""
+subcommands (:mod:`vae_core.cli.train`, :mod:`vae_core.cli.latent`,
+:mod:`vae_core.cli.prior`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from vae_core.cli import latent, train
+from vae_core.cli import latent, prior, train
 from vae_core.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrorParser, one_line
 from vae_core.errors import (CheckpointError, CLIError, ConfigError, DatasetError, ExpressionError,
                              NonFiniteLossError, OutputError, ResourceError, ShapeMismatchError)
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
     train.add_commands(sub)
     latent.add_commands(sub)
+    prior.add_commands(sub)
     return parser
 
 

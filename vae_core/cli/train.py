@@ -253,6 +253,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"  reconstruction {result['recon']:.3f}")
         print(f"  KL             {result['kl']:.3f}")
         print(f"  active units   {result['active_units']} / {model.latent_dim}")
+        if "codebook_usage" in result:
+            prior = "learned prior" if result["prior_trained"] else "uniform prior"
+            print(f"  codebook usage {result['codebook_usage']} / {result['codebook_size']} codes")
+            print(f"  perplexity     {result['perplexity']:.2f}")
+            print(f"  prior NLL of the codes ({prior}) {result['kl']:.3f}")
+            print(f"  NLL bound, reconstruction + prior NLL ({prior}) {result['neg_elbo']:.3f}")
         if "iwae_nll" in result:
             print(f"  IWAE NLL (k={args.iwae_k}) {result['iwae_nll']:.3f}")
     return 0

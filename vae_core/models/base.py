@@ -135,6 +135,9 @@ class BaseVAE(nn.Module):
     #: True when q(z|x) of the map code is the factorised Gaussian that :meth:`encode`
     #: returns (objectives such as ``tcvae`` need its density at every pair of images).
     gaussian_posterior: bool = True
+    #: False when q(z|x) is a point mass (``vqvae``): importance sampling (``iwae``) would
+    #: draw the same code K times.
+    stochastic_posterior: bool = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -262,6 +265,19 @@ class BaseVAE(nn.Module):
         """Decode ``n`` codes drawn from the prior N(0, I)."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return self.decode(z, y)
+
+    # -- model-specific evaluation ----------------------------------------------------------
+    def metric_sums(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """Per-batch quantities that :func:`~vae_core.metrics.evaluate` sums over the data.
+
+        Models with statistics beyond the ELBO (``vqvae``: code counts) return tensors
+        here and turn the sums into numbers in :meth:`metrics_from_sums`; others return {}.
+        """
+        return {}
+
+    def metrics_from_sums(self, sums: dict[str, Tensor], n: int) -> dict:
+        """Extra entries of the evaluation result from :meth:`metric_sums` over ``n`` images."""
+        return {}
 
     # -- the objective ------------------------------------------------------------------
     def recon_nll(self, logits: Tensor, x: Tensor) -> Tensor:
