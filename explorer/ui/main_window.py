@@ -634,7 +634,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         model = self.state.model
         epochs = self.state.epochs_trained
         text = describe_model(model) if model is not None else "No model"
-        if model is not None:
+        if model is not None and (epochs or self.state.limitation("train") is None):
             text += f" · {epochs} epoch{'s' if epochs != 1 else ''}"
         self.model_label.setText(text)
 

@@ -630,6 +630,9 @@ class TrainingPanel(QWidget):
         history = self.state.history
         if self.state.model is None:
             return " "
+        reason = self.state.limitation("train")
+        if reason is not None:
+            return reason
         if not history:
             return "This model has not been trained yet."
         last = history[-1]
