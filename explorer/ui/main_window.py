@@ -250,7 +250,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         if dataset:
             self.training_panel.set_dataset_spec(dataset)
         if model_file:
-            self.open_adapted_model(model_file, weights, dataset=dataset or "digits", initial=True)
+            self.open_adapted_model(model_file, weights, dataset=dataset, initial=True)
             return
         path = Path(checkpoint) if checkpoint else None
         if path is None and dataset and not dataset.startswith("digits"):
