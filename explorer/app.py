@@ -1,4 +1,5 @@
-"""Start Latent Explorer: ``latent-explorer [CHECKPOINT] [--dataset SPEC] [--data-root DIR] [--smoke]``.
+"""Start Latent Explorer: ``latent-explorer [CHECKPOINT] [--dataset SPEC] [--data-root DIR] [--smoke]``,
+or ``latent-explorer --model-file ADAPTER.py --weights W --dataset SPEC`` for a model written elsewhere.
 
 The window is shown before the engine (torch) is imported, so it appears quickly; the
 engine loads right after the first paint and the model opens in a worker thread.
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", metavar="SPEC",
                         help="dataset spec: digits, mnist, fashion-mnist, kmnist, cifar10, shapes, shapes:32, "
                              "folder:PATH or npz:PATH (default: the checkpoint's, else digits)")
+    parser.add_argument("--model-file", metavar="FILE",
+                        help="instead of a checkpoint: an adapter (.py file or module name) for a VAE written "
+                             "elsewhere; its code runs (see docs/OWN_MODEL.md)")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="with --model-file: the weights, .safetensors or a torch.save'd state dict")
     parser.add_argument("--data-root", metavar="DIR",
                         help="where torchvision datasets (MNIST, CIFAR-10, ...) are stored or downloaded to; remembered")
     parser.add_argument("--theme", choices=("system", "light", "dark"), help="colour scheme (remembered)")
@@ -67,7 +73,12 @@ def _timing(event: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.model_file and args.checkpoint:
+        parser.error("give either a CHECKPOINT or --model-file, not both")
+    if args.weights and not args.model_file:
+        parser.error("--weights goes with --model-file; a checkpoint holds its own weights")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
     if args.smoke and _no_display_message():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -124,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         # collector's full passes, which would otherwise stall the window now and then.
         gc.freeze()
         _timing("engine_ready")
-        window.open_initial(checkpoint, dataset=dataset, data_root=args.data_root)
+        window.open_initial(checkpoint, dataset=dataset, data_root=args.data_root, model_file=args.model_file,
+                            weights=args.weights)
 
     def loaded(ok: bool) -> None:
         _timing("model_loaded" if ok else "load_failed")

@@ -7,8 +7,10 @@ Steps (each one checked, so the script doubles as an end-to-end test): open the 
 the bundled example; train a new model by clicking Train (on MNIST when it is available
 under --data-root, else on digits); pause, resume, stop; save; reopen the checkpoint; switch
 to the dark theme; show an error with its details; train an hvae and a vaegan from the
-Training panel and show them on the map. Settings go to a temporary folder.
-``--only families`` takes only the last two shots (family-hvae.png, family-vaegan.png).
+Training panel and show them on the map; open a model trained with the PyTorch examples code
+through its adapter. Settings go to a temporary folder. ``--only families`` takes only the
+hvae and vaegan shots (family-hvae.png, family-vaegan.png), ``--only adapted`` only the
+adapted model (adapted-model.png).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families"], default="all",
-                        help="families: only the hvae and vaegan shots (default: all)")
+    parser.add_argument("--only", choices=["all", "families", "adapted"], default="all",
+                        help="families: only the hvae and vaegan shots; adapted: only a model opened through "
+                             "its adapter (adapted-model.png) (default: all)")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -101,6 +104,9 @@ def main() -> int:
     wait_until(window.isVisible, 10, "the window")
     pause_for(0.3)
     window.start_engine()
+    if args.only == "adapted":
+        adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
     loaded = []
     window.initial_load_finished.connect(loaded.append)
     window.open_initial()
@@ -216,6 +222,8 @@ def main() -> int:
                                                            lr=2e-3, seed=0))
 
     family_shots(window, args, shot, wait_until, pause_for)
+    window.state._set_dirty(False)
+    adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
     return _close(window, app, work, settings_dir)
 
 
@@ -294,6 +302,56 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
     assert set(window.loss_plot.terms) == {"gan", "disc", "feature"}
     hover_point(-0.1)
     shot(window, "family-vaegan.png")
+
+
+def adapted_model_shot(window, work: Path, data_root: str, shot, wait_until, pause_for) -> None:
+    """Train the PyTorch examples VAE with its own loop, save its state dict, open it through
+    examples/pytorch_mnist_vae.py and shoot the window (adapted-model.png)."""
+    import importlib.util
+
+    import torch
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    from vae_core.data import load_dataset
+
+    adapter = REPO / "examples" / "pytorch_mnist_vae.py"
+    spec = "mnist" if (Path(data_root) / "MNIST" / "raw").exists() else "digits"
+    window.state.set_data_root(data_root)
+    data = load_dataset(spec, data_root, image_size=28)
+    module_spec = importlib.util.spec_from_file_location("pytorch_mnist_vae", adapter)
+    example = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(example)
+    torch.manual_seed(1)
+    model = example.VAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = torch.from_numpy(data.train.images)
+    for _ in range(2000):   # the example's own loop: about two epochs of MNIST at batch 64
+        x = images[torch.randint(0, len(images), (64,))]
+        out, mu, logvar = model(x)
+        loss = example.loss_function(out, x, mu, logvar)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    weights = work / "model.pt"
+    torch.save(model.state_dict(), weights)
+
+    state = window.state
+    window.open_adapted_model(adapter, weights, dataset=spec)
+    wait_until(lambda: state.model is not None and state.model.name == example.NAME and not window.busy, 120,
+               "the adapted model")
+    maps = window.map_docks
+    view = maps.panel.view
+    wait_until(lambda: state.codes is not None and state.map.ready and not maps.panel.jobs.busy
+               and not view.animating, 180, "the adapted model's map")
+    window.docks["training"].raise_()
+    box = view.mapFromScene(view.vb.sceneBoundingRect()).boundingRect()
+    for k in range(20):
+        QTest.mouseMove(view.viewport(), QPoint(box.left() + int(box.width() * (0.4 + 0.004 * k)),
+                                                box.top() + int(box.height() * (0.45 - 0.003 * k))))
+        pause_for(0.02)
+    assert not window.training_panel.train_button.isEnabled()
+    shot(window, "adapted-model.png")
 
 
 if __name__ == "__main__":

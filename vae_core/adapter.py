@@ -53,6 +53,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from vae_core.errors import AdapterError
 from vae_core.models.base import LIKELIHOODS, BaseVAE, ModelConfig
 
 DECODER_OUTPUTS = ("probabilities", "logits")
@@ -63,10 +64,6 @@ CAPABILITIES = ("encode", "decode", "logvar", "likelihood", "evaluate", "export"
 _PROBABILITY_EPS = 1e-6
 _DRY_RUN_BATCH = 2  # two rows, so that an adapter that drops or mixes the batch axis is caught
 _DOC_HINT = "see docs/OWN_MODEL.md"
-
-
-class AdapterError(ValueError):
-    """An adapter or its weights cannot be used; the message is one sentence saying what to do."""
 
 
 def file_sha256(path) -> str:
@@ -401,13 +398,26 @@ def _capabilities(config: AdapterConfig, has_logvar: bool) -> tuple[dict[str, bo
     return capabilities, reasons
 
 
+def limitation(model, capability: str) -> str | None:
+    """Why ``model`` cannot do ``capability`` (one sentence), or None when it can.
+
+    The one place that tells adapted models from ours: the CLI, the app and export ask
+    here (or :func:`require_capability`) instead of checking the class. Our own models
+    can do everything in :data:`CAPABILITIES`.
+    """
+    if isinstance(model, AdaptedVAE) and not model.capabilities.get(capability, False):
+        return model.limitations.get(capability, f"This adapted model cannot {capability}.")
+    return None
+
+
 def require_capability(model, capability: str) -> None:
     """Raise :class:`AdapterError` if ``model`` is an adapted model lacking ``capability``.
 
     Our own models can do everything, so this is a no-op for them.
     """
-    if isinstance(model, AdaptedVAE):
-        model.require(capability)
+    reason = limitation(model, capability)
+    if reason is not None:
+        raise AdapterError(reason)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -627,5 +637,5 @@ def _dry_run(adapter: Adapter, network: nn.Module, label: str) -> bool:
 __all__ = [
     "AdapterError", "Adapter", "AdapterConfig", "AdaptedVAE", "CAPABILITIES", "DECODER_OUTPUTS",
     "file_sha256", "load_adapter", "load_weights", "load_adapted_model", "check_dataset",
-    "require_capability",
+    "require_capability", "limitation",
 ]

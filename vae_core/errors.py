@@ -9,12 +9,14 @@ re-export these classes.
 from __future__ import annotations
 
 __all__ = [
+    "AdapterError",
     "Cancelled",
     "CheckpointError",
     "CLIError",
     "ConfigError",
     "DatasetError",
     "ExpressionError",
+    "ModelExportError",
     "NonFiniteLossError",
     "NotFittedError",
     "OutputError",
@@ -93,3 +95,16 @@ class ExpressionError(ValueError):
 
 class NotFittedError(RuntimeError):
     """The projection must be fitted (or loaded) before this call."""
+
+
+class AdapterError(ValueError):
+    """An adapter (a model written elsewhere) or its weights cannot be used.
+
+    Raised by :mod:`vae_core.adapter` for an adapter that fails to import, declares
+    something invalid, returns the wrong shapes, weights that do not fit, or a dataset of
+    another image size; the message says what to change.
+    """
+
+
+class ModelExportError(ValueError):
+    """An encoder/decoder export (ONNX, TorchScript) failed or its tools are missing."""

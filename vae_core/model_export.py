@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from vae_core.adapter import AdaptedVAE
+from vae_core.adapter import limitation
+from vae_core.errors import ModelExportError
 from vae_core.models.base import BaseVAE
 
 MANIFEST_FILE = "manifest.json"
@@ -47,10 +48,6 @@ _NOISE = (
     r".*The axis name: .* will not be used.*",
     r".*legacy TorchScript-based ONNX export.*",
 )
-
-
-class ModelExportError(ValueError):
-    """An export failed or its tools are missing; the message is one sentence."""
 
 
 def export_onnx(model_or_checkpoint, out_dir, *, opset: int | None = None) -> Path:
@@ -206,7 +203,7 @@ def _part(model: BaseVAE, part: str) -> tuple[nn.Module, tuple[Tensor, ...], dic
 
 
 def _has_logvar(model: BaseVAE) -> bool:
-    return model.capabilities["logvar"] if isinstance(model, AdaptedVAE) else True
+    return limitation(model, "logvar") is None
 
 
 def _as_tuple(value) -> tuple:

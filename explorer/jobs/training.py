@@ -192,8 +192,11 @@ def error_details(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
 
 
-def _train(model, data, config, history, optimizer_state):
+def _train(model, data, config, history, optimizer_state, tensorboard_dir=None):
     """Generator run in the worker thread: yields :class:`Report`, returns a :class:`TrainingOutcome`.
+
+    With ``tensorboard_dir`` every report also goes to a :class:`TensorBoardLogger`, made
+    and fed here so that its file writes and epoch images never run on the GUI thread.
 
     Exceptions are caught here because superqt's ``GeneratorWorker`` treats any
     ``RuntimeError`` (which includes ``NonFiniteLossError`` and CUDA out-of-memory) as
@@ -204,8 +207,15 @@ def _train(model, data, config, history, optimizer_state):
     lower_thread_priority()
     history = list(history or [])
     gen = iter_training(model, data, config, history=history, optimizer_state=optimizer_state)
+    logger = None
     try:
+        if tensorboard_dir is not None:
+            from vae_core.tensorboard_log import TensorBoardLogger
+
+            logger = TensorBoardLogger(tensorboard_dir, model, data.test)
         for progress in gen:
+            if logger is not None:
+                logger.log_progress(progress)
             if progress.kind != "epoch":
                 yield Report(progress)
                 continue
@@ -216,6 +226,8 @@ def _train(model, data, config, history, optimizer_state):
         return TrainingOutcome("failed", history, friendly_error(exc), error_details(exc), exc)
     finally:
         gen.close()
+        if logger is not None:
+            logger.close()
     return TrainingOutcome("completed", history)
 
 
@@ -266,8 +278,10 @@ class TrainingRunner(QObject):
     def paused(self) -> bool:
         return self._worker is not None and self._worker.is_paused
 
-    def start(self, model, data, config, *, history=None, optimizer_state=None) -> None:
+    def start(self, model, data, config, *, history=None, optimizer_state=None, tensorboard_dir=None) -> None:
         """Train ``model`` (a module of its own, never ``state.model``) on ``data``.
+
+        ``tensorboard_dir``: also log the run there for TensorBoard (from the worker).
 
         ``state.model`` must be a snapshot of the same architecture: epoch reports
         load their weights into it.
@@ -280,7 +294,7 @@ class TrainingRunner(QObject):
             config.num_threads = training_threads()
         self._outcome = None
         self._stop_requested_at = self._pause_requested_at = None
-        worker = _ClosingGeneratorWorker(_train, model, data, config, history, optimizer_state)
+        worker = _ClosingGeneratorWorker(_train, model, data, config, history, optimizer_state, tensorboard_dir)
         worker.yielded.connect(self._on_worker_yielded)
         worker.returned.connect(self._on_worker_returned)
         worker.errored.connect(self._on_worker_errored)

@@ -16,7 +16,7 @@ walks every module to keep it so):
 from __future__ import annotations
 
 from explorer.state.document import (CODE_STATS, DATASET_OPTION_KEYS, MAP_FILES, TRAINING_OUTCOMES, TRAINING_STATES,
-                                     ExplorerState, code_stats, describe_model, map_files, read_checkpoint,
+                                     ExplorerState, code_stats, describe_model, map_files, read_adapted_model, read_checkpoint,
                                      same_dataset)
 from explorer.state.lazy import lazy_names
 from explorer.state.training import (TrainingOptions, TrainingProblem, TrainingRun, build_model_for,
@@ -24,7 +24,7 @@ from explorer.state.training import (TrainingOptions, TrainingProblem, TrainingR
 
 __all__ = ["CODE_STATS", "DATASET_OPTION_KEYS", "MAP_FILES", "TRAINING_OUTCOMES", "TRAINING_STATES", "ExplorerState",
            "TrainingOptions", "TrainingProblem", "TrainingRun", "build_model_for", "code_stats", "dataset_display_name",
-           "describe_model", "map_files", "prepare_run", "read_checkpoint", "same_dataset", "training_config",
+           "describe_model", "map_files", "prepare_run", "read_adapted_model", "read_checkpoint", "same_dataset", "training_config",
            "with_learning_rate"]
 
 # Engine names importable from here without loading torch at import time.

@@ -153,6 +153,26 @@ class ExplorerState:
         self.model_changed.emit(self.model)
         self.history_changed.emit()
 
+    def limitation(self, capability: str) -> str | None:
+        """Why the open model cannot do ``capability`` (one sentence), or None when it can.
+
+        Capabilities are those of :data:`vae_core.adapter.CAPABILITIES` (``train``,
+        ``checkpoint``, ``logvar``, ``evaluate``, ...): a model written elsewhere and opened
+        through an adapter may lack some; ours lack none. Widgets disable what this
+        names and show the sentence as the tooltip.
+        """
+        if self.model is None:
+            return None
+        from vae_core.adapter import limitation
+
+        return limitation(self.model, capability)
+
+    def adopt_adapted_model(self, model: BaseVAE, data: DatasetSplits | None = None) -> None:
+        """Make a model opened through an adapter (:func:`read_adapted_model`) current."""
+        if data is not None and data is not self.dataset:
+            self.set_dataset(data)
+        self.set_model(model, path=None, dirty=False)
+
     def compatible(self, model: BaseVAE | None = None, dataset: DatasetSplits | None = None) -> str | None:
         """None if the model fits the dataset, else a sentence saying why not."""
         from vae_core.training import ShapeMismatchError, check_compatible
@@ -322,6 +342,8 @@ class ExplorerState:
     def display_name(self) -> str:
         """The checkpoint's file name, or "Untitled" for a model never saved."""
         if self.checkpoint_path is None:
+            if self.model is not None and self.limitation("checkpoint") is not None:
+                return self.model.name   # opened from an adapter: its NAME
             return "Untitled" if self.model is not None else ""
         name = self.checkpoint_path.name
         return name[: -len(".safetensors")] if name.endswith(".safetensors") else name
@@ -348,8 +370,13 @@ class ExplorerState:
             when the caller computed them already (the encoding job does, off the GUI
             thread); missing ones are computed on first use.
         """
+        stats = dict(stats or {})
+        if logvar is not None and self.limitation("logvar") is not None:
+            # The encoder gives only μ: its NaN "widths" are unknown, not numbers to average.
+            logvar = None
+            stats.pop("kl", None)
         self.codes, self.logvar = mu, logvar
-        self._code_stats = dict(stats or {})
+        self._code_stats = stats
         self.codes_changed.emit()
 
     def _forget_codes(self) -> None:
@@ -501,6 +528,41 @@ def read_checkpoint(path, *, data_root=None, dataset: DatasetSplits | None = Non
     return ckpt, data
 
 
+def read_adapted_model(model_file, weights=None, *, spec: str | None = None, data_root=None,
+                       current: DatasetSplits | None = None) -> tuple[BaseVAE, DatasetSplits | None]:
+    """Open a model written elsewhere through its adapter, with a dataset it can read.
+
+    Runs the adapter's code: the caller has asked the user first (a worker thread may call
+    this). The dataset is ``current`` when it is ``spec``'s (or no ``spec`` is given) and
+    has the model's image shape; otherwise ``spec`` (default: ``current``'s) is loaded,
+    resampled to the model's image size when its own differs.
+
+    Raises
+    ------
+    vae_core.errors.AdapterError, vae_core.DatasetError
+        The adapter, its weights or the dataset do not work (one sentence each).
+    """
+    from vae_core import load_dataset
+    from vae_core.adapter import check_dataset, load_adapted_model, load_adapter
+
+    shape = tuple(load_adapter(model_file).config.image_shape)
+    spec = spec or (current.spec if current is not None else None)
+    data = None
+    if current is not None and tuple(current.image_shape) == shape and (spec is None or same_dataset(current, spec)):
+        data = current
+    elif spec:
+        options = {}
+        if current is not None and same_dataset(current, spec):
+            options = {k: v for k, v in (current.options or {}).items() if k in DATASET_OPTION_KEYS}
+        data = current if current is not None and same_dataset(current, spec) else load_dataset(spec, data_root)
+        if tuple(data.image_shape[1:]) != shape[1:] and shape[1] == shape[2]:
+            data = load_dataset(spec, data_root, **{**options, "image_size": shape[1]})
+    model = load_adapted_model(model_file, weights, dataset_shape=None if data is None else data.image_shape)
+    if data is not None:
+        check_dataset(model, data)
+    return model, data
+
+
 #: Side files of a checkpoint: inside a folder as named, beside a single file as ``NAME.<name>``.
 MAP_FILES = ("projection.safetensors", "pins.json", "groups.json")
 
@@ -539,7 +601,10 @@ def describe_model(model: BaseVAE | None) -> str:
         parts.append(f"width {hidden}")
     if model.conditional:
         parts.append(f"{model.num_classes} classes")
-    parts.append(config.likelihood.capitalize())
+    parts.append(config.likelihood.capitalize() if config.likelihood else "likelihood not given")
+    source = getattr(config, "source", "")   # an adapter's file or module
+    if source:
+        parts.append(f"from {Path(source).name}")
     return " · ".join(parts)
 
 

@@ -80,6 +80,8 @@ class TrainingOptions:
     map_layer: str = "top"
     gan_weight: float = 1.0
     feature_weight: float = 1.0
+    tensorboard: bool = False         # also log the run for TensorBoard
+    tensorboard_dir: str = ""         # where runs are logged ("" = DEFAULT_TENSORBOARD_DIR)
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
@@ -133,6 +135,26 @@ class TrainingOptions:
         return TrainConfig(**values)
 
 
+#: Where the Training panel logs TensorBoard runs unless told otherwise.
+DEFAULT_TENSORBOARD_DIR = Path.home() / "latent-explorer" / "tensorboard"
+
+
+def tensorboard_run_dir(options: TrainingOptions, data: DatasetSplits, model_name: str, when=None) -> Path | None:
+    """The folder of this run's TensorBoard log, or None when logging is off.
+
+    Each run gets its own subfolder (``mnist-conv-20240131-142501``) of the chosen folder,
+    so ``tensorboard --logdir <folder>`` lists the runs side by side.
+    """
+    if not options.tensorboard:
+        return None
+    import datetime
+
+    when = when or datetime.datetime.now()
+    root = Path(options.tensorboard_dir).expanduser() if options.tensorboard_dir else DEFAULT_TENSORBOARD_DIR
+    dataset = data.spec.partition(":")[0]
+    return root / f"{dataset}-{model_name}-{when:%Y%m%d-%H%M%S}"
+
+
 class TrainingProblem(ValueError):
     """Why a run cannot start: ``title``, one sentence (``str(problem)``), a ``level``
     (``info``/``warning``/``error``) and technical ``details`` (possibly empty)."""
@@ -154,6 +176,7 @@ class TrainingRun:
     config: TrainConfig
     history: list[dict]
     optimizer_state: dict | None
+    tensorboard_dir: Path | None = None
 
 
 def training_config(document, options: TrainingOptions) -> TrainConfig:
@@ -166,6 +189,9 @@ def training_config(document, options: TrainingOptions) -> TrainConfig:
     """
     if options.continue_training and document.model is None:
         raise TrainingProblem("No model to continue", "Open a checkpoint first, or choose “New model”.", level="info")
+    reason = document.limitation("train")
+    if reason is not None:
+        raise TrainingProblem("This model is not trained here", reason, level="info")
     try:
         return options.train_config()
     except ValueError as exc:
@@ -197,7 +223,8 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
         if data is not document.dataset:
             document.set_dataset(data)
         return TrainingRun(document.trainable_copy(), data, config, list(document.history),
-                           with_learning_rate(document.optimizer_state, config.lr))
+                           with_learning_rate(document.optimizer_state, config.lr),
+                           tensorboard_run_dir(options, data, document.model.name))
     try:
         model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
                                 likelihood=None if options.likelihood == "auto" else options.likelihood,
@@ -212,7 +239,8 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
     if data is not document.dataset:
         document.set_dataset(data)
     document.set_model(model, dirty=False)
-    return TrainingRun(document.trainable_copy(), data, config, [], None)
+    return TrainingRun(document.trainable_copy(), data, config, [], None,
+                       tensorboard_run_dir(options, data, model.name))
 
 
 def with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:

@@ -6,13 +6,15 @@ loop keeps running (training progress, tests) while the message is on screen.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel,
                                QMessageBox, QPlainTextEdit, QPushButton, QStyle, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-__all__ = ["ErrorDialog", "show_error", "ask_save_changes", "ShortcutsDialog"]
+__all__ = ["ErrorDialog", "show_error", "ask_save_changes", "ask_run_code", "ShortcutsDialog"]
 
 
 class ErrorDialog(QDialog):
@@ -115,6 +117,25 @@ def ask_save_changes(parent: QWidget | None, name: str, doing: str = "closing") 
     answer = box.exec()
     return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
         QMessageBox.StandardButton(answer), "cancel")
+
+
+def ask_run_code(parent: QWidget | None, path) -> bool:
+    """Ask before an adapter file's code runs; True when the user allows it.
+
+    The window asks once per file content (it remembers the SHA-256 of the files allowed),
+    so an edited file is asked about again.
+    """
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Run This Model Code?")
+    box.setText(f"Opening “{Path(path).name}” runs the Python code in it, with your permissions.")
+    box.setInformativeText(f"{path}\n\nOpen it only if you wrote it or trust where it came from. You are asked "
+                           "again if the file changes.")
+    run = box.addButton("Run and Open", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is run
 
 
 class ShortcutsDialog(QDialog):

@@ -34,12 +34,13 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWid
 
 from explorer.jobs.prefetch import Prefetcher
 from explorer.jobs.training import Task, TrainingRunner
-from explorer.state import ExplorerState, describe_model, read_checkpoint, same_dataset
+from explorer.state import ExplorerState, describe_model, read_adapted_model, read_checkpoint, same_dataset
 from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, prepare_run,
                                      training_config)
-from explorer.ui.dialogs import ask_save_changes, show_error
+from explorer.ui.dialogs import ask_run_code, ask_save_changes, show_error
 from explorer.ui.main_window_docks import DockLayoutMixin
-from explorer.ui.main_window_menus import MenuBarMixin
+from explorer.ui.main_window_menus import EXPORT_MODEL_TIP, SAVE_AS_TIP, SAVE_TIP, MenuBarMixin
+from explorer.ui.training.panel import train_tooltip
 
 ORGANIZATION = "LatentExplorer"
 APPLICATION = "Latent Explorer"
@@ -48,6 +49,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "digits-mlp-2d"
 DAMAGED_PARTS_TITLE = "Part of the checkpoint was damaged"
 CHECKPOINT_FILTER = "Latent Explorer checkpoints (*.safetensors config.json)"
+ADAPTER_FILTER = "Python adapter files (*.py)"
+WEIGHTS_FILTER = "Weights (*.safetensors *.pt *.pth *.bin *.ckpt)"
+TRUSTED_KEY = "adapters/trusted"    # SHA-256 of the adapter files the user allowed to run
+MAX_TRUSTED = 200
 
 
 def default_checkpoint() -> Path | None:
@@ -237,16 +242,22 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         install_map(self)  # first: the studio looks for the map as the central panel
         install_studio(self)
 
-    def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None) -> None:
+    def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None, model_file=None,
+                     weights=None) -> None:
         """Open ``checkpoint`` (or the bundled example) in a worker; emit ``initial_load_finished``.
 
         ``dataset`` (a spec) selects the training dataset; with no checkpoint and a dataset
-        other than the example's, only that dataset is loaded.
+        other than the example's, only that dataset is loaded. ``model_file`` (with
+        ``weights``) opens a model written elsewhere instead: given on the command line, it
+        is the user's explicit choice to run that code, so nothing is asked.
         """
         if data_root:
             self.state.set_data_root(data_root)
         if dataset:
             self.training_panel.set_dataset_spec(dataset)
+        if model_file:
+            self.open_adapted_model(model_file, weights, dataset=dataset, initial=True)
+            return
         path = Path(checkpoint) if checkpoint else None
         if path is None and dataset and not dataset.startswith("digits"):
             self._load_dataset_only(dataset)
@@ -279,6 +290,81 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         if path:
             p = Path(path)
             self.open_checkpoint(p.parent if p.name == "config.json" else p)
+
+    def open_model_code_dialog(self) -> None:
+        """File ▸ Open Model Code…: an adapter file, its weights, then (asked once per file) run it."""
+        start = str(self.settings.value("files/adapter_dir", "") or Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open Model Code (an adapter file)", start,
+                                              f"{ADAPTER_FILTER};;All files (*)")
+        if not path:
+            return
+        self.settings.setValue("files/adapter_dir", str(Path(path).parent))
+        weights, _ = QFileDialog.getOpenFileName(self, f"Choose the Weights for {Path(path).name}",
+                                                 str(Path(path).parent), f"{WEIGHTS_FILTER};;All files (*)")
+        if not weights:
+            return
+        if not self.allow_code(path):
+            self.statusBar().showMessage(f"{Path(path).name} was not opened.", 5000)
+            return
+        self.open_adapted_model(path, weights)
+
+    def allow_code(self, path) -> bool:
+        """Whether ``path``'s code may run: asked once per file content, remembered by its SHA-256."""
+        from vae_core.adapter import AdapterError, file_sha256
+
+        try:
+            sha = file_sha256(path)
+        except AdapterError as exc:
+            self.show_error("Could not open the model code", str(exc))
+            return False
+        trusted = self._trusted_hashes()
+        if sha in trusted:
+            return True
+        if not ask_run_code(self, Path(path).resolve()):
+            return False
+        self.settings.setValue(TRUSTED_KEY, json.dumps([sha, *trusted][:MAX_TRUSTED]))
+        return True
+
+    def _trusted_hashes(self) -> list[str]:
+        raw = self.settings.value(TRUSTED_KEY, "[]")
+        try:
+            items = json.loads(raw) if isinstance(raw, str) else []
+        except ValueError:
+            items = []
+        return [h for h in items if isinstance(h, str)]
+
+    def open_adapted_model(self, model_file, weights=None, *, dataset: str | None = None,
+                           initial: bool = False) -> bool:
+        """Open a model written elsewhere (its adapter runs) with a dataset it reads, in a worker.
+
+        The dataset is ``dataset`` (a spec), else the Training panel's choice, resampled to the
+        model's image size when needed. The caller has made sure the user wants the code run.
+        """
+        if self.state.is_training:
+            self.show_error("Training is running", "Stop training before opening another model.", level="info")
+            return False
+        if self.busy:
+            self.statusBar().showMessage("Still loading; try again in a moment.", 4000)
+            return False
+        if not initial and not self._confirm_discard("opening another model"):
+            return False
+        spec = dataset or self.training_panel.current_dataset_spec() or None
+        current, root = self.state.dataset, self._data_root()
+
+        def done(result) -> None:
+            model, data = result
+            self.state.adopt_adapted_model(model, data)
+            where = f" · {dataset_display_name(data.spec)}" if data is not None else ""
+            self.statusBar().showMessage(f"Opened {model.name} from {Path(model_file).name}{where}", 6000)
+            if initial:
+                self.initial_load_finished.emit(True)
+
+        task = self.run_task(f"Opening {Path(str(model_file)).name}…", read_adapted_model, model_file, weights,
+                             spec=spec, data_root=root, current=current, on_done=done,
+                             doing="Opening the model code", error_title="Could not open the model code")
+        if initial:
+            task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
+        return True
 
     def open_default(self) -> None:
         path = default_checkpoint()
@@ -350,13 +436,17 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             self.statusBar().showMessage("There is no model to save yet.", 4000)
             return False
         path = self.state.checkpoint_path
-        if path is None or self._is_bundled(path):
+        if path is None or self._is_bundled(path) or self.state.limitation("checkpoint") is not None:
             return self.save_as()
         return self._save_to(path)
 
     def save_as(self) -> bool:
         if self.state.model is None:
             self.statusBar().showMessage("There is no model to save yet.", 4000)
+            return False
+        reason = self.state.limitation("checkpoint")
+        if reason is not None:
+            self.show_error("This model is not saved here", reason, level="info")
             return False
         start_dir = Path(str(self.settings.value("files/last_dir", "")) or Path.home())
         name = self.state.display_name if self.state.checkpoint_path and not self._is_bundled(self.state.checkpoint_path) \
@@ -495,8 +585,10 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         except TrainingProblem as problem:
             self._show_problem(problem)
             return
-        self.runner.start(run.model, run.data, run.config, history=run.history, optimizer_state=run.optimizer_state)
-        self.statusBar().showMessage(f"Training on {dataset_display_name(data.spec)}…", 4000)
+        self.runner.start(run.model, run.data, run.config, history=run.history, optimizer_state=run.optimizer_state,
+                          tensorboard_dir=run.tensorboard_dir)
+        logged = f"; TensorBoard log in {run.tensorboard_dir}" if run.tensorboard_dir is not None else ""
+        self.statusBar().showMessage(f"Training on {dataset_display_name(data.spec)}…{logged}", 6000)
 
     def _show_problem(self, problem: TrainingProblem) -> None:
         self.show_error(problem.title, str(problem), problem.details, level=problem.level)
@@ -548,7 +640,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         model = self.state.model
         epochs = self.state.epochs_trained
         text = describe_model(model) if model is not None else "No model"
-        if model is not None:
+        if model is not None and (epochs or self.state.limitation("train") is None):
             text += f" · {epochs} epoch{'s' if epochs != 1 else ''}"
         self.model_label.setText(text)
 
@@ -579,17 +671,26 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         idle = status == "idle"
         ready = self.engine_ready and not self.busy
         a = self.actions
-        a["train"].setEnabled(ready and idle)
         a["pause"].setEnabled(status in ("running", "paused"))
         a["pause"].setText("&Resume" if status == "paused" else "&Pause")
         a["stop"].setEnabled(status in ("running", "paused"))
         for name in ("open", "open_default", "open_folder"):
             a[name].setEnabled(ready and idle)
         self.menus["Recent"].setEnabled(ready and idle)
+        a["open_code"].setEnabled(ready and idle)
         has_model = self.state.model is not None
-        a["save"].setEnabled(has_model)
-        a["save_as"].setEnabled(has_model)
-        self.training_panel.train_button.setEnabled(ready and idle)
+        cannot_save = self.state.limitation("checkpoint")
+        for name, tip in (("save", SAVE_TIP), ("save_as", SAVE_AS_TIP)):
+            a[name].setEnabled(has_model and cannot_save is None)
+            a[name].setToolTip(cannot_save or tip)
+            a[name].setStatusTip(cannot_save or tip)
+        a["export_model"].setEnabled(has_model and ready and self.state.limitation("export") is None)
+        a["export_model"].setToolTip(self.state.limitation("export") or EXPORT_MODEL_TIP)
+        cannot_train = self.state.limitation("train")
+        a["train"].setEnabled(ready and idle and cannot_train is None)
+        a["train"].setToolTip(train_tooltip(cannot_train))
+        self.training_panel.train_button.setEnabled(ready and idle and cannot_train is None)
+        self.training_panel.train_button.setToolTip(train_tooltip(cannot_train))
 
     def _update_busy(self) -> None:
         busy = bool(self._tasks)

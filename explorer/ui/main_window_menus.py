@@ -19,6 +19,11 @@ from explorer.ui.dialogs import ShortcutsDialog
 from explorer.ui.theme import apply_theme
 
 
+SAVE_TIP = "Save the model, its history and optimizer state"
+SAVE_AS_TIP = "Save the model under a new name (a .safetensors file or a folder)"
+EXPORT_MODEL_TIP = "Write the encoder and decoder as ONNX and/or TorchScript files for other programs"
+
+
 class MenuBarMixin:
     """Menus, actions and the status bar of :class:`~explorer.ui.main_window.MainWindow`."""
 
@@ -65,6 +70,9 @@ class MenuBarMixin:
         file_menu.addAction(self._action("open", "&Open Checkpoint…", self.open_checkpoint_dialog,
                                          shortcut=QKeySequence.StandardKey.Open, icon=sp.SP_DialogOpenButton,
                                          tip="Open a saved model (a checkpoint folder or .safetensors file) and its dataset"))
+        file_menu.addAction(self._action("open_code", "Open &Model Code…", self.open_model_code_dialog,
+                                         tip="Open a VAE written elsewhere: an adapter .py file that builds it and "
+                                             "its weights (the file's code runs; you are asked first)"))
         self.menus["Recent"] = file_menu.addMenu("Open &Recent")
         self.menus["Recent"].setToolTipsVisible(True)
         file_menu.addAction(self._action("open_default", "Open the &Bundled Example", self.open_default,
@@ -75,9 +83,9 @@ class MenuBarMixin:
                                              "as the training dataset"))
         file_menu.addSeparator()
         file_menu.addAction(self._action("save", "&Save", self.save, shortcut=QKeySequence.StandardKey.Save,
-                                         icon=sp.SP_DialogSaveButton, tip="Save the model, its history and optimizer state"))
+                                         icon=sp.SP_DialogSaveButton, tip=SAVE_TIP))
         file_menu.addAction(self._action("save_as", "Save &As…", self.save_as, shortcut=QKeySequence.StandardKey.SaveAs,
-                                         tip="Save the model under a new name (a .safetensors file or a folder)"))
+                                         tip=SAVE_AS_TIP))
         file_menu.addSeparator()
         file_menu.addAction(self._action("quit", "&Quit", self.close, shortcut=QKeySequence.StandardKey.Quit,
                                          tip="Quit Latent Explorer (asks to save unsaved training)"))
@@ -118,6 +126,8 @@ class MenuBarMixin:
 
         export = self.menus["Export"] = bar.addMenu("E&xport")
         export.setToolTipsVisible(True)
+        export.addAction(self._action("export_model", "&Model…", self.export_model, tip=EXPORT_MODEL_TIP))
+        export.addSeparator()
         export.addAction(self._action("export_history", "Training &History as CSV…", self.export_history,
                                       tip="Save the per-epoch losses and metrics as a CSV table"))
         export.addAction(self._action("export_loss_plot", "&Loss Curves as PNG…", self.export_loss_plot,
@@ -187,6 +197,18 @@ class MenuBarMixin:
             return
         QApplication.clipboard().setImage(self.sample_view.grab().toImage())
         self.statusBar().showMessage("Samples copied to the clipboard.", 3000)
+
+    def export_model(self) -> None:
+        """Export ▸ Model…: the encoder and decoder as ONNX and/or TorchScript (a dialog)."""
+        from explorer.ui.model_export_dialog import ModelExportDialog
+
+        if self.state.model is None:
+            self.statusBar().showMessage("Open or train a model first.", 4000)
+            return
+        dialog = ModelExportDialog(self.state, self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.model_export_dialog = dialog
 
     def export_history(self) -> None:
         history = self.state.history

@@ -13,8 +13,9 @@ from vae_core.errors import CLIError
 from vae_core.ranges import range_text
 from vae_core.training import check_compatible
 
-__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "add_data_options", "positive_int",
-           "int_range", "float_range", "one_line", "load_data_from_args", "load_checkpoint_for", "print_warnings"]
+__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "IntermixedParser", "add_data_options", "positive_int",
+           "int_range", "float_range", "one_line", "load_data_from_args", "load_checkpoint_for", "print_warnings",
+           "add_model_source", "load_model_for"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -25,6 +26,27 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # one line instead of usage + error
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+class IntermixedParser(OneLineErrorParser):
+    """A :class:`OneLineErrorParser` that collects positionals wherever they stand.
+
+    ``arithmetic [CHECKPOINT] EXPRESSION`` has an optional positional before a required
+    one: plain argparse would give ``CHECKPOINT`` to ``EXPRESSION`` in
+    ``arithmetic run --out a.png -- EXPR``, because it fills positionals chunk by chunk
+    between options. Intermixed parsing sees both at once.
+    """
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # parse_known_intermixed_args calls back here twice
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
 
 
 def one_line(text: str) -> str:
@@ -146,3 +168,64 @@ def load_checkpoint_for(args: argparse.Namespace, *,
     data = load_data_from_args(args, spec, options)
     check_compatible(ckpt.model, data)
     return ckpt, data
+
+
+def add_model_source(parser: argparse.ArgumentParser) -> None:
+    """Add ``CHECKPOINT`` (optional) and ``--model-file``/``--weights`` (read by :func:`load_model_for`)."""
+    parser.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                        help="checkpoint folder or .safetensors file (or --model-file instead)")
+    parser.add_argument("--model-file", metavar="FILE",
+                        help="instead of a checkpoint: an adapter (.py file or module name) for a VAE written "
+                             "elsewhere; its code runs (see docs/OWN_MODEL.md)")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="with --model-file: the weights, .safetensors or a torch.save'd state dict "
+                             "(default: the ones build_model() sets)")
+
+
+def load_model_for(args: argparse.Namespace, *, dataset_required: bool = True, load_data: bool = True) -> tuple:
+    """The model named on the command line (a checkpoint or an adapter) and its dataset.
+
+    With ``load_data=False`` no dataset is loaded (``data`` is None) and none is required.
+
+    Returns
+    -------
+    model : BaseVAE
+    name : str
+        The checkpoint's model name or the adapter's ``NAME``.
+    data : DatasetSplits or None
+        None only without ``dataset_required`` when no dataset is known.
+
+    Raises
+    ------
+    CLIError
+        Neither or both of ``CHECKPOINT`` and ``--model-file``; ``--weights`` without
+        ``--model-file``; ``--model-file`` without ``--dataset`` (when one is required).
+    AdapterError
+        The adapter, its weights or the dataset's image size do not fit.
+    """
+    from vae_core.adapter import check_dataset, load_adapted_model
+
+    model_file = getattr(args, "model_file", None)
+    weights = getattr(args, "weights", None)
+    if model_file:
+        if args.checkpoint:
+            raise CLIError(f"Give either a checkpoint ({args.checkpoint}) or --model-file, not both.")
+        data = None
+        if load_data and getattr(args, "dataset", None):
+            data = load_data_from_args(args)
+        elif load_data and dataset_required:
+            raise CLIError("--model-file needs --dataset: an adapter does not say which images its model reads.")
+        model = load_adapted_model(model_file, weights, dataset_shape=None if data is None else data.image_shape)
+        if data is not None:
+            check_dataset(model, data)
+        return model, model.name, data
+    if weights:
+        raise CLIError("--weights goes with --model-file; a checkpoint holds its own weights.")
+    if not args.checkpoint:
+        raise CLIError("Give a checkpoint, or --model-file FILE with --weights and --dataset.")
+    if not load_data:
+        ckpt = load_checkpoint(args.checkpoint)
+        print_warnings(ckpt)
+        return ckpt.model, ckpt.model_name, None
+    ckpt, data = load_checkpoint_for(args, dataset_required=dataset_required)
+    return ckpt.model, ckpt.model_name, data

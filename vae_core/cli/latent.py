@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_core.cli.common import add_data_options, float_range, int_range, load_checkpoint_for
+from vae_core.cli.common import IntermixedParser, add_data_options, add_model_source, float_range, int_range, load_model_for
 from vae_core.errors import CLIError, ExpressionError
 from vae_core.export import FPS_MAX, MAX_FRAMES, SUPPORTED_EXTENSIONS, UPSCALE_MAX, export_animation, prepare_frames
 from vae_core.latent.expressions import STRENGTH_MAX
@@ -62,8 +62,9 @@ def _index(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder or .safetensors file")
-    p.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
+    add_model_source(p)
+    p.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on; "
+                                                     "required with --model-file)")
     add_data_options(p)
     p.add_argument("--split", choices=["all", "train", "test"], default="all",
                    help="which images the indices refer to (default: all = train then test)")
@@ -107,6 +108,9 @@ def add_commands(subparsers) -> None:
         description="Evaluate a latent arithmetic expression over the dataset's codes and write the decoded "
                     "operands and the result side by side, with captions.",
         epilog=EXPRESSION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # add_parser() always builds the subparsers' class; this one (a subclass adding no state)
+    # needs intermixed parsing for its optional CHECKPOINT before EXPRESSION.
+    arith.__class__ = IntermixedParser
     _common(arith)
     arith.add_argument("expression", metavar="EXPRESSION", help="see 'expression syntax' below")
     arith.add_argument("--strength", type=float_range(-STRENGTH_MAX, STRENGTH_MAX), default=1.0, metavar="S",
@@ -126,9 +130,9 @@ def _check_out(path: str) -> None:
 
 
 def _load(args):
-    ckpt, data = load_checkpoint_for(args)
+    model, _, data = load_model_for(args)
     device = resolve_device(args.device)
-    model = ckpt.model.to(device).eval()
+    model = model.to(device).eval()
     split = {"all": data.all, "train": lambda: data.train, "test": lambda: data.test}[args.split]()
     return model, data, split, device
 

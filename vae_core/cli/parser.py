@@ -7,17 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vae_core.cli import latent, prior, train
+from vae_core.cli import latent, model_export, prior, train
 from vae_core.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrorParser, one_line
-from vae_core.errors import (CheckpointError, CLIError, ConfigError, DatasetError, ExpressionError,
-                             NonFiniteLossError, OutputError, ResourceError, ShapeMismatchError)
+from vae_core.errors import (AdapterError, CheckpointError, CLIError, ConfigError, DatasetError, ExpressionError,
+                             ModelExportError, NonFiniteLossError, OutputError, ResourceError, ShapeMismatchError)
 
 __all__ = ["build_parser", "main", "USER_ERRORS"]
 
 #: Mistakes the user can fix: one line on stderr and exit status 2. Anything else is a
 #: bug and keeps its traceback.
 USER_ERRORS = (CLIError, ConfigError, DatasetError, CheckpointError, ShapeMismatchError, ExpressionError,
-               ResourceError, OutputError)
+               ResourceError, OutputError, AdapterError, ModelExportError)
 EXIT_FAILED = 1
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_commands(sub)
     latent.add_commands(sub)
     prior.add_commands(sub)
+    model_export.add_commands(sub)
     return parser
 
 

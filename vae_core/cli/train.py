@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
-from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, float_range, int_range, load_checkpoint_for,
-                                 load_data_from_args, print_warnings)
+from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, add_model_source, float_range, int_range,
+                                 load_data_from_args, load_model_for, print_warnings)
 from vae_core.cli.family import add_family_options, check_resume_family, model_settings, objective_settings
 from vae_core.data import DATASET_SPECS, DatasetSplits
 from vae_core.errors import CLIError
@@ -65,6 +65,9 @@ def add_commands(subparsers) -> None:
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
     train.add_argument("--out", required=True, metavar="CHECKPOINT",
                        help="output checkpoint: a folder, or a single FILE.safetensors")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log losses, test metrics, per-dimension KL, reconstructions and prior samples "
+                            "to this TensorBoard run folder (view with: tensorboard --logdir DIR)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_family_options(train)
     train.set_defaults(handler=cmd_train)
@@ -73,8 +76,9 @@ def add_commands(subparsers) -> None:
         "evaluate", help="evaluate a checkpoint on a dataset",
         description="Negative ELBO, its terms, active units and (with --iwae-k) the importance-weighted "
                     "log-likelihood bound, all in nats per image.")
-    ev.add_argument("checkpoint", metavar="CHECKPOINT")
-    ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
+    add_model_source(ev)
+    ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on; "
+                                                      "required with --model-file)")
     add_data_options(ev)
     ev.add_argument("--split", choices=["test", "train"], default="test")
     ev.add_argument("--iwae-k", type=int_range(1, IWAE_K_MAX), metavar="K",
@@ -124,6 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
+    logger = _tensorboard_logger(args.tensorboard, model, data) if rank == 0 and args.tensorboard else None
     bar = None
     if rank == 0 and not args.quiet:
         from tqdm import tqdm
@@ -133,6 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = list(history)
     try:
         for report in gen:
+            if logger is not None:
+                logger.log_progress(report)
             if bar is not None:
                 bar.total = report.total_steps
                 bar.n = report.step
@@ -154,6 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+        if logger is not None:
+            logger.close()
         if world > 1:
             torch.distributed.destroy_process_group()
     if rank == 0:
@@ -161,6 +170,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "test_neg_elbo" in last:
             print(f"saved {out}  (test negative ELBO {last['test_neg_elbo']:.2f} nats)", file=sys.stderr)
     return 0
+
+
+def _tensorboard_logger(folder: str, model, data: DatasetSplits):
+    """A TensorBoardLogger for ``folder``, checked before training starts."""
+    check_writable(Path(folder) / "events.probe")
+    try:
+        from vae_core.tensorboard_log import TensorBoardLogger
+
+        return TensorBoardLogger(folder, model, data.test)
+    except ImportError as exc:
+        raise CLIError(f"{exc} Or leave out --tensorboard.") from None
 
 
 def _check_resume_options(args: argparse.Namespace, ckpt) -> None:
@@ -234,9 +254,9 @@ def _init_distributed(device: str) -> tuple[int, int, int]:
 # -- evaluate -------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``python -m vae_core evaluate``."""
-    ckpt, data = load_checkpoint_for(args)
+    model, name, data = load_model_for(args)
     device = resolve_device(args.device)
-    model = ckpt.model.to(device)
+    model = model.to(device)
     split = data.test if args.split == "test" else data.train
     if len(split) == 0:
         raise CLIError(f"The {args.split} split of {data.spec} has no images: evaluate on the other split "
@@ -244,11 +264,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(model, split, batch_size=args.batch_size, device=device, seed=args.seed)
     if args.iwae_k:
         result.update(_iwae(model, split, args, device))
-    result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": ckpt.model_name})
+    result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": name})
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{ckpt.model_name} on {data.spec} ({args.split}, {len(split)} images), nats per image:")
+        print(f"{name} on {data.spec} ({args.split}, {len(split)} images), nats per image:")
         print(f"  negative ELBO  {result['neg_elbo']:.3f}")
         print(f"  reconstruction {result['recon']:.3f}")
         print(f"  KL             {result['kl']:.3f}")

@@ -61,6 +61,7 @@ class KLBars(QWidget):
 
         state.model_changed.connect(self._on_state_model_changed)
         state.history_changed.connect(self._on_state_history_changed)
+        state.codes_changed.connect(self._on_state_codes_changed)
         state.training_progressed.connect(self._on_state_training_progressed)
         self._show_history()
 
@@ -99,10 +100,22 @@ class KLBars(QWidget):
         kl = self.state.kl_per_dim
         if kl is not None:
             self.set_values(kl, "test set")
+        elif self.state.model is not None and self.state.limitation("train") is not None:
+            # Trained elsewhere, no history here: the posteriors of the encoded data, when known.
+            reason = self.state.limitation("logvar")
+            self.set_values(None if reason else self.state.code_stat("kl"), "posteriors of the data")
+            if reason:
+                self.summary.setText(reason)
+            elif self.values is None:
+                self.summary.setText("KL per dimension shows once the data is encoded.")
         elif self.state.model is not None:
             self.set_values(np.zeros(self.state.model.latent_dim), "untrained")
         else:
             self.set_values(None)
+
+    def _on_state_codes_changed(self) -> None:
+        if not self.state.is_training and self.state.kl_per_dim is None:
+            self._show_history()
 
     def _on_state_model_changed(self, _model) -> None:
         self._pending = None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QStyle, QToolButton,
                                QVBoxLayout, QWidget)
@@ -40,6 +40,17 @@ MODEL_DESCRIPTIONS = {
 FOLDER_ITEM = "folder:PATH"
 NPZ_ITEM = "npz:PATH"
 TORCHVISION_SPECS = ("mnist", "fashion-mnist", "kmnist", "cifar10")
+
+
+CONTINUE_TIP = "Train the open model further, keeping its weights, optimizer state and history"
+TRAIN_TIP = "Start training with these settings (Ctrl+T)"
+
+
+def train_tooltip(cannot_train: str | None) -> str:
+    """The Train button's tooltip: what it does, or why the open model cannot be trained here."""
+    if cannot_train is None:
+        return TRAIN_TIP
+    return f"{cannot_train} To train a model here, open a checkpoint or the bundled example first (File menu)."
 
 
 def format_duration(seconds: float) -> str:
@@ -149,8 +160,7 @@ class TrainingPanel(QWidget):
         start_row = QVBoxLayout()
         start_row.setSpacing(2)
         self.new_radio = _tip(QRadioButton("&New model"), "Train a new model from scratch with the settings below")
-        self.continue_radio = _tip(QRadioButton("&Continue the current model"),
-                                   "Train the open model further, keeping its weights, optimizer state and history")
+        self.continue_radio = _tip(QRadioButton("&Continue the current model"), CONTINUE_TIP)
         self.new_radio.setChecked(True)
         self._start_group = QButtonGroup(self)
         self._start_group.addButton(self.new_radio)
@@ -228,6 +238,7 @@ class TrainingPanel(QWidget):
         self.hidden_edit.textChanged.connect(self._on_form_changed)
         self.latent_spin.valueChanged.connect(self._on_form_changed)
         layout.addWidget(opt_box)
+        layout.addWidget(self._build_logging_box())
 
         layout.addStretch(1)
 
@@ -243,7 +254,7 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.setSpacing(6)
         style = self.style()
-        self.train_button = _tip(QPushButton("Train"), "Start training with these settings (Ctrl+T)")
+        self.train_button = _tip(QPushButton("Train"), TRAIN_TIP)
         self.train_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.train_button.setDefault(True)
         self.train_button.clicked.connect(self._on_train_clicked)
@@ -281,6 +292,38 @@ class TrainingPanel(QWidget):
         self._controls = controls
 
         self._restore_form(TrainingOptions())
+
+    def _build_logging_box(self) -> QGroupBox:
+        from explorer.state.training import DEFAULT_TENSORBOARD_DIR
+
+        box = QGroupBox("Logging")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.tensorboard_check = _tip(QCheckBox("Log to &TensorBoard"),
+                                      "Also write the losses, test metrics, per-dimension KL, reconstructions and "
+                                      "prior samples of each run as TensorBoard event files, one subfolder per run. "
+                                      "View them with: tensorboard --logdir FOLDER")
+        self.tensorboard_check.toggled.connect(self._update_enabled)
+        form.addRow(self.tensorboard_check)
+        row = QHBoxLayout()
+        row.setSpacing(4)
+        self.tensorboard_edit = _tip(QLineEdit(), "Folder for the TensorBoard runs (each run gets its own subfolder). "
+                                                  "Remembered between runs.")
+        self.tensorboard_edit.setPlaceholderText(f"default: {DEFAULT_TENSORBOARD_DIR}")
+        self.tensorboard_edit.setClearButtonEnabled(True)
+        self.tensorboard_button = _tip(QToolButton(), "Choose the TensorBoard folder")
+        self.tensorboard_button.setText("…")
+        self.tensorboard_button.clicked.connect(self._browse_tensorboard_dir)
+        row.addWidget(self.tensorboard_edit, 1)
+        row.addWidget(self.tensorboard_button)
+        form.addRow("Log folder:", row)
+        return box
+
+    def _browse_tensorboard_dir(self) -> None:
+        start = self.tensorboard_edit.text() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose the TensorBoard Folder", start)
+        if folder:
+            self.tensorboard_edit.setText(folder)
 
     def sizeHint(self):  # noqa: N802 - Qt override: the whole form without scrolling, if there is room
         hint = super().sizeHint()
@@ -356,6 +399,8 @@ class TrainingPanel(QWidget):
             seed=self.seed_spin.value(),
             device=self.device_combo.currentData() or "auto",
             **self.family.values(),
+            tensorboard=self.tensorboard_check.isChecked(),
+            tensorboard_dir=self.tensorboard_edit.text().strip(),
         )
 
     def set_options(self, options: TrainingOptions | dict) -> None:
@@ -382,7 +427,9 @@ class TrainingPanel(QWidget):
         _select(self.device_combo, o.device)
         self.family.set_options(o)
         self.family.set_model(self.model_combo.currentText() or o.model)
-        can_continue = self.state.model is not None
+        self.tensorboard_check.setChecked(o.tensorboard)
+        self.tensorboard_edit.setText(o.tensorboard_dir)
+        can_continue = self.state.model is not None and self.state.limitation("train") is None
         self.continue_radio.setChecked(bool(o.continue_training and can_continue))
         if not self.continue_radio.isChecked():
             self.new_radio.setChecked(True)
@@ -541,13 +588,19 @@ class TrainingPanel(QWidget):
         for w in (self.dataset_combo, self.new_radio, self.epochs_spin, self.batch_spin, self.lr_spin, self.beta_spin,
                   self.anneal_combo, self.seed_spin, self.device_combo):
             w.setEnabled(form_enabled)
-        self.continue_radio.setEnabled(form_enabled and self.state.model is not None)
+        cannot_train = self.state.limitation("train")
+        self.continue_radio.setEnabled(form_enabled and self.state.model is not None and cannot_train is None)
         for w in (self.model_combo, self.latent_spin, self.hidden_edit, self.likelihood_combo):
             w.setEnabled(form_enabled and not cont)
         self.warmup_spin.setEnabled(form_enabled and self.anneal_combo.currentData() == "linear")
         self.family.set_editable(form_enabled and not cont, form_enabled)
         problem = bool(self.family.problem_label.text()) and not cont
-        self.train_button.setEnabled(form_enabled and not problem)
+        self.tensorboard_check.setEnabled(form_enabled)
+        for w in (self.tensorboard_edit, self.tensorboard_button):
+            w.setEnabled(form_enabled and self.tensorboard_check.isChecked())
+        self.train_button.setEnabled(form_enabled and cannot_train is None and not problem)
+        self.train_button.setToolTip(train_tooltip(cannot_train))
+        self.continue_radio.setToolTip(cannot_train or CONTINUE_TIP)
         self.train_button.setText("Train" if not cont else "Continue")
         self.pause_button.setEnabled(status in ("running", "paused"))
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
@@ -615,6 +668,9 @@ class TrainingPanel(QWidget):
         history = self.state.history
         if self.state.model is None:
             return " "
+        reason = self.state.limitation("train")
+        if reason is not None:
+            return reason
         if not history:
             return "This model has not been trained yet."
         last = history[-1]
@@ -632,7 +688,7 @@ class TrainingPanel(QWidget):
             self.progress_bar.setFormat("Not training")
             self.progress_label.setText(self._summary())
             self.loss_label.setText(" ")
-        if model is None and self.continue_radio.isChecked():
+        if (model is None or self.state.limitation("train")) and self.continue_radio.isChecked():
             self.new_radio.setChecked(True)
         elif self.continue_radio.isChecked() and not self.state.is_training:
             self._show_current_model_architecture()
