@@ -344,7 +344,7 @@ def _split_indices(n: int, labels: np.ndarray | None, test_fraction: float,
     """
     if test_fraction > 0 and n < 2:
         raise DatasetError(f"The dataset has only {n} image{'s' if n != 1 else ''}: at least 2 are needed to hold "
-                           "one out for testing (or set the test fraction to 0).")
+                           "one out for testing: add images to the dataset.")
     rng = np.random.default_rng(seed)
     n_test = int(round(test_fraction * n))
     if test_fraction > 0 and n >= 2:

@@ -648,15 +648,36 @@ class _TqdmProgress:
 
     def __init__(self, on_epoch: Callable[[int, int], None]):
         self.on_epoch = on_epoch
+        self.cancelled = False
 
     def write(self, text: str) -> int:
         parts = text.strip().split("/")
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+        if self.cancelled or not (len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit()):
+            return len(text)
+        try:
             self.on_epoch(int(parts[0]), int(parts[1]))
+        except Cancelled:
+            # tqdm calls write() from refresh() between acquiring and releasing its global
+            # write lock, without a finally: left as is, every cancelled fit would leave that
+            # lock held and hang the next tqdm bar in this process (torch's ONNX exporter
+            # makes one). Release it here; the bar's close() then writes once more, which
+            # must not raise again inside its own `with lock:`.
+            self.cancelled = True
+            _release_tqdm_lock()
+            raise
         return len(text)
 
     def flush(self) -> None:
         pass
+
+
+def _release_tqdm_lock() -> None:
+    from tqdm import tqdm
+
+    try:
+        tqdm.get_lock().release()
+    except (RuntimeError, AssertionError, ValueError):
+        pass  # not held by this thread (e.g. a bar refreshed without its lock)
 
 
 def _exact_knn(codes: np.ndarray, k: int, should_stop: StopFn | None, chunk: int = 2048):

@@ -313,3 +313,15 @@ def test_umap_fit_can_be_cancelled(umap_fit):
 
     with pytest.raises(Cancelled):
         UMAPProjection(n_neighbors=10, n_epochs=200, seed=1).fit(clustered_codes(300), should_stop=stop)
+
+    # The cancel unwinds through umap's tqdm bar: tqdm's global lock must be free again, or
+    # the next progress bar in this process (in any thread) waits forever.
+    import threading
+
+    from tqdm import tqdm
+
+    made = threading.Event()
+    worker = threading.Thread(target=lambda: (tqdm(total=1, disable=True), made.set()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert made.is_set(), "a cancelled UMAP fit left tqdm's write lock held"
