@@ -1,7 +1,7 @@
 """Export ▸ Model…: write the open model's encoder and decoder as ONNX and/or TorchScript.
 
 The dialog copies the model on the GUI thread (training may replace the snapshot's weights
-at any epoch) and hands the copy to a superqt worker, which runs
+at any epoch) and hands the copy to a thread of its own, which runs
 :func:`vae_core.model_export.export_onnx` / :func:`~vae_core.model_export.export_torchscript`
 one format at a time and reports each step, so the window stays responsive while the
 exporters trace the model (seconds for ONNX).
@@ -10,9 +10,10 @@ exporters trace the model (seconds for ONNX).
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
@@ -38,6 +39,41 @@ def _export_steps(model, folder: Path, formats: list[str]):
         yield i, len(formats), FORMATS[key][0]
         manifest = writers[key](model, folder)
     return manifest
+
+
+class _ExportThread(QObject):
+    """Runs :func:`_export_steps` on a new thread that ends with the export.
+
+    Not a pooled worker: ``torch.export`` (behind the ONNX exporter) can leave dispatcher
+    state on the thread that ran it, and a pooled thread would carry it into the next job
+    (seen as a hang of a later model build on the meta device in the same thread).
+    """
+
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)
+    finished = Signal()
+
+    def __init__(self, model, folder: Path, formats: list[str]) -> None:
+        super().__init__()
+        self._args = (model, folder, formats)
+        self._thread = threading.Thread(target=self._run, name="model-export", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            steps = _export_steps(*self._args)
+            try:
+                while True:
+                    self.yielded.emit(next(steps))
+            except StopIteration as stop:
+                self.returned.emit(stop.value)
+        except Exception as exc:  # noqa: BLE001 - shown to the user by the dialog
+            self.errored.emit(exc)
+        finally:
+            self.finished.emit()
 
 
 class ModelExportDialog(QDialog):
@@ -133,8 +169,6 @@ class ModelExportDialog(QDialog):
 
     def start(self) -> None:
         """Export the chosen formats into the folder in a worker thread."""
-        from superqt.utils import GeneratorWorker
-
         formats, text = self.formats(), self.folder_edit.text().strip()
         if not formats or self.running or self.state.model is None:
             return
@@ -149,7 +183,7 @@ class ModelExportDialog(QDialog):
         self.written = []
         self.progress.setRange(0, len(formats))
         self.progress.setValue(0)
-        self.worker = GeneratorWorker(_export_steps, model, folder, formats)
+        self.worker = _ExportThread(model, folder, formats)
         self.worker.yielded.connect(self._on_worker_yielded)
         self.worker.returned.connect(lambda _manifest: self._on_worker_returned(folder, formats))
         self.worker.errored.connect(self._on_worker_errored)
