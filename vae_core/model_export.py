@@ -13,9 +13,10 @@ decoder       ``z`` float32 B×d (+ ``label`` int64 B)         ``image`` float32
                                                               means in [0, 1]
 ============  ==============================================  ===============================
 
-ONNX goes through ``torch.onnx.export(dynamo=True)``, the exporter PyTorch has made the
-default since 2.9 (its TorchScript-based predecessor is deprecated); it needs ``onnx`` and
-``onnxscript``. TorchScript goes through ``torch.jit.trace``: PyTorch deprecates
+ONNX goes through PyTorch's TorchScript-based ``torch.onnx.export(dynamo=False)`` and needs
+``onnx``. The newer ``dynamo=True`` exporter is PyTorch's default, but ``torch.export``
+installs dynamo's frame hook for the whole interpreter while it traces, which deadlocked the
+window when an export ran beside its GUI thread. TorchScript goes through ``torch.jit.trace``: PyTorch deprecates
 TorchScript in favour of ``torch.export``, but it is still what libtorch (C++) and older
 mobile runtimes load, which is why people ask for it.
 """
@@ -50,6 +51,9 @@ _NOISE = (
 )
 
 
+#: ONNX opset when none is asked for (supported by onnxruntime 1.18 and newer).
+DEFAULT_OPSET = 17
+
 def export_onnx(model_or_checkpoint, out_dir, *, opset: int | None = None) -> Path:
     """Write ``encoder.onnx`` and ``decoder.onnx`` (dynamic batch) and the manifest.
 
@@ -70,15 +74,14 @@ def export_onnx(model_or_checkpoint, out_dir, *, opset: int | None = None) -> Pa
     Raises
     ------
     ModelExportError
-        When ``onnx``/``onnxscript`` are missing or the model cannot be traced.
+        When ``onnx`` is missing or the model cannot be traced.
     CheckpointError
         When a checkpoint path cannot be loaded.
     """
     try:
         import onnx
-        import onnxscript  # noqa: F401 - torch.onnx.export(dynamo=True) imports it; fail early with a hint
     except ImportError as exc:
-        raise ModelExportError(f"ONNX export needs the onnx and onnxscript packages ({exc.name} is missing): "
+        raise ModelExportError(f"ONNX export needs the onnx package ({exc.name} is missing): "
                                "pip install 'latent-explorer[export]'.") from None
     model = _export_copy(model_or_checkpoint)
     out = _prepare_dir(out_dir)
@@ -86,14 +89,18 @@ def export_onnx(model_or_checkpoint, out_dir, *, opset: int | None = None) -> Pa
     opset_used = None
     for part in ("encoder", "decoder"):
         module, args, spec = _part(model, part)
-        batch = torch.export.Dim("batch")
+        names = [i["name"] for i in spec["inputs"]] + [o["name"] for o in spec["outputs"]]
         target = out / f"{part}.onnx"
         with _atomic_path(target) as tmp, _quiet():
             try:
-                torch.onnx.export(module, args, str(tmp), dynamo=True, external_data=False, verbose=False,
-                                  opset_version=opset, input_names=[i["name"] for i in spec["inputs"]],
+                # The TorchScript-based exporter, not dynamo=True: torch.export installs
+                # dynamo's frame hook for the whole interpreter (Python 3.11), so an export on a
+                # worker thread deadlocked the window's own Python code running on the GUI thread.
+                torch.onnx.export(module, args, str(tmp), dynamo=False, verbose=False,
+                                  opset_version=opset if opset is not None else DEFAULT_OPSET,
+                                  input_names=[i["name"] for i in spec["inputs"]],
                                   output_names=[o["name"] for o in spec["outputs"]],
-                                  dynamic_shapes=tuple({0: batch} for _ in args))
+                                  dynamic_axes={name: {0: "batch"} for name in names})
             except Exception as exc:  # noqa: BLE001 - tracing arbitrary (adapted) code
                 raise ModelExportError(f"Exporting the {part} to ONNX failed: {_first_line(exc)}.") from None
             opset_used = max((o.version for o in onnx.load(str(tmp)).opset_import if o.domain in ("", "ai.onnx")),
