@@ -103,7 +103,7 @@ class ModelExportDialog(QDialog):
                        "their inputs and outputs.")
         intro.setWordWrap(True)
         self.onnx_check = QCheckBox("&ONNX (encoder.onnx, decoder.onnx)")
-        self.onnx_check.setToolTip("For onnxruntime and other ONNX runtimes (needs the onnx and onnxscript packages)")
+        self.onnx_check.setToolTip("For onnxruntime and other ONNX runtimes (needs the onnx package)")
         self.torchscript_check = QCheckBox("&TorchScript (encoder.pt, decoder.pt)")
         self.torchscript_check.setToolTip("For torch.jit.load in Python or libtorch in C++")
         chosen = str(self._setting("export/model_formats", "onnx,torchscript")).split(",")
