@@ -284,7 +284,9 @@ def build_model_for(data: DatasetSplits, name: str, *, latent_dim: int, hidden=N
         if data.num_classes < 2:
             raise ShapeMismatchError(f"A conditional VAE needs a labelled dataset; {data.spec} has no labels.")
         config["num_classes"] = data.num_classes
-    if hidden:
+    # vqvae has no fully-connected layers: the panel's hidden sizes do not apply to it.
+    takes_hidden = "hidden" in {f.name for f in dataclasses.fields(model_config_class(name))}
+    if hidden and takes_hidden:
         hidden = tuple(int(h) for h in hidden)
         # conv and vaegan take one fully-connected width; the others a size per layer.
         single = isinstance(getattr(model_config_class(name)(), "hidden", None), int)

@@ -225,3 +225,21 @@ def test_posterior_samples_are_the_models_samples_decoded(name, config, qtbot, d
     assert decoder.samples_index == index
     panel.jobs.shutdown()
     encoder.shutdown()
+
+
+def test_a_vqvae_trains_from_the_panel_and_hovering_decodes_a_snapped_code(qtbot, make_main_window):
+    import torch
+
+    window = make_main_window()
+    _train_from_panel(qtbot, window, model="vqvae", latent_dim=2)
+    model = window.state.model
+    assert model.name == "vqvae"
+    image = _hover_the_middle(qtbot, window)
+    # What the Decoder shows is the model's decode of the hovered code: snapped to codebook
+    # entries, so the same image as decoding the snapped code directly.
+    state = window.state
+    z = torch.as_tensor(state.map.cursor_z, dtype=torch.float32)[None]
+    with torch.inference_mode():
+        _, snapped = model.quantize(z)
+        expected = model.decode(snapped)[0].numpy()
+    np.testing.assert_allclose(image, expected, atol=1e-5)
