@@ -64,6 +64,7 @@ class EncodingJob(QtCore.QObject):
         self._pending = False           # encode again once the running job has stopped
         self._scheduled = False         # an encode is queued on the event loop
         self._closed = False
+        self._encoded_revision = None   # the document's encoder_revision behind its codes
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_relay_progressed)
         self._connections = Connections()
@@ -93,7 +94,7 @@ class EncodingJob(QtCore.QObject):
         images = doc.images
         labels = doc.labels if getattr(doc.model, "conditional", False) else None
         model = copy.deepcopy(doc.model)   # the snapshot may get new weights meanwhile
-        gen = self._generation
+        gen, revision = self._generation, doc.encoder_revision
 
         def run(progress=None, should_stop=None):
             from vae_core.latent import encode_dataset
@@ -102,7 +103,7 @@ class EncodingJob(QtCore.QObject):
             return mu, logvar, code_stats(mu, logvar)
 
         if int(images.size) <= SYNC_ENCODE_ELEMENTS:
-            self._apply(gen, run())
+            self._apply(gen, run(), revision)
             return
         cancel = threading.Event()
         relay, last = self._relay, [0.0]
@@ -115,7 +116,7 @@ class EncodingJob(QtCore.QObject):
 
         worker = create_worker(run, progress=progress, should_stop=cancel.is_set, _start_thread=False,
                                _ignore_errors=True)
-        worker.returned.connect(lambda result: None if cancel.is_set() else self._apply(gen, result))
+        worker.returned.connect(lambda result: None if cancel.is_set() else self._apply(gen, result, revision))
         worker.errored.connect(lambda exc: self._on_worker_errored(cancel, exc))
         worker.finished.connect(lambda: self._on_worker_finished(cancel))
         self._cancel, self._worker = cancel, worker
@@ -178,14 +179,18 @@ class EncodingJob(QtCore.QObject):
             self._schedule()
 
     def _on_document_weights_changed(self) -> None:
+        doc = self.document
+        if doc.codes is not None and self._worker is None and self._encoded_revision == doc.encoder_revision:
+            return   # only decoding changed
         if self.auto_encode:
             self.encode()
 
     # -- the worker --------------------------------------------------------------------------------
-    def _apply(self, generation: int, result) -> None:
+    def _apply(self, generation: int, result, revision: int) -> None:
         if generation != self._generation or self._closed:
             return
         mu, logvar, stats = result
+        self._encoded_revision = revision
         self.document.set_codes(mu, logvar, stats)
 
     def _on_relay_progressed(self, cancel, done: int, total: int) -> None:

@@ -55,7 +55,7 @@ class ExplorerState:
 
     dataset_changed = Signal(object)       # DatasetSplits | None
     model_changed = Signal(object)         # a different model (architecture or checkpoint)
-    weights_changed = Signal()             # same model, new weights (after an epoch)
+    weights_changed = Signal()             # same model, new weights (after an epoch) or new decoding
     codes_changed = Signal()               # self.codes recomputed
     dirty_changed = Signal(bool)           # unsaved trained weights
     checkpoint_path_changed = Signal(object)
@@ -83,6 +83,9 @@ class ExplorerState:
         self.training_status = "idle"
         self.last_progress: TrainProgress | None = None
         self.codes: np.ndarray | None = None     # N×d posterior means of dataset.all()
+        # Bumped whenever the encoder may map images elsewhere; a change of decoding only
+        # (an hvae's lower-layer noise) keeps it, so the codes need not be encoded again.
+        self.encoder_revision = 0
         self.logvar: np.ndarray | None = None
         self._code_stats: dict[str, np.ndarray] = {}
         self._all = None
@@ -144,6 +147,7 @@ class ExplorerState:
                   optimizer_state=None, dirty=False) -> None:
         """Make ``model`` current (a CPU eval copy is kept; the caller keeps its own)."""
         self.model = _snapshot(model) if model is not None else None
+        self.encoder_revision += 1
         self.history = list(history or [])
         self.train_config = train_config
         self.optimizer_state = optimizer_state
@@ -204,8 +208,28 @@ class ExplorerState:
         if choice == self.model.map_code_choice:
             return
         self.model.set_map_code(choice)
+        self.encoder_revision += 1
         self._forget_codes()
         self.model_changed.emit(self.model)
+
+    def set_lower_noise(self, seed: int | None) -> None:
+        """Decode with the layers below the map code sampled from fixed noise (``seed``) or at
+        their means (None): an ``hvae`` whose map shows a layer above the bottom.
+
+        Only decoding changes, so ``weights_changed`` tells the views to decode again while
+        the codes (and the map) stay.
+
+        Raises
+        ------
+        ValueError
+            Without a model, or when its map code has no layers below it.
+        """
+        if self.model is None:
+            raise ValueError("There is no model to decode with.")
+        if seed == self.model.lower_noise_seed:
+            return
+        self.model.set_lower_noise(seed)
+        self.weights_changed.emit()
 
     def trainable_copy(self) -> BaseVAE:
         """A fresh, trainable copy of the current model for a training worker.
@@ -226,6 +250,7 @@ class ExplorerState:
             return
         self.model.load_state_dict(weights)
         self.model.eval()
+        self.encoder_revision += 1
         if history is not None:
             self.history = list(history)
             self.history_changed.emit()

@@ -140,6 +140,42 @@ def test_hvae_default_is_burda_two_layer_model_and_map_layers():
         build_model("hvae", image_shape=(1, 28, 28), map_layer="3")
 
 
+def test_hvae_decodes_with_the_lower_layers_sampled_from_fixed_noise():
+    torch.manual_seed(0)
+    model = build_model("hvae", image_shape=(1, 28, 28), lower_dims=(20, 10), hidden=(64, 32, 16), latent_dim=4)
+    model.eval()
+    z = torch.randn(6, 4)
+    with torch.no_grad():
+        at_means = model.decode_logits(z)
+        assert model.lower_layers == 2 and model.lower_noise_seed is None
+        model.set_lower_noise(7)
+        sampled = model.decode_logits(z)
+        # The same draw as p(z2|z3) then p(z1|z2), written out: one noise row per layer, from the seed.
+        g = torch.Generator().manual_seed(7)
+        eps = [torch.randn(1, 20, generator=g), torch.randn(1, 10, generator=g)]
+        h = z
+        for i in (1, 0):
+            mu, logvar = model._prior_params(i, h)
+            h = mu + eps[i] * torch.exp(0.5 * logvar)
+        assert torch.allclose(sampled, model._logits_from_bottom(h), atol=1e-6)
+        assert not torch.allclose(sampled, at_means, atol=1e-3)
+        # One fixed draw: decoding is a deterministic function of the code, row by row.
+        assert torch.allclose(model.decode_logits(z[2:3]), sampled[2:3], atol=1e-5)
+        model.set_lower_noise(8)
+        assert not torch.allclose(model.decode_logits(z), sampled, atol=1e-3)
+        model.set_lower_noise(None)
+        assert torch.equal(model.decode_logits(z), at_means)
+        model.set_lower_noise(7)
+        model.set_map_code("2")
+        assert model.lower_layers == 1 and model.lower_noise_seed == 7
+        model.set_map_code("all")
+        assert model.lower_layers == 0 and model.lower_noise_seed is None
+        with pytest.raises(ValueError, match="no layers below"):
+            model.set_lower_noise(1)
+    with pytest.raises(ValueError, match="no layers below"):
+        build_model("mlp", image_shape=(1, 28, 28)).set_lower_noise(1)
+
+
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_conv_hvae_uses_ladder_inference(shape):
     model = build_model("hvae", image_shape=shape, backbone="conv", latent_dim=4, lower_dims=(8,), hidden=(32, 16))

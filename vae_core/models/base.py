@@ -204,6 +204,28 @@ class BaseVAE(nn.Module):
             raise ValueError(f"The {self.name} model's map can show {', '.join(choices) or 'only its one code'}, "
                              f"not {choice!r}.")
 
+    @property
+    def lower_layers(self) -> int:
+        """Stochastic layers below the map code that :meth:`decode` passes through (0 for most models)."""
+        return 0
+
+    @property
+    def lower_noise_seed(self) -> int | None:
+        """The seed of the fixed noise :meth:`decode` adds to the layers below the map code, or None (their means)."""
+        return None
+
+    def set_lower_noise(self, seed: int | None) -> None:
+        """Decode with the layers below the map code sampled with noise drawn once from ``seed``
+        (None: at their conditional means).
+
+        Raises
+        ------
+        ValueError
+            When the map code has no layers below it.
+        """
+        if seed is not None:
+            raise ValueError(f"The {self.name} model's map code has no layers below it to sample.")
+
     def sample_posterior(self, x: Tensor, n: int, y: Tensor | None = None,
                          generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples of the map code from q(z|x) per image, ``n×B×latent_dim``."""

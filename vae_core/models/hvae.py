@@ -109,6 +109,8 @@ class HierarchicalVAE(BaseVAE):
     def __init__(self, config: HVAEConfig) -> None:
         super().__init__(config)
         self.sizes = [*config.lower_dims, config.latent_dim]  # bottom first
+        self._lower_noise_seed: int | None = None
+        self._lower_noise: dict[int, Tensor] = {}
         self.top_down = config.inference == "top-down" or (config.inference == "auto" and config.backbone == "conv")
         c, h, w = config.image_shape
         hidden, depth, n_layers = list(config.hidden), config.depth, len(self.sizes)
@@ -180,6 +182,34 @@ class HierarchicalVAE(BaseVAE):
         super().set_map_code(choice)
         # Only the config changes: the weights serve every choice.
         self.config = dataclasses.replace(self.config, map_layer=choice)
+        if not self.lower_layers:
+            self.set_lower_noise(None)
+
+    @property
+    def lower_layers(self) -> int:
+        chosen = self._map_layers()
+        return 0 if len(chosen) > 1 else chosen[0]
+
+    @property
+    def lower_noise_seed(self) -> int | None:
+        return self._lower_noise_seed
+
+    def set_lower_noise(self, seed: int | None) -> None:
+        """Decode with the layers below the map code drawn from p(z_l | z_{l+1}) with one
+        fixed noise vector per layer (drawn from ``seed``), or at their means (None).
+
+        The same noise serves every code, so decoding stays a smooth function of the map
+        code: hovering and interpolating show one consistent draw of the lower layers'
+        detail, and another seed shows another.
+        """
+        if seed is not None and not self.lower_layers:
+            raise ValueError("The map shows all layers or the bottom one: there are no layers below it to sample.")
+        self._lower_noise_seed = None if seed is None else int(seed)
+        self._lower_noise = {}
+        if seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+            for i in range(len(self.sizes) - 1):
+                self._lower_noise[i] = torch.randn(1, self.sizes[i], generator=generator)
 
     # -- the two passes --------------------------------------------------------------------
     def _prior_params(self, layer: int, above: Tensor) -> tuple[Tensor, Tensor]:
@@ -242,7 +272,8 @@ class HierarchicalVAE(BaseVAE):
         return (torch.cat([layers[i]["mu"] for i in chosen], 1), torch.cat([layers[i]["logvar"] for i in chosen], 1))
 
     def decode_logits(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """From a map code down to the image, the layers below it at their conditional means.
+        """From a map code down to the image, the layers below it at their conditional means
+        (or sampled with fixed noise, see :meth:`set_lower_noise`).
 
         With ``map_layer="all"`` the code holds every layer and only the bottom one
         (the last ``lower_dims[0]`` numbers) shapes the image, as in the model.
@@ -251,7 +282,9 @@ class HierarchicalVAE(BaseVAE):
         if len(chosen) > 1:
             return self._logits_from_bottom(z[:, -self.sizes[0]:])
         for i in reversed(range(chosen[0])):
-            z = self._prior_params(i, z)[0]
+            mu, logvar = self._prior_params(i, z)
+            eps = self._lower_noise.get(i)
+            z = mu if eps is None else mu + eps.to(mu) * torch.exp(0.5 * logvar)
         return self._logits_from_bottom(z)
 
     def forward(self, x: Tensor, y: Tensor | None = None):

@@ -120,6 +120,7 @@ class MapPanel(QtWidgets.QWidget):
         self.map = state.map
         self.marks = state.marks
         self.encoder = encoder          # the application's EncodingJob: its progress shows here too
+        self._noise_seed = 0            # the hvae lower layers' current draw ("↻" takes the next)
         self.jobs = jobs or MapJobs(state)
         if jobs is None:
             # The jobs hold a thread and listen to the state, which may outlive this panel.
@@ -208,10 +209,23 @@ class MapPanel(QtWidgets.QWidget):
         self.code_combo.setObjectName("map_code_combo")
         self.code_combo.setToolTip("Which code the map shows: a hierarchical model's top layer, one of its lower "
                                    "layers, or all layers concatenated. Decoding a layer runs the generative "
-                                   "path down from it with the layers below at their means. Changing it encodes "
+                                   "path down from it with the layers below at their means (or sampled: see the "
+                                   "checkbox beside). Changing it encodes "
                                    "the dataset again.")
         self.code_combo.activated.connect(self._on_code_picked)
         cl.addWidget(self.code_combo)
+        self.lower_noise_check = QtWidgets.QCheckBox("Sample lower layers")
+        self.lower_noise_check.setObjectName("lower_noise_check")
+        self.lower_noise_check.setToolTip("Decode with the layers below the map code drawn from their conditional "
+                                          "priors (one fixed draw, so decoding stays smooth) instead of at their "
+                                          "means: the detail a hierarchical model leaves to its lower layers.")
+        self.lower_noise_check.toggled.connect(self._on_lower_noise_toggled)
+        cl.addWidget(self.lower_noise_check)
+        self.redraw_noise = QtWidgets.QToolButton(text="↻")
+        self.redraw_noise.setObjectName("redraw_noise")
+        self.redraw_noise.setToolTip("Another draw of the lower layers' noise")
+        self.redraw_noise.clicked.connect(self._on_redraw_noise)
+        cl.addWidget(self.redraw_noise)
         row.addWidget(self.code_box)
 
         self.dims_box = QtWidgets.QWidget()
@@ -543,11 +557,31 @@ class MapPanel(QtWidgets.QWidget):
                 self.code_combo.addItem(label, value)
             self.code_combo.setCurrentIndex(max(0, self.code_combo.findData(model.map_code_choice if model else None)))
         self.code_box.setVisible(len(choices) > 1)
+        self._sync_lower_noise()
+
+    def _sync_lower_noise(self) -> None:
+        model = self.state.model
+        has_lower = model is not None and model.lower_layers > 0
+        with signals_blocked(self.lower_noise_check):
+            self.lower_noise_check.setChecked(has_lower and model.lower_noise_seed is not None)
+        self.lower_noise_check.setVisible(has_lower)
+        self.redraw_noise.setVisible(has_lower)
+        self.redraw_noise.setEnabled(self.lower_noise_check.isChecked())
 
     def _on_code_picked(self, index: int) -> None:
         choice = self.code_combo.itemData(index)
         if choice is not None and self.state.model is not None:
             self.state.set_map_code(choice)
+
+    def _on_lower_noise_toggled(self, on: bool) -> None:
+        if self.state.model is not None and self.state.model.lower_layers:
+            self.state.set_lower_noise(self._noise_seed if on else None)
+        self._sync_lower_noise()
+
+    def _on_redraw_noise(self) -> None:
+        self._noise_seed += 1
+        if self.lower_noise_check.isChecked():
+            self.state.set_lower_noise(self._noise_seed)
 
     def _update_status(self, *args) -> None:
         n = self.map.num_points

@@ -189,6 +189,40 @@ def test_the_layer_picker_re_encodes_and_the_map_shows_that_layer(hvae_map, qtbo
     assert loose.name not in [p.name for p in state.marks.pins]
 
 
+def test_sampling_the_lower_layers_changes_the_decoding_not_the_codes(hvae_map, qtbot):
+    state, panel, decoder, encoder = hvae_map
+    check, redraw = panel.lower_noise_check, panel.redraw_noise
+    assert check.isVisibleTo(panel) and not check.isChecked() and not redraw.isEnabled()
+    codes, revision = state.codes, state.encoder_revision
+    x, y = np.median(state.map.xy, axis=0)
+    panel.view.hover_at(float(x), float(y))
+    at_means = decoder.preview_image.copy()
+    z = np.asarray(state.map.inverse(np.array([[x, y]], dtype=np.float32)), dtype=np.float32)[0]
+    check.setChecked(True)
+    assert state.model.lower_noise_seed is not None and redraw.isEnabled()
+    # The hovered image is now the decode with the lower layers drawn from the model's fixed noise.
+    panel.view.hover_at(float(x), float(y))
+    with torch.inference_mode():
+        expected = state.model.decode(torch.from_numpy(z[None])).numpy()[0]
+    np.testing.assert_allclose(decoder.preview_image, expected, atol=1e-5)
+    assert np.abs(decoder.preview_image - at_means).max() > 1e-3
+    first = decoder.preview_image.copy()
+    redraw.click()
+    panel.view.hover_at(float(x), float(y))
+    assert np.abs(decoder.preview_image - first).max() > 1e-3
+    # Only decoding changed: the same codes object, nothing encoded again.
+    assert encoder.wait(30)
+    assert state.codes is codes and state.encoder_revision == revision
+    check.setChecked(False)
+    panel.view.hover_at(float(x), float(y))
+    np.testing.assert_allclose(decoder.preview_image, at_means, atol=1e-6)
+    # The bottom layer has nothing below it: the toggle goes away.
+    combo = panel.code_combo
+    combo.setCurrentIndex(combo.findData("1"))
+    combo.activated.emit(combo.currentIndex())
+    assert not check.isVisibleTo(panel)
+
+
 def test_the_picker_is_hidden_for_models_with_one_code(qtbot, digits):
     torch.manual_seed(0)
     state, panel, _decoder, encoder = _map_setup(qtbot, digits, build_model("iaf", image_shape=digits.image_shape,
