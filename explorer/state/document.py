@@ -482,11 +482,21 @@ class ExplorerState:
 
     @property
     def kl_per_dim(self) -> np.ndarray | None:
-        """Per-dimension KL of the latest evaluation (test set), for sorting dimensions."""
+        """Per-dimension KL of the latest evaluation (test set), for sorting dimensions.
+
+        None when it was measured for another map code than the one shown (an ``hvae``
+        whose map switched layers: its history holds the layer it trained with).
+        """
         for entry in reversed(self.history):
             if entry.get("test_kl_per_dim"):
-                return np.asarray(entry["test_kl_per_dim"], dtype=np.float64)
+                kl = np.asarray(entry["test_kl_per_dim"], dtype=np.float64)
+                return kl if self.model is None or len(kl) == self.model.latent_dim else None
         return None
+
+    @property
+    def kl_of_another_code(self) -> bool:
+        """Whether the history's per-dimension KL belongs to another map code than the shown one."""
+        return self.kl_per_dim is None and any(entry.get("test_kl_per_dim") for entry in self.history)
 
     # -- training status -------------------------------------------------------------------------
     def set_training_status(self, status: str) -> None:

@@ -100,6 +100,10 @@ class KLBars(QWidget):
         kl = self.state.kl_per_dim
         if kl is not None:
             self.set_values(kl, "test set")
+        elif self.state.kl_of_another_code:
+            self.set_values(None)
+            self.summary.setText("The training history measured the KL of another layer than the map shows; "
+                                 "this layer's appears after the next training epoch.")
         elif self.state.model is not None and self.state.limitation("train") is not None:
             # Trained elsewhere, no history here: the posteriors of the encoded data, when known.
             reason = self.state.limitation("logvar")

@@ -679,7 +679,9 @@ class TrainingPanel(QWidget):
         if "test_neg_elbo" in last:
             text += f" · test −ELBO {last['test_neg_elbo']:.2f} nats"
         if "test_active_units" in last:
-            text += f" · {last['test_active_units']} of {self.state.model.latent_dim} units active"
+            # Counted over the code the model trained with (an hvae's map may show another layer).
+            units = len(last.get("test_kl_per_dim") or ()) or self.state.model.latent_dim
+            text += f" · {last['test_active_units']} of {units} units active"
         return text + "."
 
     def _on_state_model_changed(self, model) -> None:

@@ -40,14 +40,17 @@ def test_map_code_choice_keeps_the_weights_and_history_and_saves(digits, tmp_pat
     document = ExplorerState()
     document.set_dataset(digits)
     document.set_model(build_model_for(digits, "hvae", latent_dim=2, hidden=(16,), seed=0,
-                                       settings={"lower_dims": (5,)}), history=[{"epoch": 1}])
+                                       settings={"lower_dims": (5,)}),
+                       history=[{"epoch": 1, "test_kl_per_dim": [0.5, 0.0]}])
     events = []
     document.model_changed.connect(lambda m: events.append(m))
     weights = {k: v.clone() for k, v in document.model.state_dict().items()}
     document.encode()
     document.set_map_code("1")
-    assert events == [document.model] and document.codes is None and document.history == [{"epoch": 1}]
+    assert events == [document.model] and document.codes is None and len(document.history) == 1
     assert document.model.latent_dim == 5
+    # The history's KL per dimension is the top layer's: not offered as this layer's.
+    assert document.kl_per_dim is None and document.kl_of_another_code
     assert all(torch.equal(weights[k], v) for k, v in document.model.state_dict().items())
     codes = document.encode()
     assert codes.shape == (document.num_points, 5)
@@ -64,6 +67,9 @@ def test_map_code_choice_keeps_the_weights_and_history_and_saves(digits, tmp_pat
     reopened = ExplorerState()
     reopened.open_checkpoint(path, dataset=digits)
     assert reopened.model.map_code_choice == "1"
+    document.set_map_code("top")
+    np.testing.assert_array_equal(document.kl_per_dim, [0.5, 0.0])
+    assert not document.kl_of_another_code
 
 
 def test_posterior_samples_are_seeded_draws_of_the_models_posterior(digits):
