@@ -134,9 +134,15 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     last = [0.0]
     phase = ["idle"]
 
+    tracer = _StackSampler() if os.environ.get("LE_STALL_TRACE") else None
+    traces: list[dict] = []
+
     def beat() -> None:
         now = clock.nsecsElapsed() / 1e6
         gaps.append((now - last[0], phase[0], now))
+        if tracer is not None and now - last[0] > 50 and phase[0] != "idle":
+            traces.append(tracer.between(time.perf_counter() - (now - last[0]) / 1000, time.perf_counter(),
+                                         now - last[0], phase[0]))
         last[0] = now
 
     # How long the window's own handlers of state changes take (independent of machine load).
@@ -212,6 +218,9 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     app.processEvents()
 
     result = _stalls(gaps[1:], 5.0)
+    if tracer is not None:
+        tracer.stop()
+        result["traces"] = sorted(traces, key=lambda t: -t["ms"])[:8]
     result.update({"idle": idle, "choosing": choosing, "wall": wall, "gui_cpu": gui_cpu, "handlers": handlers, "outcome": done[0],
                    "epochs": len(history), "ips": [round(h["images_per_sec"]) for h in history],
                    "test": history[-1].get("test_neg_elbo") if history else None,
@@ -230,6 +239,42 @@ def _verdict(label: str, r: dict) -> str:
              "other jobs, not the window's own handlers (all under 50 ms)")
     return (f"- **{label}: goal (< 50 ms) met by the 99th percentile ({r['p99']:.0f} ms), not by the worst single "
             f"stall ({r['worst']:.0f} ms)**, which comes from {cause}.")
+
+
+class _StackSampler:
+    """Samples the GUI thread's Python stack every few milliseconds (``LE_STALL_TRACE=1``), so a
+    late heartbeat can be matched with what that thread was running meanwhile: its own code,
+    or a wait (for a core, or for another thread to release Python's global lock)."""
+
+    def __init__(self, every: float = 0.003) -> None:
+        import threading
+
+        self._main = threading.main_thread().ident
+        self._samples: list[tuple[float, tuple[str, ...]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            frame = sys._current_frames().get(self._main)
+            stack = []
+            while frame is not None and len(stack) < 8:
+                code = frame.f_code
+                where = code.co_filename.replace(str(REPO) + "/", "").split("site-packages/")[-1]
+                stack.append(f"{where}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self._samples.append((time.perf_counter(), tuple(stack)))
+
+    def between(self, start: float, end: float, ms: float, phase: str) -> dict:
+        from collections import Counter
+
+        counts = Counter(stack for t, stack in self._samples if start <= t <= end)
+        return {"ms": round(ms, 1), "phase": phase, "samples": sum(counts.values()),
+                "stacks": [[n, list(stack)] for stack, n in counts.most_common(3)]}
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def stall_in_subprocess(root: Path, epochs: int, panels: bool) -> dict:

@@ -89,6 +89,7 @@ class ExplorerState:
         self.logvar: np.ndarray | None = None
         self._code_stats: dict[str, np.ndarray] = {}
         self._all = None
+        self._present_labels: tuple[int, ...] | None = None
         self.marks = Marks(self)
         self.map = MapState(self, self.marks)
         self.studio = StudioState(self, self.marks, self.map)
@@ -108,6 +109,7 @@ class ExplorerState:
     def set_dataset(self, data: DatasetSplits | None) -> None:
         self.dataset = data
         self._all = None
+        self._present_labels = None
         self._forget_codes()
         self.dataset_changed.emit(data)
 
@@ -132,6 +134,18 @@ class ExplorerState:
     @property
     def labels(self) -> np.ndarray | None:
         return None if self.all_data is None else self.all_data.labels
+
+    @property
+    def present_labels(self) -> tuple[int, ...]:
+        """The distinct labels of the dataset, sorted (empty when unlabeled).
+
+        Kept per dataset: views refresh their class lists whenever new codes arrive, and
+        sorting 70,000 labels each time would hold the GUI thread for nothing.
+        """
+        if self._present_labels is None:
+            labels = self.labels
+            self._present_labels = () if labels is None else tuple(int(y) for y in np.unique(labels))
+        return self._present_labels
 
     @property
     def num_points(self) -> int:

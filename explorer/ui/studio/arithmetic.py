@@ -244,10 +244,8 @@ class _SideCombo(QComboBox):
     def refresh(self) -> None:
         current = self.currentData()
         sides = []
-        labels = self.state.labels
-        if labels is not None:
-            sides += [(f"class {self.state.studio.context.label_name(int(y))}", AttributeSide("label", int(y)))
-                      for y in sorted(set(np.unique(labels).tolist()))]
+        sides += [(f"class {self.state.studio.context.label_name(y)}", AttributeSide("label", y))
+                  for y in self.state.present_labels]
         sides += [(f"group {g}", AttributeSide("group", g)) for g, idx in self.state.marks.groups.items() if len(idx)]
         self._sides = {_side_key(side): side for _, side in sides}
         with signals_blocked(self):

@@ -173,10 +173,8 @@ class OperandPicker(QWidget):
         self.index_spin.setToolTip(f"Index of the data point, 0 to {n - 1} (train then test)" if n
                                    else "Index of the data point (train then test)")
         self._fill(self.pin_combo, [(p.name, p.name) for p in self.state.marks.pins], "no pins yet")
-        labels = self.state.labels
-        present = [] if labels is None else sorted(set(np.unique(labels).tolist()))
-        self._fill(self.class_combo, [(f"mean of {self.state.studio.context.label_name(int(y))}", int(y))
-                                      for y in present], "unlabeled data")
+        self._fill(self.class_combo, [(f"mean of {self.state.studio.context.label_name(y)}", y)
+                                      for y in self.state.present_labels], "unlabeled data")
         self._fill(self.group_combo, [(g, g) for g, idx in self.state.marks.groups.items() if len(idx)],
                    "no groups yet")
         self._update_enabled()
