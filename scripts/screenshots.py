@@ -271,22 +271,17 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
         wait_until(lambda: state.map.hovered_index is not None, 5, "a hovered data point")
         pause_for(0.3)
 
-    # KL warm-up keeps both top-layer units active (without it one collapses).
-    hvae = (TrainingOptions(dataset="mnist", data_root=args.data_root, model="hvae", latent_dim=2, hidden=(256, 64),
-                            lower_dims=(32,), epochs=3, batch_size=128, lr=1e-3, seed=0, kl_anneal="linear",
-                            warmup_epochs=2.0)
+    # The map shows all layers concatenated (chosen in the Training panel, so the panel and the
+    # map toolbar agree), laid out by PCA. KL warm-up keeps the top layer's units active.
+    hvae = (TrainingOptions(dataset="mnist", data_root=args.data_root, model="hvae", latent_dim=8, hidden=(256, 64),
+                            lower_dims=(32,), map_layer="all", epochs=4, batch_size=128, lr=1e-3, seed=0,
+                            kl_anneal="linear", warmup_epochs=2.0)
             if mnist else
-            TrainingOptions(dataset="digits", model="hvae", latent_dim=2, hidden=(128, 32), lower_dims=(16,),
-                            epochs=60, batch_size=64, lr=2e-3, seed=0, kl_anneal="linear", warmup_epochs=20.0))
+            TrainingOptions(dataset="digits", model="hvae", latent_dim=4, hidden=(128, 32), lower_dims=(16,),
+                            map_layer="all", epochs=60, batch_size=64, lr=2e-3, seed=0, kl_anneal="linear",
+                            warmup_epochs=20.0))
     train(hvae, hvae.epochs)
-    assert maps.panel.code_box.isVisible()
-    # The picker: all layers concatenated (the lower layer carries most of the information
-    # of a 2-D top layer), laid out by PCA.
-    combo = maps.panel.code_combo
-    combo.setCurrentIndex(combo.findData("all"))
-    combo.activated.emit(combo.currentIndex())
-    wait_until(lambda: state.codes is not None and state.codes.shape[1] == state.model.latent_dim
-               and not window.encoder.busy, 120, "the codes of all layers")
+    assert maps.panel.code_box.isVisible() and maps.panel.code_combo.currentData() == "all"
     maps.panel.set_projection("pca")
     wait_until(lambda: state.map.ready and not maps.panel.jobs.busy and not view.animating, 120, "the PCA map")
     pause_for(1.0)

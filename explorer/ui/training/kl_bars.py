@@ -89,7 +89,7 @@ class KLBars(QWidget):
         where = f" ({source})" if source else ""
         collapsed = d - n_active
         tail = f", {collapsed} collapsed" if collapsed else ""
-        self.summary.setText(f"<b>{n_active} of {d}</b> latent units active{tail}{where}")
+        self.summary.setText(f"<b>{n_active} of {d}</b> dimensions above {ACTIVE_KL_THRESHOLD:g} nats of KL{tail}{where}")
 
     @property
     def active_count(self) -> int:

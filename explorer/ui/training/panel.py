@@ -681,7 +681,7 @@ class TrainingPanel(QWidget):
         if "test_active_units" in last:
             # Counted over the code the model trained with (an hvae's map may show another layer).
             units = len(last.get("test_kl_per_dim") or ()) or self.state.model.latent_dim
-            text += f" · {last['test_active_units']} of {units} units active"
+            text += f" · {last['test_active_units']} of {units} units active (their posterior means vary)"
         return text + "."
 
     def _on_state_model_changed(self, model) -> None:
