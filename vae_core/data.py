@@ -296,8 +296,8 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     Returns
     -------
     kind : str
-        One of ``digits``, ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``,
-        ``folder``, ``npz``, ``shapes``.
+        One of ``digits``, ``mnist``, ``mnist-binarized``, ``fashion-mnist``, ``kmnist``,
+        ``cifar10``, ``folder``, ``npz``, ``shapes``, ``dsprites``.
     arg : str or None
         The text after the colon, or ``None`` when there is none.
 
@@ -350,7 +350,8 @@ def load_dataset(
     ----------
     spec : str
         Which data; see :data:`DATASET_SPECS` (``digits``, ``mnist``, ``fashion-mnist``,
-        ``kmnist``, ``cifar10``, ``folder:PATH``, ``npz:PATH``, ``shapes``, ``shapes:32``).
+        ``kmnist``, ``cifar10``, ``folder:PATH``, ``npz:PATH``, ``shapes``, ``shapes:32``,
+        ``dsprites``, ``dsprites:N``).
     data_root : str or path-like, optional
         Where torchvision datasets live (and get downloaded to). Defaults to
         ``$LATENT_EXPLORER_DATA`` or ``~/.cache/latent-explorer/data``. Unused by the
@@ -358,15 +359,15 @@ def load_dataset(
     image_size : int, optional
         Square side length. ``None`` keeps the native size (8 for digits, 28 for the
         MNIST family, 32 for CIFAR-10, the array size for npz), uses 64 for folders and
-        64 for ``shapes`` (unless the spec says ``shapes:32``). Built-in datasets are
+        64 for ``shapes`` (unless the spec says ``shapes:32``); ``dsprites`` is 64 only. Built-in datasets are
         resampled when a different size is asked for; non-square images are
         centre-cropped first.
     channels : {None, 1, 3}, optional
         ``None`` keeps the source's channels; folders become 1 channel when every image
         is grayscale and 3 otherwise. 3→1 uses ITU-R 601 luminance; 1→3 repeats.
     seed : int
-        Seeds the train/test split of sources without an official one and the
-        ``shapes`` generator.
+        Seeds the train/test split of sources without an official one, the ``shapes``
+        generator and the ``dsprites:N`` subset.
     test_fraction : float
         Fraction of images held out for test, in ``[0, 1)``; the split is stratified by
         class when there are labels. Ignored by sources with an official split
