@@ -331,3 +331,21 @@ def test_full_dsprites_spec_plans_the_whole_grid(monkeypatch):
     assert data.spec == "dsprites" and len(data.all()) == dsprites.COUNT
     assert np.array_equal(np.sort(asked["indices"]), np.arange(dsprites.COUNT))
     assert np.array_equal(dsprites.grid_index(data.factors), asked["indices"])
+
+
+def test_cli_shows_a_loading_bar_on_a_terminal_only(monkeypatch):
+    import argparse
+    import io
+    import sys
+
+    from vae_core.cli.common import load_data_from_args
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, quiet, shown in ((Terminal(), False, True), (Terminal(), True, False), (io.StringIO(), False, False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        data = load_data_from_args(argparse.Namespace(dataset="dsprites:3000", data_root=None, quiet=quiet))
+        assert len(data.all()) == 3000
+        assert ("Loading dsprites:3000" in stream.getvalue() and "/3000 [" in stream.getvalue()) == shown
