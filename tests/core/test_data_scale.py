@@ -1,19 +1,24 @@
 """Datasets at full size: uint8 storage, the folder decode cache, dSprites."""
 import dataclasses
+import itertools
 import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 
-from conftest import SHARED_DATA
-from vae_core import TrainConfig, build_model, fit
-from vae_core import dsprites
-from vae_core.data import DatasetError, DatasetSplits, ImageDataset, load_dataset, to_unit_float
+from vae_core import TrainConfig, build_model, dsprites, fit
+from vae_core.data import (
+    DatasetError,
+    DatasetSplits,
+    ImageDataset,
+    load_dataset,
+    to_unit_float,
+)
 from vae_core.latent import encode_dataset
 from vae_core.metrics import evaluate
-
 
 # --------------------------------------------------------------------------- the pixel rule
 
@@ -52,7 +57,7 @@ def _as_float_splits(splits: DatasetSplits) -> DatasetSplits:
 @pytest.fixture(scope="module")
 def small_shapes():
     data = load_dataset("shapes:16", seed=1)
-    keep = lambda split, n: dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n])  # noqa: E731
+    keep = lambda split, n: dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n])
     return dataclasses.replace(data, train=keep(data.train, 300), test=keep(data.test, 100), _all=None,
                                factors=None)
 
@@ -272,7 +277,7 @@ def test_dsprites_factors_mean_what_they_say():
     rows, cols = np.nonzero(_image(pos_x=31, pos_y=7))
     assert cols.mean() == 16 + 31 and rows.mean() == 16 + 7
     areas = [_image(scale=s).sum() for s in range(6)]
-    assert all(a < b for a, b in zip(areas, areas[1:]))
+    assert all(a < b for a, b in itertools.pairwise(areas))
     assert areas[-1] / areas[0] == pytest.approx(4.0, rel=0.15)    # area grows with scale²
     side = _image(scale=5).any(0).sum()
     assert side == 19          # 2 × 0.8 × 0.18 × 64 = 18.4 pixels wide: 19 pixel centres inside
