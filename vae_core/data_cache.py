@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_core.resources import temporary_name
+from vae_core.resources import remove_stale_temporaries, temporary_name
 
 __all__ = ["CACHE_ENV", "CachedFolder", "cache_dir", "folder_fingerprint", "read_cached", "write_cached"]
 
@@ -138,6 +138,8 @@ def write_cached(root: Path, fingerprint: str, options: dict, images: np.ndarray
     temporaries: list[Path] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        for final in (images_path, labels_path, meta_path):   # what a killed earlier write left
+            remove_stale_temporaries(directory, final.name, (".tmp",))
         try:
             meta_path.unlink()  # the old description goes first: its arrays are about to change
         except FileNotFoundError:
