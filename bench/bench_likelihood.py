@@ -122,7 +122,7 @@ def tc_comparison(args) -> dict:
         for _ in iter_training(model, data, config):
             pass
         model.eval()
-        x = torch.from_numpy(data.test.images[:2000])
+        x = data.test.batch(slice(0, 2000))
         with torch.inference_mode():
             mu, logvar = model.encode(x)
             z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)) * (0.5 * logvar).exp()

@@ -320,7 +320,7 @@ def adapted_model_shot(window, work: Path, data_root: str, shot, wait_until, pau
     torch.manual_seed(1)
     model = example.VAE()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images = torch.from_numpy(data.train.images)
+    images = data.train.batch()   # float32 in [0, 1], as the example's own loop expects
     for _ in range(2000):   # the example's own loop: about two epochs of MNIST at batch 64
         x = images[torch.randint(0, len(images), (64,))]
         out, mu, logvar = model(x)

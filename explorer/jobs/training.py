@@ -27,7 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, QTimer, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker
 
 
@@ -385,32 +385,71 @@ class TrainingRunner(QObject):
 class Task(QObject):
     """Run ``func(*args)`` in a pool thread; deliver the result or a friendly error on the GUI thread.
 
+    With ``progress=True`` the call also gets a ``progress(done, total)`` keyword (as
+    ``load_dataset`` takes). The worker only stores the newest pair; a timer on the GUI
+    thread emits ``progressed`` with it every 0.1 s when it changed, and once more at the
+    end: decoding a big folder reports once per file, far more often than the window can
+    show, and a worker that stalls after a report still has it shown.
+
     Signals
     -------
     succeeded(result)
     failed(text, details)
+    progressed(done, total)
     """
 
     succeeded = Signal(object)
     failed = Signal(str, str)
+    progressed = Signal(int, int)
+
+    #: Milliseconds between two looks at the newest progress report.
+    PROGRESS_INTERVAL_MS = 100
 
     #: The exception behind the last ``failed`` (None before), for callers that decide by its kind.
     error: BaseException | None = None
 
-    def __init__(self, func: Callable, *args, doing: str = "Loading", parent: QObject | None = None, **kwargs):
+    def __init__(self, func: Callable, *args, doing: str = "Loading", parent: QObject | None = None,
+                 progress: bool = False, **kwargs):
         super().__init__(parent)
         self._doing = doing
+        self._latest: tuple[int, int] | None = None
+        self._shown: tuple[int, int] | None = None
+        self._timer: QTimer | None = None
+        if progress:
+            kwargs["progress"] = self._store_progress
+            self._timer = QTimer(self)
+            self._timer.setInterval(self.PROGRESS_INTERVAL_MS)
+            self._timer.timeout.connect(self._flush_progress)
+            self.succeeded.connect(self._stop_progress)
+            self.failed.connect(self._stop_progress)
         self.worker = FunctionWorker(func, *args, **kwargs)
         self.worker.returned.connect(self.succeeded)
         self.worker.errored.connect(self._on_worker_errored)
 
     def start(self) -> "Task":
+        if self._timer is not None:
+            self._timer.start()
         self.worker.start()
         return self
 
     @property
     def is_running(self) -> bool:
         return self.worker.is_running
+
+    def _store_progress(self, done: int, total: int) -> None:
+        # Worker thread: one attribute assignment, atomic under the GIL; no signal per call.
+        self._latest = (int(done), int(total))
+
+    def _flush_progress(self) -> None:
+        latest = self._latest
+        if latest is not None and latest != self._shown:
+            self._shown = latest
+            self.progressed.emit(*latest)
+
+    def _stop_progress(self, *args) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._flush_progress()
 
     def _on_worker_errored(self, exc: Exception) -> None:
         self.error = exc

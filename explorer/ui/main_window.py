@@ -151,15 +151,19 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
     # Hooks for other panels (more in DockLayoutMixin and MenuBarMixin)
     # ==============================================================================================
     def run_task(self, label: str, func: Callable, *args, on_done: Callable | None = None,
-                 error_title: str = "Something went wrong", doing: str = "Loading", **kwargs) -> Task:
+                 error_title: str = "Something went wrong", doing: str = "Loading", progress: bool = False,
+                 **kwargs) -> Task:
         """Run ``func(*args, **kwargs)`` in a worker thread with the busy indicator showing ``label``.
 
         ``on_done(result)`` runs on the GUI thread; an exception opens an error dialog
-        titled ``error_title`` with the details available.
+        titled ``error_title`` with the details available. With ``progress=True``, ``func``
+        also gets ``progress(done, total)`` and the busy bar fills with it.
         """
-        task = Task(func, *args, doing=doing, parent=self, **kwargs)
+        task = Task(func, *args, doing=doing, parent=self, progress=progress, **kwargs)
         task.label = label
+        task.done_total = None
         self._tasks.add(task)
+        task.progressed.connect(lambda done, total: self._on_task_progressed(task, done, total))
 
         def finished() -> None:
             self._tasks.discard(task)
@@ -277,7 +281,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             self.initial_load_finished.emit(True)
 
         task = self.run_task(f"Loading {dataset_display_name(spec)}…", load_dataset, spec, self._data_root(),
-                             on_done=done, error_title="Could not load the dataset")
+                             on_done=done, error_title="Could not load the dataset", progress=True)
         task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
 
     # ==============================================================================================
@@ -576,7 +580,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
 
         self.run_task(f"Loading {dataset_display_name(options.dataset)}…", load_dataset, options.dataset,
                       self._data_root(), on_done=lambda data: self._start_training_with(data, options, config),
-                      error_title="Could not load the dataset")
+                      error_title="Could not load the dataset", progress=True)
         return True
 
     def _start_training_with(self, data, options: TrainingOptions, config) -> None:
@@ -692,12 +696,26 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         self.training_panel.train_button.setEnabled(ready and idle and cannot_train is None)
         self.training_panel.train_button.setToolTip(train_tooltip(cannot_train))
 
+    def _on_task_progressed(self, task: Task, done: int, total: int) -> None:
+        if task in self._tasks:
+            task.done_total = (done, total)
+            self._update_busy()
+
     def _update_busy(self) -> None:
         busy = bool(self._tasks)
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
         if busy:
-            self.busy_label.setText(next(iter(self._tasks)).label)
+            task = next(iter(self._tasks))
+            progress = task.done_total if len(self._tasks) == 1 else None
+            if progress is not None and progress[1] > 0:
+                done, total = progress
+                self.busy_bar.setRange(0, total)
+                self.busy_bar.setValue(min(done, total))
+                self.busy_label.setText(f"{task.label} {done:,} of {total:,}")
+            else:
+                self.busy_bar.setRange(0, 0)   # a task without progress: the moving bar
+                self.busy_label.setText(task.label)
 
     # ==============================================================================================
     # Drag and drop

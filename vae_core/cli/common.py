@@ -141,7 +141,25 @@ def load_data_from_args(args: argparse.Namespace, spec: str | None = None,
     if getattr(args, "channels", None):
         opts["channels"] = args.channels
     known = {"image_size", "channels", "seed", "test_fraction"}
-    return load_dataset(spec or args.dataset, args.data_root, **{k: v for k, v in opts.items() if k in known})
+    spec = spec or args.dataset
+    # A bar only on a terminal: decoding a big folder or rendering dsprites takes a while,
+    # and piped output (and the one-line errors) should stay clean.
+    bar = None
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"Loading {spec}", unit="img", dynamic_ncols=True, file=sys.stderr, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        return load_dataset(spec, args.data_root, progress=progress if bar is not None else None,
+                            **{k: v for k, v in opts.items() if k in known})
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def load_checkpoint_for(args: argparse.Namespace, *,
