@@ -6,12 +6,16 @@ Every public name of the submodules is importable from here:
   units), ``iwae_nll``, ``active_units``.
 * :mod:`~vae_core.metrics.disentanglement` — ``mutual_info_matrix``, ``mig``, ``sap``,
   ``dci`` and their building blocks, as plain functions of codes and integer factors.
+* :mod:`~vae_core.metrics.sampled` — ``factor_vae_score`` and ``beta_vae_score``, which
+  sample images with chosen factors from a ``FactorSampler`` (``DatasetFactorSampler``).
 """
 
 from vae_core.metrics.disentanglement import (MIG_BINS, TEST_FRACTION, check_codes_factors, dci,
                                               dci_from_importance, discrete_entropy, factor_matrix,
                                               histogram_discretize, importance_matrix, mig,
                                               mutual_info_matrix, sap, sap_score_matrix)
+from vae_core.metrics.sampled import (DatasetFactorSampler, FactorSampler, beta_vae_score, factor_vae_score,
+                                      model_representation)
 from vae_core.metrics.likelihood import (ACTIVE_UNIT_THRESHOLD, IWAE_K_MAX, active_units, evaluate,
                                          iwae_nll)
 
@@ -20,4 +24,5 @@ __all__ = [
     "MIG_BINS", "TEST_FRACTION", "check_codes_factors", "dci", "dci_from_importance", "discrete_entropy",
     "factor_matrix", "histogram_discretize", "importance_matrix", "mig", "mutual_info_matrix", "sap",
     "sap_score_matrix",
+    "DatasetFactorSampler", "FactorSampler", "beta_vae_score", "factor_vae_score", "model_representation",
 ]
