@@ -55,6 +55,19 @@ def test_reconstruction_quality_of_a_model():
     assert result["ssim"] == pytest.approx(float(ssim(data.test.images[:50], recon).mean()))
 
 
+def test_uint8_images_are_read_as_value_over_255():
+    from vae_core.data import ImageDataset
+
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = build_model("mlp", image_shape=data.image_shape, latent_dim=2, hidden=(16,))
+    as_bytes = np.round(data.test.images[:40] * 255).astype(np.uint8)
+    as_floats = as_bytes.astype(np.float32) / np.float32(255)
+    assert reconstruction_quality(model, ImageDataset(as_bytes, None)) == pytest.approx(
+        reconstruction_quality(model, ImageDataset(as_floats, None)))
+    np.testing.assert_allclose(mse(as_bytes, as_bytes[::-1]), mse(as_floats, as_floats[::-1]), rtol=1e-6)
+
+
 # -- Fréchet distance ------------------------------------------------------------------------
 
 def test_frechet_distance_of_identical_sets_is_zero():

@@ -37,6 +37,8 @@ def test_sampler_looks_up_the_requested_factors():
     factors = sampler.sample_factors(50, rng)
     assert factors.shape == (50, 3)
     np.testing.assert_array_equal(sampler.images(factors, rng).reshape(50, 3), factors)
+    as_bytes = DatasetFactorSampler(np.full((len(grid), 1, 2, 2), 51, np.uint8), grid)
+    np.testing.assert_allclose(as_bytes.images(factors, rng), 0.2)
     again = sampler.resample_except(factors, 1, rng)
     np.testing.assert_array_equal(again[:, 1], factors[:, 1])
     assert (again[:, [0, 2]] != factors[:, [0, 2]]).any()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from vae_core.errors import ConfigError, DatasetError
+from vae_core.metrics.pixels import unit_float
 
 #: PSNR of an image reconstructed exactly (MSE below 1e-10): finite so that means stay finite.
 PSNR_MAX = 100.0
@@ -23,13 +24,17 @@ SSIM_SIGMA = 1.5
 
 
 def _as_tensors(images, reconstructions) -> tuple[torch.Tensor, torch.Tensor]:
-    a = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    b = torch.as_tensor(np.asarray(reconstructions) if not isinstance(reconstructions, torch.Tensor)
-                        else reconstructions)
+    a, b = (x if isinstance(x, torch.Tensor) else torch.from_numpy(_stored(np.asarray(x)))
+            for x in (images, reconstructions))
     if a.shape != b.shape or a.ndim != 4:
         raise ConfigError(f"Images and reconstructions must both be N×C×H×W arrays of the same shape, "
                           f"not {tuple(a.shape)} and {tuple(b.shape)}.")
     return a.double(), b.double()
+
+
+def _stored(pixels: np.ndarray) -> np.ndarray:
+    # uint8 pixels are read as value / 255; floats keep their precision.
+    return unit_float(pixels) if pixels.dtype == np.uint8 else np.ascontiguousarray(pixels)
 
 
 def mse(images, reconstructions) -> np.ndarray:
@@ -103,7 +108,7 @@ def reconstruction_quality(model, data, *, batch_size: int = 500, device="cpu",
     sums = {"mse": 0.0, "psnr": 0.0, "ssim": 0.0}
     try:
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device, dtype)
+            x = torch.from_numpy(unit_float(images[start:start + batch_size])).to(device, dtype)
             y = (torch.from_numpy(labels[start:start + len(x)]).to(device)
                  if labels is not None and model.conditional else None)
             recon = model.decode(model.map_code(x, y), y).clamp(0, 1).cpu()

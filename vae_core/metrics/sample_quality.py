@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from vae_core.errors import ConfigError, DatasetError
+from vae_core.metrics.pixels import unit_float
 
 #: Neighbour whose distance sets each ball's radius (Kynkäänniemi et al., 2019).
 PR_K = 3
@@ -234,7 +235,7 @@ def _train_feature_net(data, channels, epochs, batch_size, seed, device, progres
         order = rng.permutation(len(images))
         for start in range(0, len(images), batch_size):
             idx = np.sort(order[start:start + batch_size])
-            x = torch.from_numpy(np.asarray(images[idx], dtype=np.float32)).to(device)
+            x = torch.from_numpy(unit_float(images[idx])).to(device)
             y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64)).to(device)
             loss = nn.functional.cross_entropy(net(x), y)
             optimizer.zero_grad()
@@ -250,7 +251,7 @@ def _train_feature_net(data, channels, epochs, batch_size, seed, device, progres
 def _accuracy(net: FeatureNet, split, device) -> float:
     correct = 0
     for start in range(0, len(split.images), 1000):
-        x = torch.from_numpy(np.asarray(split.images[start:start + 1000], dtype=np.float32)).to(device)
+        x = torch.from_numpy(unit_float(split.images[start:start + 1000])).to(device)
         correct += int((net(x).argmax(1).cpu().numpy() == split.labels[start:start + 1000]).sum())
     return correct / max(1, len(split.images))
 
@@ -258,7 +259,7 @@ def _accuracy(net: FeatureNet, split, device) -> float:
 @torch.inference_mode()
 def features_of(net: FeatureNet, images, *, batch_size: int = 1000, device="cpu") -> np.ndarray:
     """The ``N×128`` features of ``images`` (``N×C×H×W`` in [0, 1]) in float64."""
-    out = [net.features(torch.from_numpy(np.asarray(images[s:s + batch_size], dtype=np.float32)).to(device))
+    out = [net.features(torch.from_numpy(unit_float(images[s:s + batch_size])).to(device))
            .double().cpu().numpy() for s in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
 

@@ -17,6 +17,7 @@ import torch
 
 from vae_core.errors import ConfigError, DatasetError
 from vae_core.metrics.disentanglement import MIG_BINS, factor_matrix
+from vae_core.metrics.pixels import unit_float
 
 
 @runtime_checkable
@@ -127,7 +128,7 @@ class DatasetFactorSampler:
         if np.any(hi <= lo):
             raise ConfigError("No image of this dataset has the requested factors.")
         pick = lo + (rng.random(len(keys)) * (hi - lo)).astype(np.int64)
-        return np.asarray(self._images[self._by_key[pick]], dtype=np.float32)
+        return unit_float(self._images[self._by_key[pick]])
 
 
 def model_representation(model, *, device="cpu", batch_size: int = 256) -> Callable[[np.ndarray], np.ndarray]:
@@ -147,7 +148,7 @@ def model_representation(model, *, device="cpu", batch_size: int = 256) -> Calla
         was_training = model.training
         model.eval()
         try:
-            out = [model.map_code(torch.from_numpy(np.ascontiguousarray(images[s:s + batch_size]))
+            out = [model.map_code(torch.from_numpy(unit_float(images[s:s + batch_size]))
                                   .to(device, dtype)).double().cpu().numpy()
                    for s in range(0, len(images), batch_size)]
         finally:
