@@ -248,11 +248,9 @@ def sap_score_matrix(codes, factors, continuous_factors: bool = False, *,
             out[k] = 1.0
             continue
         for j in range(d):
-            # Standardising changes no linear decision but lets the solver converge on
-            # codes of any scale (disentanglement_lib feeds raw codes).
+            # Raw codes, as disentanglement_lib: with C = 0.01 the codes' scale sets the
+            # regularisation's strength, so standardising would change published numbers.
             z = codes[:, j]
-            scale = z[train].std()
-            z = (z - z[train].mean()) / (scale if scale > 0 else 1.0)
             classifier = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000)
             classifier.fit(z[train, None], y_train)
             out[k, j] = float(np.mean(classifier.predict(z[test, None]) == y_test))
