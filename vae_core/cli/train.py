@@ -14,8 +14,8 @@ import torch
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, add_model_source, float_range, int_range,
                                  load_data_from_args, load_model_for, print_warnings)
-from vae_core.cli.metrics import add_metric_options, check_metric_input, print_metrics, run_metrics
 from vae_core.cli.family import add_family_options, check_resume_family, model_settings, objective_settings
+from vae_core.cli.metrics import add_metric_options, check_metric_input, print_metrics, run_metrics
 from vae_core.data import DATASET_SPECS, DatasetSplits
 from vae_core.errors import CLIError
 from vae_core.metrics import IWAE_K_MAX, evaluate, iwae_nll
