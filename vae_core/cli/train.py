@@ -22,18 +22,59 @@ from vae_core.resources import check_writable
 from vae_core.registry import build_model, list_models, model_config_class
 from vae_core.training import DEVICES, KL_ANNEALING, LIMITS, SEED_MAX, TrainConfig, iter_training, resolve_device
 
-__all__ = ["add_commands", "cmd_train", "cmd_evaluate"]
+__all__ = ["add_commands", "add_train_options", "train_config", "new_model", "build_training", "cmd_train",
+           "cmd_evaluate"]
 
 
 def add_commands(subparsers) -> None:
     """Add the ``train`` and ``evaluate`` subcommands to an argparse subparsers object."""
-    specs = "; ".join(f"{name}: {desc}" for name, desc in DATASET_SPECS)
-
     train = subparsers.add_parser(
         "train", help="train a model and write a checkpoint",
         description="Train a VAE. The checkpoint is rewritten after every epoch, so an interrupted run keeps "
                     "its last finished epoch. Under torchrun the same command trains with "
                     "DistributedDataParallel.")
+    add_train_options(train)
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
+    train.add_argument("--out", required=True, metavar="CHECKPOINT",
+                       help="output checkpoint: a folder, or a single FILE.safetensors")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log losses, test metrics, per-dimension KL, reconstructions and prior samples "
+                            "to this TensorBoard run folder (view with: tensorboard --logdir DIR)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=cmd_train)
+
+    ev = subparsers.add_parser(
+        "evaluate", help="evaluate a checkpoint on a dataset",
+        description="Negative ELBO, its terms, active units and (with --iwae-k) the importance-weighted "
+                    "log-likelihood bound, all in nats per image.")
+    add_model_source(ev)
+    ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on; "
+                                                      "required with --model-file)")
+    add_data_options(ev)
+    ev.add_argument("--split", choices=["test", "train"], default="test")
+    ev.add_argument("--iwae-k", type=int_range(1, IWAE_K_MAX), metavar="K",
+                    help=f"importance samples per image for the IWAE log-likelihood bound, 1 to {IWAE_K_MAX} "
+                         "(5000 is the usual protocol); batched, with a progress bar and its ETA")
+    ev.add_argument("--batch-size", type=int_range(1, 1_000_000), default=500, metavar="N",
+                    help="images per batch, 1 to 1000000 (default: 500; the IWAE bound scores at most 100 "
+                         "images at a time)")
+    ev.add_argument("--device", choices=DEVICES, default="auto")
+    ev.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
+                    help=f"seed of the posterior samples, 0 to {SEED_MAX} (default: 0): the same seed gives "
+                         "the same numbers")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(handler=cmd_evaluate)
+
+
+def add_train_options(train) -> None:
+    """Add what a run is made of: the dataset, the model, the optimization and family options.
+
+    ``train`` has these and its own ``--resume``, ``--out``, ``--tensorboard`` and
+    ``--quiet``; ``sweep`` adds the same options through a wrapper that accepts lists.
+    ``train`` is anything with argparse's ``add_argument`` and ``add_argument_group``.
+    """
+    specs = "; ".join(f"{name}: {desc}" for name, desc in DATASET_SPECS)
     train.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec ({specs})")
     add_data_options(train)
     # --model, --latent-dim, --hidden and --likelihood default to None so that a resumed
@@ -62,38 +103,7 @@ def add_commands(subparsers) -> None:
     train.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
     train.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
                        help="torch CPU threads, 1 to 1024 (default: torch's choice)")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
-    train.add_argument("--out", required=True, metavar="CHECKPOINT",
-                       help="output checkpoint: a folder, or a single FILE.safetensors")
-    train.add_argument("--tensorboard", metavar="DIR",
-                       help="also log losses, test metrics, per-dimension KL, reconstructions and prior samples "
-                            "to this TensorBoard run folder (view with: tensorboard --logdir DIR)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_family_options(train)
-    train.set_defaults(handler=cmd_train)
-
-    ev = subparsers.add_parser(
-        "evaluate", help="evaluate a checkpoint on a dataset",
-        description="Negative ELBO, its terms, active units and (with --iwae-k) the importance-weighted "
-                    "log-likelihood bound, all in nats per image.")
-    add_model_source(ev)
-    ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on; "
-                                                      "required with --model-file)")
-    add_data_options(ev)
-    ev.add_argument("--split", choices=["test", "train"], default="test")
-    ev.add_argument("--iwae-k", type=int_range(1, IWAE_K_MAX), metavar="K",
-                    help=f"importance samples per image for the IWAE log-likelihood bound, 1 to {IWAE_K_MAX} "
-                         "(5000 is the usual protocol); batched, with a progress bar and its ETA")
-    ev.add_argument("--batch-size", type=int_range(1, 1_000_000), default=500, metavar="N",
-                    help="images per batch, 1 to 1000000 (default: 500; the IWAE bound scores at most 100 "
-                         "images at a time)")
-    ev.add_argument("--device", choices=DEVICES, default="auto")
-    ev.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
-                    help=f"seed of the posterior samples, 0 to {SEED_MAX} (default: 0): the same seed gives "
-                         "the same numbers")
-    ev.add_argument("--quiet", action="store_true", help="no progress bar")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.set_defaults(handler=cmd_evaluate)
 
 
 # -- train ----------------------------------------------------------------------------------
@@ -105,9 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # A wrong --out should fail now, not after the first epoch.
         check_writable(out)
     data = load_data_from_args(args)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                         kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
-                         device=args.device, num_threads=args.threads, **objective_settings(args))
+    config = train_config(args)
     if world > 1 and resolve_device(args.device).type == "cuda":
         config.device = "cuda"
         torch.cuda.set_device(local_rank)
@@ -120,9 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_resume_family(args, ckpt)
         model, history, optimizer_state = ckpt.model, ckpt.history, ckpt.optimizer_state
     else:
-        # Seed before building: the initial weights are part of a reproducible run.
-        torch.manual_seed(args.seed)
-        model = build_model(args.model or "mlp", **_model_config(args, data))
+        model = new_model(args, data)
     try:
         check_objective(model, config.objective, config.samples)
     except ValueError as exc:
@@ -170,6 +176,46 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "test_neg_elbo" in last:
             print(f"saved {out}  (test negative ELBO {last['test_neg_elbo']:.2f} nats)", file=sys.stderr)
     return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of ``train``'s options; a stray objective option is a ``CLIError``."""
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                       kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
+                       device=args.device, num_threads=args.threads, **objective_settings(args))
+
+
+def new_model(args: argparse.Namespace, data: DatasetSplits):
+    """A freshly initialised model of ``train``'s options for ``data``, seeded by ``--seed``.
+
+    Raises
+    ------
+    CLIError
+        An option of another model family, or a cvae on an unlabelled dataset.
+    ConfigError
+        A model option out of its range.
+    """
+    # Seed before building: the initial weights are part of a reproducible run.
+    torch.manual_seed(args.seed)
+    return build_model(args.model or "mlp", **_model_config(args, data))
+
+
+def build_training(args: argparse.Namespace, data: DatasetSplits):
+    """``(model, config)`` of a new run with ``train``'s options, checked as ``train`` checks them.
+
+    Raises
+    ------
+    CLIError
+        For options that do not go together (an objective the model cannot train with,
+        an option of another model family); ``ConfigError`` for values out of range.
+    """
+    config = train_config(args)
+    model = new_model(args, data)
+    try:
+        check_objective(model, config.objective, config.samples)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return model, config
 
 
 def _tensorboard_logger(folder: str, model, data: DatasetSplits):
