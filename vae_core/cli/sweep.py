@@ -163,10 +163,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise CLIError("--ray needs the ray package, which is not installed: "
                            "pip install 'latent-explorer[ray]'.") from None
     out = Path(args.out).absolute()
-    check_writable(out / "sweep.json")
     grid, fixed = grid_of(args)
     runs = plan_grid(grid, fixed)
     _check_runs(runs, args)
+    check_writable(out / "sweep.json")
     write_sweep_spec(out, runs, grid=grid, fixed=fixed, command=["python", "-m", "vae_core", "sweep", *sys.argv[2:]]
                      if sys.argv[1:2] == ["sweep"] else None)
 
