@@ -451,13 +451,24 @@ def run_sweep(out, runs: list[SweepRun], *, jobs: int | None = None, threads: in
             say(f"[{done}/{total}] {row['name']}: FAILED: {row.get('error')}")
 
     write_summary(out, table())
-    if todo:
+    if not todo:
+        return table()
+    try:
         if ray_address:
             _run_ray(out, todo, ray_address, threads or 1, iwae_k, jobs, finished, say)
         else:
             jobs = jobs or default_jobs(len(todo), threads)
             threads = threads or max(1, _cores() // jobs)
             _run_local(out, todo, jobs, threads, iwae_k, finished, say)
+    except KeyboardInterrupt:
+        # A run may have written its folder just before Ctrl+C, before its row arrived here:
+        # the summary lists what is on disk, as the next session will see it.
+        for run in todo:
+            done = finished_result(out, run)
+            if done is not None:
+                rows[run.name] = done
+        write_summary(out, table())
+        raise
     return table()
 
 
