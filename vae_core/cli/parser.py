@@ -1,13 +1,13 @@
 """The ``python -m vae_core`` parser and entry point; each command group adds its own
 subcommands (:mod:`vae_core.cli.train`, :mod:`vae_core.cli.latent`,
-:mod:`vae_core.cli.prior`)."""
+:mod:`vae_core.cli.prior`, :mod:`vae_core.cli.sweep`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from vae_core.cli import latent, model_export, prior, train
+from vae_core.cli import latent, model_export, prior, sweep, train
 from vae_core.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrorParser, one_line
 from vae_core.errors import (AdapterError, CheckpointError, CLIError, ConfigError, DatasetError, ExpressionError,
                              ModelExportError, NonFiniteLossError, OutputError, ResourceError, ShapeMismatchError)
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     latent.add_commands(sub)
     prior.add_commands(sub)
     model_export.add_commands(sub)
+    sweep.add_commands(sub)
     return parser
 
 

@@ -24,46 +24,18 @@ from vae_core.resources import check_writable
 from vae_core.registry import build_model, list_models, model_config_class
 from vae_core.training import DEVICES, KL_ANNEALING, LIMITS, SEED_MAX, TrainConfig, iter_training, resolve_device
 
-__all__ = ["add_commands", "cmd_train", "cmd_evaluate"]
+__all__ = ["add_commands", "add_train_options", "train_config", "new_model", "build_training", "cmd_train",
+           "cmd_evaluate"]
 
 
 def add_commands(subparsers) -> None:
     """Add the ``train`` and ``evaluate`` subcommands to an argparse subparsers object."""
-    specs = "; ".join(f"{name}: {desc}" for name, desc in DATASET_SPECS)
-
     train = subparsers.add_parser(
         "train", help="train a model and write a checkpoint",
         description="Train a VAE. The checkpoint is rewritten after every epoch, so an interrupted run keeps "
                     "its last finished epoch. Under torchrun the same command trains with "
                     "DistributedDataParallel.")
-    train.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec ({specs})")
-    add_data_options(train)
-    # --model, --latent-dim, --hidden and --likelihood default to None so that a resumed
-    # run can tell an explicit value (which must match the checkpoint) from the default.
-    train.add_argument("--model", choices=list_models(), help="model architecture (default: mlp)")
-    train.add_argument("--latent-dim", type=int_range(1, 4096), metavar="N",
-                       help="latent dimensions, 1 to 4096 (default: 20)")
-    train.add_argument("--hidden", type=int_range(1, 65536), nargs="+", metavar="N",
-                       help="hidden sizes, each 1 to 65536: layers for mlp/cvae (default 400), "
-                            "fully-connected width for conv/vaegan, one width per stochastic layer (or one for all) for hvae")
-    train.add_argument("--likelihood", choices=["bernoulli", "gaussian"],
-                       help="decoder likelihood (default: suggested by the dataset)")
-    train.add_argument("--beta", type=float_range(*LIMITS["beta"]), default=1.0, metavar="B",
-                       help="KL weight (β-VAE), 0 to 1000 (default: 1)")
-    train.add_argument("--kl-anneal", choices=KL_ANNEALING, default="none", help="KL warm-up schedule")
-    train.add_argument("--warmup-epochs", type=float_range(*LIMITS["warmup_epochs"]), default=0.0, metavar="E",
-                       help="epochs of linear KL warm-up, 0 to 100000 (default: 0)")
-    train.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
-                       help="epochs, 1 to 100000 (default: 10)")
-    train.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=128, metavar="N",
-                       help="batch size, 1 to 1000000 (default: 128)")
-    train.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
-                       help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
-    train.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
-                       help=f"random seed, 0 to {SEED_MAX} (default: 0)")
-    train.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
-    train.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
-                       help="torch CPU threads, 1 to 1024 (default: torch's choice)")
+    add_train_options(train)
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
     train.add_argument("--out", required=True, metavar="CHECKPOINT",
                        help="output checkpoint: a folder, or a single FILE.safetensors")
@@ -71,7 +43,6 @@ def add_commands(subparsers) -> None:
                        help="also log losses, test metrics, per-dimension KL, reconstructions and prior samples "
                             "to this TensorBoard run folder (view with: tensorboard --logdir DIR)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_family_options(train)
     train.set_defaults(handler=cmd_train)
 
     ev = subparsers.add_parser(
@@ -101,6 +72,45 @@ def add_commands(subparsers) -> None:
     ev.set_defaults(handler=cmd_evaluate)
 
 
+def add_train_options(train) -> None:
+    """Add what a run is made of: the dataset, the model, the optimization and family options.
+
+    ``train`` has these and its own ``--resume``, ``--out``, ``--tensorboard`` and
+    ``--quiet``; ``sweep`` adds the same options through a wrapper that accepts lists.
+    ``train`` is anything with argparse's ``add_argument`` and ``add_argument_group``.
+    """
+    specs = "; ".join(f"{name}: {desc}" for name, desc in DATASET_SPECS)
+    train.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec ({specs})")
+    add_data_options(train)
+    # --model, --latent-dim, --hidden and --likelihood default to None so that a resumed
+    # run can tell an explicit value (which must match the checkpoint) from the default.
+    train.add_argument("--model", choices=list_models(), help="model architecture (default: mlp)")
+    train.add_argument("--latent-dim", type=int_range(1, 4096), metavar="N",
+                       help="latent dimensions, 1 to 4096 (default: 20)")
+    train.add_argument("--hidden", type=int_range(1, 65536), nargs="+", metavar="N",
+                       help="hidden sizes, each 1 to 65536: layers for mlp/cvae (default 400), "
+                            "fully-connected width for conv/vaegan, one width per stochastic layer (or one for all) for hvae")
+    train.add_argument("--likelihood", choices=["bernoulli", "gaussian"],
+                       help="decoder likelihood (default: suggested by the dataset)")
+    train.add_argument("--beta", type=float_range(*LIMITS["beta"]), default=1.0, metavar="B",
+                       help="KL weight (β-VAE), 0 to 1000 (default: 1)")
+    train.add_argument("--kl-anneal", choices=KL_ANNEALING, default="none", help="KL warm-up schedule")
+    train.add_argument("--warmup-epochs", type=float_range(*LIMITS["warmup_epochs"]), default=0.0, metavar="E",
+                       help="epochs of linear KL warm-up, 0 to 100000 (default: 0)")
+    train.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
+                       help="epochs, 1 to 100000 (default: 10)")
+    train.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=128, metavar="N",
+                       help="batch size, 1 to 1000000 (default: 128)")
+    train.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
+                       help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
+    train.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
+                       help=f"random seed, 0 to {SEED_MAX} (default: 0)")
+    train.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
+    train.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
+                       help="torch CPU threads, 1 to 1024 (default: torch's choice)")
+    add_family_options(train)
+
+
 # -- train ----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``python -m vae_core train``."""
@@ -110,9 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # A wrong --out should fail now, not after the first epoch.
         check_writable(out)
     data = load_data_from_args(args)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                         kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
-                         device=args.device, num_threads=args.threads, **objective_settings(args))
+    config = train_config(args)
     if world > 1 and resolve_device(args.device).type == "cuda":
         config.device = "cuda"
         torch.cuda.set_device(local_rank)
@@ -125,9 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_resume_family(args, ckpt)
         model, history, optimizer_state = ckpt.model, ckpt.history, ckpt.optimizer_state
     else:
-        # Seed before building: the initial weights are part of a reproducible run.
-        torch.manual_seed(args.seed)
-        model = build_model(args.model or "mlp", **_model_config(args, data))
+        model = new_model(args, data)
     try:
         check_objective(model, config.objective, config.samples)
     except ValueError as exc:
@@ -175,6 +181,46 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "test_neg_elbo" in last:
             print(f"saved {out}  (test negative ELBO {last['test_neg_elbo']:.2f} nats)", file=sys.stderr)
     return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of ``train``'s options; a stray objective option is a ``CLIError``."""
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                       kl_anneal=args.kl_anneal, warmup_epochs=args.warmup_epochs, seed=args.seed,
+                       device=args.device, num_threads=args.threads, **objective_settings(args))
+
+
+def new_model(args: argparse.Namespace, data: DatasetSplits):
+    """A freshly initialised model of ``train``'s options for ``data``, seeded by ``--seed``.
+
+    Raises
+    ------
+    CLIError
+        An option of another model family, or a cvae on an unlabelled dataset.
+    ConfigError
+        A model option out of its range.
+    """
+    # Seed before building: the initial weights are part of a reproducible run.
+    torch.manual_seed(args.seed)
+    return build_model(args.model or "mlp", **_model_config(args, data))
+
+
+def build_training(args: argparse.Namespace, data: DatasetSplits):
+    """``(model, config)`` of a new run with ``train``'s options, checked as ``train`` checks them.
+
+    Raises
+    ------
+    CLIError
+        For options that do not go together (an objective the model cannot train with,
+        an option of another model family); ``ConfigError`` for values out of range.
+    """
+    config = train_config(args)
+    model = new_model(args, data)
+    try:
+        check_objective(model, config.objective, config.samples)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return model, config
 
 
 def _tensorboard_logger(folder: str, model, data: DatasetSplits):
