@@ -25,7 +25,7 @@ latent = LazyModule("vae_core.latent")
 
 CLOUD_SAMPLES = 64          # samples of q(z|x) drawn through a non-linear projection
 ELLIPSE_SIGMAS = (1.0, 2.0)
-HOLES_RESOLUTION = 96       # cells per side of the holes grid
+HOLES_RESOLUTION = 128      # cells per side of the holes grid
 HOLES_COMPONENTS = 4000     # posteriors in the aggregate mixture (a seeded subset beyond this)
 HOLES_CLIP = 8.0            # nats: log p − log q is clipped to ±this for the colour scale
 
@@ -180,13 +180,13 @@ class HolesOverlay:
     def extent(self) -> tuple[float, float, float, float]:
         """The grid's extent: the data's and (for a linear map) the prior's 3σ box, padded."""
         xy = self.map.xy[np.isfinite(self.map.xy).all(1)]
-        lo, hi = np.percentile(xy, 0.5, axis=0), np.percentile(xy, 99.5, axis=0)
+        lo, hi = np.percentile(xy, 0.1, axis=0), np.percentile(xy, 99.9, axis=0)
         linear = self.map.projection.linear_map()
         if linear is not None:
             w, b = linear
             spread = 3.0 * np.sqrt(np.diag(w @ w.T))
             lo, hi = np.minimum(lo, b - spread), np.maximum(hi, b + spread)
-        pad = 0.12 * np.maximum(hi - lo, 1e-6)
+        pad = 0.2 * np.maximum(hi - lo, 1e-6)
         lo, hi = lo - pad, hi + pad
         return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 

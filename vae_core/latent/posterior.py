@@ -107,6 +107,11 @@ class HolesMap:
         ``rows×columns`` float32, clipped to ``±clip``; row 0 is the lowest ``y``.
     log_prior, log_aggregate : np.ndarray
         The two log densities (unclipped), same shape.
+    prior_quantile : np.ndarray
+        The prior's probability mass inside the prior density contour through each cell
+        (``chi2.cdf(r², dof)`` of the cell's Mahalanobis radius under the prior; ``dof`` 2
+        on a linear map, ``d`` off it): 0 at the prior's centre, → 1 far out. Cells
+        above 0.99 lie outside the region where the prior has its mass.
     extent : tuple
         ``(xmin, ymin, xmax, ymax)`` of the grid's outer edges.
     exact : bool
@@ -120,6 +125,7 @@ class HolesMap:
     log_ratio: np.ndarray
     log_prior: np.ndarray
     log_aggregate: np.ndarray
+    prior_quantile: np.ndarray
     extent: tuple[float, float, float, float]
     exact: bool
     components: int
@@ -210,6 +216,9 @@ def holes_map(projection, codes, logvar, extent, resolution=96, *, max_component
         means = codes @ w.T + b
         covs = np.einsum("id,kd,jd->kij", w, var, w)
         prior_cov = w @ w.T
+        # log N(p; b, C) = −log 2π − ½ log det C − ½ r²: the radius follows from the density.
+        radius2 = lambda lp: -2.0 * (lp + _LOG_2PI + 0.5 * np.log(np.linalg.det(prior_cov)))  # noqa: E731
+        dof = 2
         for start in range(0, len(points), chunk):
             p = points[start:start + chunk]
             log_prior[start:start + chunk] = _gauss2_log_density(p, b[None, :], prior_cov[None])[:, 0]
@@ -220,14 +229,19 @@ def holes_map(projection, codes, logvar, extent, resolution=96, *, max_component
         # log N(z; μ_k, diag σ_k²) = −½ Σ_j (z_j² − 2 z_j μ_kj + μ_kj²)/σ_kj² − ½ Σ_j log σ_kj² − d/2 log 2π
         const = -0.5 * (np.sum(codes * codes * inv_var, axis=1) + np.sum(logvar, axis=1) + d * _LOG_2PI)
         mu_over_var = codes * inv_var
+        radius2 = lambda lp: -2.0 * lp - d * _LOG_2PI  # noqa: E731 - |z|² from log N(z; 0, I)
+        dof = d
         for start in range(0, len(points), chunk):
             z = np.asarray(projection.inverse(points[start:start + chunk]), dtype=np.float64)
             log_prior[start:start + chunk] = -0.5 * (np.sum(z * z, axis=1) + d * _LOG_2PI)
             comp = -0.5 * ((z * z) @ inv_var.T) + z @ mu_over_var.T + const[None, :]
             log_agg[start:start + chunk] = _logsumexp(comp, axis=1) - log_n
+    from scipy.stats import chi2
+
     log_prior, log_agg = log_prior.reshape(shape), log_agg.reshape(shape)
     ratio = np.clip(log_prior - log_agg, -clip, clip).astype(np.float32)
-    return HolesMap(ratio, log_prior, log_agg, tuple(float(v) for v in extent), linear is not None,
+    quantile = chi2.cdf(np.clip(radius2(log_prior), 0.0, None), dof).astype(np.float32)
+    return HolesMap(ratio, log_prior, log_agg, quantile, tuple(float(v) for v in extent), linear is not None,
                     len(codes), float(clip))
 
 

@@ -1,13 +1,15 @@
 """The holes overlay: where the prior N(0, I) has mass and the encoded data has none.
 
 State and mathematics: :class:`explorer.state.posterior.HolesOverlay` and
-:func:`vae_core.latent.holes_map`. The grid (96×96 cells, up to 4,000 posteriors in the
-mixture: about a second on one core) is computed in a worker (:class:`HolesJob`) whenever the
+:func:`vae_core.latent.holes_map`. The grid (128×128 cells, up to 4,000 posteriors in the
+mixture: one to two seconds on one core) is computed in a worker (:class:`HolesJob`) whenever the
 overlay is on and the projection or the codes change; the view only shows the image.
 
 Colours: ``log p(z) − log q(z)`` clipped to ±8 nats. Warm where the prior is denser than the
 data's aggregate posterior (holes: random samples land there, off the data), cool where the
-data is denser than the prior, transparent where they agree.
+data is denser than the prior, transparent where they agree. Only the region where the prior
+has its mass is shaded (its 99% region, faded out from 98%): far outside it both densities
+are negligible, and their ratio, though large, says nothing about where samples land.
 """
 
 from __future__ import annotations
@@ -31,9 +33,28 @@ def holes_lut(size: int = 256) -> np.ndarray:
     warm, cool = t > 0, t <= 0
     lut[warm, :3] = HOLE_RGB
     lut[cool, :3] = DATA_RGB
-    strength = np.abs(t) ** 0.8
+    # a dead zone of ±5% of the range: where prior and data agree, nothing is drawn
+    strength = np.clip((np.abs(t) - 0.05) / 0.95, 0.0, 1.0) ** 0.8
     lut[:, 3] = np.where(warm, HOLE_ALPHA * strength, DATA_ALPHA * strength).astype(np.uint8)
     return lut
+
+
+PRIOR_REGION = (0.98, 0.99)     # prior-mass quantiles over which the shading fades out
+
+
+def holes_rgba(result, lut: np.ndarray | None = None) -> np.ndarray:
+    """The overlay image of a :class:`~vae_core.latent.HolesMap`: ``rows×columns×4`` uint8.
+
+    The log ratio through :func:`holes_lut`, its opacity faded to zero between the prior's
+    98% and 99% regions (``result.prior_quantile``).
+    """
+    lut = holes_lut() if lut is None else lut
+    t = (np.asarray(result.log_ratio, dtype=np.float64) + result.clip) / (2 * result.clip)
+    rgba = lut[np.clip((t * (len(lut) - 1)).round().astype(np.int64), 0, len(lut) - 1)].copy()
+    lo, hi = PRIOR_REGION
+    fade = np.clip((hi - np.asarray(result.prior_quantile, dtype=np.float64)) / (hi - lo), 0.0, 1.0)
+    rgba[..., 3] = (rgba[..., 3] * fade).round().astype(np.uint8)
+    return rgba
 
 
 class HolesLegend(QtWidgets.QFrame):
@@ -79,10 +100,12 @@ class HolesLegend(QtWidgets.QFrame):
             self.note.setText("Computing…")
         elif result.exact:
             self.note.setText("Orange: the prior N(0, I) has mass there and the encoded data has none, so random "
-                              "samples land off the data. Exact 2-D marginals on this map.")
+                              "samples land off the data. Exact 2-D marginals; shaded within the prior's 99% "
+                              "region.")
         else:
             self.note.setText("Orange: the prior has mass there and the encoded data has none. UMAP has no exact "
-                              "2-D densities: both are compared at the code the map decodes at each position.")
+                              "2-D densities: both are compared at the code the map decodes at each position "
+                              "(shaded where that code is within the prior's 99% region).")
         self.adjustSize()
 
 
@@ -211,7 +234,7 @@ class HolesOverlayView(QtCore.QObject):
             self.item.hide()
             return
         xmin, ymin, xmax, ymax = result.extent
-        self.item.setImage(result.log_ratio, levels=(-result.clip, result.clip), lut=self._lut, autoLevels=False)
+        self.item.setImage(holes_rgba(result, self._lut), autoLevels=False)
         self.item.setRect(QtCore.QRectF(xmin, ymin, xmax - xmin, ymax - ymin))
         self.item.setVisible(self.holes.enabled)
         self._place_legend()

@@ -18,7 +18,8 @@ from explorer.ui.map.own_image import unique_pin_name
 from explorer.ui.qt_utils import MutedLabel, to_qimage
 
 METHODS = (("iterate", "Iterate encode → decode"), ("optimize", "Optimise z under the kept pixels"))
-ERASED_COLOR = QtGui.QColor(255, 64, 129, 150)
+ERASED_COLOR = QtGui.QColor(214, 40, 110, 215)   # nearly opaque: erased pixels are gone for the model
+FILMSTRIP = 8                                     # steps shown side by side under the panes
 
 
 class BrushCanvas(QtWidgets.QWidget):
@@ -33,6 +34,7 @@ class BrushCanvas(QtWidgets.QWidget):
         super().__init__(parent)
         self.setObjectName("inpaint_canvas")
         self.setMinimumSize(220, 220)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setCursor(QtCore.Qt.CursorShape.CrossCursor)
         self.image: np.ndarray | None = None      # C×H×W
@@ -220,6 +222,27 @@ class InpaintDialog(QtWidgets.QDialog):
             panes.addWidget(cap, 1, col)
         panes.addWidget(self.erased_label, 2, 0)
         panes.addWidget(self.step_slider, 2, 1)
+        panes.setColumnStretch(0, 1)
+        panes.setColumnStretch(1, 1)
+        self.filmstrip = QtWidgets.QWidget()
+        strip = QtWidgets.QHBoxLayout(self.filmstrip)
+        strip.setContentsMargins(0, 0, 0, 0)
+        strip.setSpacing(4)
+        self.film_panes: list[ImagePane] = []
+        self.film_captions: list[QtWidgets.QLabel] = []
+        for _ in range(FILMSTRIP):
+            cell = QtWidgets.QVBoxLayout()
+            cell.setSpacing(0)
+            pane = ImagePane(minimum=40)
+            pane.setMaximumSize(72, 72)
+            caption = MutedLabel("")
+            caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter)
+            cell.addWidget(pane)
+            cell.addWidget(caption)
+            strip.addLayout(cell)
+            self.film_panes.append(pane)
+            self.film_captions.append(caption)
+        strip.addStretch(1)
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.erase_half, self.reset_button):
             buttons.addWidget(b)
@@ -228,12 +251,13 @@ class InpaintDialog(QtWidgets.QDialog):
             buttons.addWidget(b)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(panes, 1)
+        layout.addWidget(self.filmstrip)
         layout.addLayout(controls)
         layout.addWidget(self.step_label)
         layout.addLayout(buttons)
         self.canvas.mask_changed.connect(self._on_canvas_mask_changed)
         self._on_canvas_mask_changed()
-        self.resize(620, 520)
+        self.resize(700, 640)
 
     # -- mask -----------------------------------------------------------------------------------------
     def _erase_bottom_half(self) -> None:
@@ -258,6 +282,7 @@ class InpaintDialog(QtWidgets.QDialog):
             self.step_label.setText("Nothing is erased: drag over the image on the left first.")
             return
         self.steps = []
+        self._update_filmstrip()
         self.step_slider.setRange(0, 0)
         self.pin_button.setEnabled(False)
         worker = GeneratorWorker(_inpaint_steps, self.state.model, self.canvas.image.copy(),
@@ -284,7 +309,20 @@ class InpaintDialog(QtWidgets.QDialog):
         if at_end:
             self.step_slider.setValue(len(self.steps) - 1)
             self._show_step(len(self.steps) - 1)
+        self._update_filmstrip()
         self.steps_shown.emit(len(self.steps))
+
+    def _update_filmstrip(self) -> None:
+        """Evenly spaced steps so far, the first and the latest included."""
+        n = len(self.steps)
+        picks = np.unique(np.linspace(0, n - 1, min(n, FILMSTRIP)).round().astype(int)) if n else []
+        for k, (pane, caption) in enumerate(zip(self.film_panes, self.film_captions)):
+            if k < len(picks):
+                pane.set_image(self.steps[picks[k]].image)
+                caption.setText(f"step {self.steps[picks[k]].step}")
+            else:
+                pane.set_image(None)
+                caption.setText("")
 
     def _on_worker_finished(self) -> None:
         self.worker = None

@@ -13,10 +13,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from explorer.ui.qt_utils import Connections, safe_paint
+from explorer.ui.qt_utils import Connections, is_dark, safe_paint
 
 REST_MS = 90
-CLOUD_COLOR = QtGui.QColor(0, 188, 212)     # cyan: reads on the class colours of both themes
 
 
 class PosteriorCloudItem(pg.GraphicsObject):
@@ -28,6 +27,13 @@ class PosteriorCloudItem(pg.GraphicsObject):
         self._bounds = QtCore.QRectF()
         self.dot_px = 3.2
         self.setZValue(15)      # above the points and thumbnails, below highlights and pins
+        self.set_dark(True)
+
+    def set_dark(self, dark: bool) -> None:
+        """Ink and halo: the theme's text colour on its base, so the ellipse never blends into a class colour."""
+        self.ink = QtGui.QColor(255, 255, 255) if dark else QtGui.QColor(15, 15, 20)
+        self.halo = QtGui.QColor(0, 0, 0, 170) if dark else QtGui.QColor(255, 255, 255, 200)
+        self.update()
 
     def set_shape(self, shape) -> None:
         self.prepareGeometryChange()
@@ -66,32 +72,32 @@ class PosteriorCloudItem(pg.GraphicsObject):
         painter.save()
         painter.resetTransform()     # draw in device pixels: line widths and dots stay constant
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-        halo = QtGui.QPen(QtGui.QColor(0, 0, 0, 140), 3.6)
+        halo = QtGui.QPen(self.halo, 4.0)
         if shape.outlines:
             for k, outline in sorted(shape.outlines.items(), reverse=True):
                 poly = QtGui.QPolygonF([tr.map(QtCore.QPointF(float(x), float(y))) for x, y in outline])
-                fill = QtGui.QColor(CLOUD_COLOR)
-                fill.setAlpha(60 if k <= 1 else 22)
+                fill = QtGui.QColor(self.ink)
+                fill.setAlpha(45 if k <= 1 else 18)
                 painter.setBrush(fill)
                 painter.setPen(halo)
                 painter.drawPolygon(poly)
-                pen = QtGui.QPen(CLOUD_COLOR, 1.8)
+                pen = QtGui.QPen(self.ink, 1.8)
                 if k > 1:
                     pen.setStyle(QtCore.Qt.PenStyle.DashLine)
                 painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
                 painter.setPen(pen)
                 painter.drawPolygon(poly)
         else:
-            painter.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 150), 0.8))
-            painter.setBrush(CLOUD_COLOR)
+            painter.setPen(QtGui.QPen(self.halo, 1.2))
+            painter.setBrush(self.ink)
             r = self.dot_px
             for x, y in np.asarray(shape.samples, dtype=np.float64):
                 if np.isfinite(x) and np.isfinite(y):
                     painter.drawEllipse(tr.map(QtCore.QPointF(float(x), float(y))), r, r)
         c = tr.map(QtCore.QPointF(float(shape.centre[0]), float(shape.centre[1])))
-        painter.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 200), 1.0))
-        painter.setBrush(QtGui.QColor(255, 255, 255))
-        painter.drawEllipse(c, 2.6, 2.6)
+        painter.setPen(QtGui.QPen(self.halo, 1.5))
+        painter.setBrush(self.ink)
+        painter.drawEllipse(c, 2.8, 2.8)
         painter.restore()
 
 
@@ -104,8 +110,10 @@ class PosteriorCloudOverlay(QtCore.QObject):
         self.cloud = state.map.posterior
         self.view = view
         self.item = PosteriorCloudItem()
+        self.item.set_dark(is_dark(view.palette()))
         self.item.hide()
         view.vb.addItem(self.item, ignoreBounds=True)
+        view.installEventFilter(self)
         self._rest = QtCore.QTimer(self)
         self._rest.setSingleShot(True)
         self._rest.setInterval(REST_MS)
@@ -113,6 +121,11 @@ class PosteriorCloudOverlay(QtCore.QObject):
         self._connections = Connections(self)
         self._connections.connect(self.cloud.cloud_changed, self.item.set_shape)
         self._connections.connect(state.map.hovered_index_changed, self._on_map_hovered_index_changed)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
+        if obj is self.view and ev.type() == QtCore.QEvent.Type.PaletteChange:
+            self.item.set_dark(is_dark(self.view.palette()))
+        return False
 
     def _on_map_hovered_index_changed(self, index) -> None:
         if self.cloud.enabled and index is not None and not self.cloud.is_immediate():

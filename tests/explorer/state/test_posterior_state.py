@@ -42,7 +42,7 @@ def test_holes_overlay_computes_for_the_shown_map_and_drops_stale_results(doc):
     holes = doc.map.holes
     key, args = holes.request()
     result = HolesOverlay.compute(*args)
-    assert result.exact and result.log_ratio.shape == (96, 96)
+    assert result.exact and result.log_ratio.shape == (128, 128)
     seen = []
     holes.holes_changed.connect(seen.append)
     assert holes.set_result(key, result) and seen[-1] is result

@@ -16,6 +16,7 @@ from explorer.jobs.encoding import EncodingJob  # noqa: E402
 from explorer.state import ExplorerState  # noqa: E402
 from explorer.ui.dialogs import ErrorDialog  # noqa: E402
 from explorer.ui.map.decoder_view import DecoderView  # noqa: E402
+from explorer.ui.map.holes import holes_rgba  # noqa: E402
 from explorer.ui.map.panel import MapPanel  # noqa: E402
 from vae_core import TrainConfig, build_model, fit  # noqa: E402
 from vae_core.data import image_to_input  # noqa: E402
@@ -131,7 +132,11 @@ def test_holes_overlay_is_computed_off_the_gui_thread_and_drawn_with_its_legend(
     qtbot.waitUntil(lambda: state.map.holes.result is not None, timeout=30_000)
     result = state.map.holes.result
     assert tools.holes.item.isVisible()
-    np.testing.assert_array_equal(tools.holes.item.image, result.log_ratio)
+    np.testing.assert_array_equal(tools.holes.item.image, holes_rgba(result))
+    # shaded inside the prior's bulk, transparent far outside it
+    alpha = tools.holes.item.image[..., 3]
+    assert (alpha[result.prior_quantile > 0.99] == 0).all()
+    assert alpha[result.prior_quantile < 0.98].max() > 0
     # what the worker computed is the library's holes map for the shown map and codes
     key, args = state.map.holes.request()
     np.testing.assert_array_equal(result.log_ratio, state.map.holes.compute(*args).log_ratio)
@@ -256,6 +261,8 @@ def test_inpainting_editor_fills_erased_pixels_and_pins_the_result(setup, qtbot)
     for step in dialog.steps:
         np.testing.assert_array_equal(step.image[:, observed], original[:, observed])
     np.testing.assert_array_equal(dialog.result_pane.image, dialog.steps[-1].image[0])
+    assert [c.text() for c in dialog.film_captions] == [f"step {k}" for k in (0, 1, 3, 4, 6, 7, 9, 10)]
+    np.testing.assert_array_equal(dialog.film_panes[-1].image, dialog.steps[-1].image[0])
     dialog.step_slider.setValue(3)
     np.testing.assert_array_equal(dialog.result_pane.image, dialog.steps[3].image[0])
     dialog.step_slider.setValue(10)
@@ -269,3 +276,15 @@ def test_inpainting_editor_fills_erased_pixels_and_pins_the_result(setup, qtbot)
     for step in dialog.steps:
         np.testing.assert_array_equal(step.image[:, observed], original[:, observed])
     dialog.close()
+
+
+def test_holes_colours_follow_the_log_ratio_inside_the_priors_region():
+    from explorer.ui.map.holes import DATA_RGB, HOLE_ALPHA, HOLE_RGB
+    from vae_core.latent import HolesMap
+
+    ratio = np.array([[8.0, -8.0, 0.0, 8.0]], np.float32)
+    quantile = np.array([[0.1, 0.1, 0.1, 0.999]], np.float32)
+    rgba = holes_rgba(HolesMap(ratio, ratio, ratio, quantile, (0, 0, 1, 1), True, 1, 8.0))
+    assert tuple(rgba[0, 0, :3]) == HOLE_RGB and rgba[0, 0, 3] == HOLE_ALPHA
+    assert tuple(rgba[0, 1, :3]) == DATA_RGB and 0 < rgba[0, 1, 3] < HOLE_ALPHA
+    assert rgba[0, 2, 3] == 0 and rgba[0, 3, 3] == 0     # agreement; outside the prior's 99% region
