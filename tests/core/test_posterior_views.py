@@ -9,8 +9,16 @@ from scipy.stats import multivariate_normal
 
 from vae_core import build_model, load_checkpoint
 from vae_core.data import DatasetError, dataset_background, image_to_input
-from vae_core.latent import (ellipse_outline, encode_dataset, holes_map, inpaint, iter_inpaint, likelihood_samples,
-                             posterior_cloud, posterior_ellipse)
+from vae_core.latent import (
+    ellipse_outline,
+    encode_dataset,
+    holes_map,
+    inpaint,
+    iter_inpaint,
+    likelihood_samples,
+    posterior_cloud,
+    posterior_ellipse,
+)
 from vae_core.projection import PCAProjection, make_projection
 
 
@@ -126,7 +134,7 @@ def test_holes_are_high_far_from_the_data_and_low_on_it():
     dims = make_projection("dims", i=0, j=1).fit(mu)
     holes = holes_map(dims, mu, logvar, (-4, -4, 4, 4), resolution=16, max_components=200)
     assert holes.components == 200
-    cell = lambda x, y: holes.log_ratio[int((y + 4) / 0.5), int((x + 4) / 0.5)]  # noqa: E731
+    cell = lambda x, y: holes.log_ratio[int((y + 4) / 0.5), int((x + 4) / 0.5)]
     assert cell(-1.0, -1.0) > 5.0          # prior mass, no data
     assert cell(2.5, 2.5) < -1.0           # the data
     assert np.abs(holes.log_ratio).max() <= holes.clip

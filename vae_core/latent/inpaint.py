@@ -18,12 +18,12 @@ between steps); :func:`inpaint` runs to the end and stacks them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-__all__ = ["INPAINT_METHODS", "InpaintStep", "iter_inpaint", "inpaint"]
+__all__ = ["INPAINT_METHODS", "InpaintStep", "inpaint", "iter_inpaint"]
 
 INPAINT_METHODS = ("iterate", "optimize")
 

@@ -25,8 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["posterior_ellipse", "ellipse_outline", "posterior_cloud", "HolesMap", "holes_map",
-           "likelihood_samples"]
+__all__ = [
+    "HolesMap",
+    "ellipse_outline",
+    "holes_map",
+    "likelihood_samples",
+    "posterior_cloud",
+    "posterior_ellipse",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -217,7 +223,7 @@ def holes_map(projection, codes, logvar, extent, resolution=96, *, max_component
         covs = np.einsum("id,kd,jd->kij", w, var, w)
         prior_cov = w @ w.T
         # log N(p; b, C) = −log 2π − ½ log det C − ½ r²: the radius follows from the density.
-        radius2 = lambda lp: -2.0 * (lp + _LOG_2PI + 0.5 * np.log(np.linalg.det(prior_cov)))  # noqa: E731
+        radius2 = lambda lp: -2.0 * (lp + _LOG_2PI + 0.5 * np.log(np.linalg.det(prior_cov)))
         dof = 2
         for start in range(0, len(points), chunk):
             p = points[start:start + chunk]
@@ -229,7 +235,7 @@ def holes_map(projection, codes, logvar, extent, resolution=96, *, max_component
         # log N(z; μ_k, diag σ_k²) = −½ Σ_j (z_j² − 2 z_j μ_kj + μ_kj²)/σ_kj² − ½ Σ_j log σ_kj² − d/2 log 2π
         const = -0.5 * (np.sum(codes * codes * inv_var, axis=1) + np.sum(logvar, axis=1) + d * _LOG_2PI)
         mu_over_var = codes * inv_var
-        radius2 = lambda lp: -2.0 * lp - d * _LOG_2PI  # noqa: E731 - |z|² from log N(z; 0, I)
+        radius2 = lambda lp: -2.0 * lp - d * _LOG_2PI
         dof = d
         for start in range(0, len(points), chunk):
             z = np.asarray(projection.inverse(points[start:start + chunk]), dtype=np.float64)

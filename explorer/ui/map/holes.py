@@ -5,9 +5,10 @@ State and mathematics: :class:`explorer.state.posterior.HolesOverlay` and
 mixture: one to two seconds on one core) is computed in a worker (:class:`HolesJob`) whenever the
 overlay is on and the projection or the codes change; the view only shows the image.
 
-Colours: ``log p(z) − log q(z)`` clipped to ±8 nats. Warm where the prior is denser than the
-data's aggregate posterior (holes: random samples land there, off the data), cool where the
-data is denser than the prior, transparent where they agree. Only the region where the prior
+Colours: ``log p(z) − log q(z)`` clipped to ±8 nats. Dark shade (light in the dark theme)
+where the prior is denser than the data's aggregate posterior (holes: random samples land
+there, off the data): no class colour is grey-black, so a hole never reads as a class. Faint
+blue where the data is denser than the prior, transparent where they agree. Only the region where the prior
 has its mass is shaded (its 99% region, faded out from 98%): far outside it both densities
 are negligible, and their ratio, though large, says nothing about where samples land.
 """
@@ -19,22 +20,23 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.jobs.training import Task
-from explorer.ui.qt_utils import Connections
+from explorer.ui.qt_utils import Connections, is_dark
 
-HOLE_RGB = (244, 81, 30)       # deep orange: prior mass without data
+HOLE_RGB = {False: (25, 25, 30), True: (245, 245, 240)}   # by dark theme: prior mass without data
 DATA_RGB = (30, 136, 229)      # blue: data denser than the prior
-HOLE_ALPHA, DATA_ALPHA = 175, 80
+HOLE_ALPHA, DATA_ALPHA = 210, 90
+POINTS_OPACITY = 0.45          # the points step back while the overlay is on (holes lie between them)
 
 
-def holes_lut(size: int = 256) -> np.ndarray:
-    """RGBA look-up table over ``[−clip, clip]``: blue ← transparent → orange, opacity with |value|."""
+def holes_lut(size: int = 256, dark: bool = False) -> np.ndarray:
+    """RGBA look-up table over ``[−clip, clip]``: blue ← transparent → the hole shade, opacity with |value|."""
     t = np.linspace(-1.0, 1.0, size)
     lut = np.zeros((size, 4), dtype=np.uint8)
     warm, cool = t > 0, t <= 0
-    lut[warm, :3] = HOLE_RGB
+    lut[warm, :3] = HOLE_RGB[bool(dark)]
     lut[cool, :3] = DATA_RGB
     # a dead zone of ±5% of the range: where prior and data agree, nothing is drawn
-    strength = np.clip((np.abs(t) - 0.05) / 0.95, 0.0, 1.0) ** 0.8
+    strength = np.clip((np.abs(t) - 0.05) / 0.95, 0.0, 1.0) ** 0.6
     lut[:, 3] = np.where(warm, HOLE_ALPHA * strength, DATA_ALPHA * strength).astype(np.uint8)
     return lut
 
@@ -99,11 +101,11 @@ class HolesLegend(QtWidgets.QFrame):
         if result is None:
             self.note.setText("Computing…")
         elif result.exact:
-            self.note.setText("Orange: the prior N(0, I) has mass there and the encoded data has none, so random "
+            self.note.setText("Shaded: the prior N(0, I) has mass there and the encoded data has none, so random "
                               "samples land off the data. Exact 2-D marginals; shaded within the prior's 99% "
                               "region.")
         else:
-            self.note.setText("Orange: the prior has mass there and the encoded data has none. UMAP has no exact "
+            self.note.setText("Shaded: the prior has mass there and the encoded data has none. UMAP has no exact "
                               "2-D densities: both are compared at the code the map decodes at each position "
                               "(shaded where that code is within the prior's 99% region).")
         self.adjustSize()
@@ -115,7 +117,11 @@ class _ColourBar(QtWidgets.QWidget):
         self.setFixedHeight(12)
         self._lut = holes_lut()
 
-    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
+    def set_lut(self, lut: np.ndarray) -> None:
+        self._lut = lut
+        self.update()
+
+    def paintEvent(self, ev) -> None:
         p = QtGui.QPainter(self)
         r = self.rect().adjusted(0, 0, -1, -1)
         p.fillRect(r, self.palette().color(QtGui.QPalette.ColorRole.Base))
@@ -202,7 +208,7 @@ class HolesOverlayView(QtCore.QObject):
         self.legend.hide()
         self.job = HolesJob(state, self)
         self.job.failed.connect(lambda text: state.post_message("error", text))
-        self._lut = holes_lut()
+        self._set_theme()
         self._connections = Connections(self)
         self._connections.connect(self.holes.holes_changed, self._on_holes_changed)
         self._connections.connect(self.holes.enabled_changed, self._on_holes_enabled_changed)
@@ -211,7 +217,16 @@ class HolesOverlayView(QtCore.QObject):
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
         if obj is self.view and ev.type() == QtCore.QEvent.Type.Resize:
             self._place_legend()
+        elif obj is self.view and ev.type() == QtCore.QEvent.Type.PaletteChange:
+            self._set_theme()
+            if self.holes.result is not None:
+                self._on_holes_changed(self.holes.result)
         return False
+
+    def _set_theme(self) -> None:
+        self.dark = is_dark(self.view.palette())
+        self._lut = holes_lut(dark=self.dark)
+        self.legend.bar.set_lut(self._lut)
 
     def _place_legend(self) -> None:
         self.legend.adjustSize()
@@ -219,6 +234,7 @@ class HolesOverlayView(QtCore.QObject):
         self.legend.move(vb_rect.right() - self.legend.width() - 8, vb_rect.top() + 8)
 
     def _on_holes_enabled_changed(self, on: bool) -> None:
+        self.view.points.setOpacity(POINTS_OPACITY if on else (0.4 if self.view.backdrop_enabled else 1.0))
         self.legend.setVisible(on)
         self.item.setVisible(on and self.holes.result is not None)
         if on:

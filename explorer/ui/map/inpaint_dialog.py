@@ -87,11 +87,11 @@ class BrushCanvas(QtWidgets.QWidget):
             self.observed[disc] = keep
             self.update()
 
-    def mousePressEvent(self, ev) -> None:  # noqa: N802 - Qt override
+    def mousePressEvent(self, ev) -> None:
         if ev.button() in (QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.RightButton):
             self.paint_at(ev.position(), keep=ev.button() == QtCore.Qt.MouseButton.RightButton)
 
-    def mouseMoveEvent(self, ev) -> None:  # noqa: N802
+    def mouseMoveEvent(self, ev) -> None:
         self._hover = ev.position()
         if ev.buttons() & QtCore.Qt.MouseButton.LeftButton:
             self.paint_at(ev.position())
@@ -99,14 +99,14 @@ class BrushCanvas(QtWidgets.QWidget):
             self.paint_at(ev.position(), keep=True)
         self.update()
 
-    def mouseReleaseEvent(self, ev) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, ev) -> None:
         self.mask_changed.emit()
 
-    def leaveEvent(self, ev) -> None:  # noqa: N802
+    def leaveEvent(self, ev) -> None:
         self._hover = None
         self.update()
 
-    def paintEvent(self, ev) -> None:  # noqa: N802
+    def paintEvent(self, ev) -> None:
         p = QtGui.QPainter(self)
         p.fillRect(self.rect(), self.palette().color(QtGui.QPalette.ColorRole.Base))
         if self.image is None:
@@ -148,7 +148,7 @@ def _inpaint_steps(model, image, observed, steps, method, label):
 class InpaintDialog(QtWidgets.QDialog):
     """Erase, fill, step through, pin (see the module docstring)."""
 
-    steps_shown = QtCore.Signal(int)     # after each step arrives (tests, scripts)
+    step_arrived = QtCore.Signal(int)    # after each step arrives (tests, scripts)
     run_finished = QtCore.Signal()
 
     def __init__(self, state, image, *, label: int | None = None, name: str = "image", parent=None):
@@ -310,7 +310,7 @@ class InpaintDialog(QtWidgets.QDialog):
             self.step_slider.setValue(len(self.steps) - 1)
             self._show_step(len(self.steps) - 1)
         self._update_filmstrip()
-        self.steps_shown.emit(len(self.steps))
+        self.step_arrived.emit(len(self.steps))
 
     def _update_filmstrip(self) -> None:
         """Evenly spaced steps so far, the first and the latest included."""

@@ -169,7 +169,7 @@ class OwnImageOverlay(QtCore.QObject):
         self._connections.connect(self.own.own_image_changed, self._on_own_image_changed)
 
     # -- input --------------------------------------------------------------------------------------
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj, ev) -> bool:
         kind = ev.type()
         if obj is self.view and kind == QtCore.QEvent.Type.Resize:
             self._place_card()

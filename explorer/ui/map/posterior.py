@@ -122,7 +122,7 @@ class PosteriorCloudOverlay(QtCore.QObject):
         self._connections.connect(self.cloud.cloud_changed, self.item.set_shape)
         self._connections.connect(state.map.hovered_index_changed, self._on_map_hovered_index_changed)
 
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj, ev) -> bool:
         if obj is self.view and ev.type() == QtCore.QEvent.Type.PaletteChange:
             self.item.set_dark(is_dark(self.view.palette()))
         return False

@@ -63,9 +63,9 @@ def stage_vae_scenes(window, data_root: str, work: Path, shot, wait_until, pause
         pause_for(0.4)
 
     # The Decoder panel gets the height its posterior and pixel samples need.
-    docks = window.docks
-    if "training" in docks and "decoder" in docks:
-        window.resizeDocks([docks["training"], docks["decoder"]], [250, 900], QtCore.Qt.Orientation.Vertical)
+    training = window.docks.get("training")
+    if training is not None:
+        window.resizeDocks([training, maps.docks["decoder"]], [200, 1000], QtCore.Qt.Orientation.Vertical)
         pause_for(0.3)
 
     # 1. The posterior: a point with a wide posterior, zoomed so its ellipses read.

@@ -9,18 +9,18 @@ import torch
 
 pytest.importorskip("pytestqt")
 
-from PySide6 import QtCore, QtWidgets  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtTest import QTest
 
-from explorer.jobs.encoding import EncodingJob  # noqa: E402
-from explorer.state import ExplorerState  # noqa: E402
-from explorer.ui.dialogs import ErrorDialog  # noqa: E402
-from explorer.ui.map.decoder_view import DecoderView  # noqa: E402
-from explorer.ui.map.holes import holes_rgba  # noqa: E402
-from explorer.ui.map.panel import MapPanel  # noqa: E402
-from vae_core import TrainConfig, build_model, fit  # noqa: E402
-from vae_core.data import image_to_input  # noqa: E402
-from vae_core.latent import encode_dataset  # noqa: E402
+from explorer.jobs.encoding import EncodingJob
+from explorer.state import ExplorerState
+from explorer.ui.dialogs import ErrorDialog
+from explorer.ui.map.decoder_view import DecoderView
+from explorer.ui.map.holes import holes_lut, holes_rgba
+from explorer.ui.map.panel import MapPanel
+from vae_core import TrainConfig, build_model, fit
+from vae_core.data import image_to_input
+from vae_core.latent import encode_dataset
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 
@@ -132,13 +132,13 @@ def test_holes_overlay_is_computed_off_the_gui_thread_and_drawn_with_its_legend(
     qtbot.waitUntil(lambda: state.map.holes.result is not None, timeout=30_000)
     result = state.map.holes.result
     assert tools.holes.item.isVisible()
-    np.testing.assert_array_equal(tools.holes.item.image, holes_rgba(result))
+    np.testing.assert_array_equal(tools.holes.item.image, holes_rgba(result, holes_lut(dark=tools.holes.dark)))
     # shaded inside the prior's bulk, transparent far outside it
     alpha = tools.holes.item.image[..., 3]
     assert (alpha[result.prior_quantile > 0.99] == 0).all()
     assert alpha[result.prior_quantile < 0.98].max() > 0
     # what the worker computed is the library's holes map for the shown map and codes
-    key, args = state.map.holes.request()
+    _, args = state.map.holes.request()
     np.testing.assert_array_equal(result.log_ratio, state.map.holes.compute(*args).log_ratio)
     xmin, ymin, xmax, ymax = result.extent
     rect = tools.holes.item.mapRectToParent(tools.holes.item.boundingRect())
@@ -165,7 +165,7 @@ def _drop(widget, mime) -> None:
     QtWidgets.QApplication.sendEvent(widget, drop)
 
 
-def QtGui_drag_enter(pos, actions, mime):  # noqa: N802 - a Qt event factory
+def QtGui_drag_enter(pos, actions, mime):
     from PySide6.QtGui import QDragEnterEvent
 
     return QDragEnterEvent(pos.toPoint(), actions, mime, LEFT, QtCore.Qt.KeyboardModifier.NoModifier)
@@ -222,7 +222,7 @@ def test_a_pasted_image_and_a_bad_file_get_an_answer(setup, qtbot, tmp_path):
 
 
 def test_pixel_samples_are_draws_of_the_decoded_mean(setup, qtbot):
-    state, panel, decoder = setup
+    _, panel, decoder = setup
     box = decoder.pixel_samples
     box.toggle.click()
     centre = panel.view.mapFromScene(panel.view.vb.sceneBoundingRect().center())
@@ -285,6 +285,6 @@ def test_holes_colours_follow_the_log_ratio_inside_the_priors_region():
     ratio = np.array([[8.0, -8.0, 0.0, 8.0]], np.float32)
     quantile = np.array([[0.1, 0.1, 0.1, 0.999]], np.float32)
     rgba = holes_rgba(HolesMap(ratio, ratio, ratio, quantile, (0, 0, 1, 1), True, 1, 8.0))
-    assert tuple(rgba[0, 0, :3]) == HOLE_RGB and rgba[0, 0, 3] == HOLE_ALPHA
+    assert tuple(rgba[0, 0, :3]) == HOLE_RGB[False] and rgba[0, 0, 3] == HOLE_ALPHA
     assert tuple(rgba[0, 1, :3]) == DATA_RGB and 0 < rgba[0, 1, 3] < HOLE_ALPHA
     assert rgba[0, 2, 3] == 0 and rgba[0, 3, 3] == 0     # agreement; outside the prior's 99% region
