@@ -165,6 +165,9 @@ class HolesOverlay:
             return "The map has no codes yet."
         if self.document.logvar is None:
             return "This model's encoder gives no posterior widths, so there is no aggregate posterior."
+        if not getattr(self.document.model, "gaussian_posterior", True):
+            return ("This model's posterior is not the encoder's Gaussian, so a mixture of those Gaussians would "
+                    "not be its aggregate posterior.")
         return None
 
     def set_enabled(self, on: bool) -> None:
