@@ -8,9 +8,11 @@ the bundled example; train a new model by clicking Train (on MNIST when it is av
 under --data-root, else on digits); pause, resume, stop; save; reopen the checkpoint; switch
 to the dark theme; show an error with its details; train an hvae and a vaegan from the
 Training panel and show them on the map; open a model trained with the PyTorch examples code
-through its adapter. Settings go to a temporary folder. ``--only families`` takes only the
+through its adapter; show the map's VAE tools (posterior ellipse, holes, your own image,
+inpainting). Settings go to a temporary folder. ``--only families`` takes only the
 hvae and vaegan shots (family-hvae.png, family-vaegan.png), ``--only adapted`` only the
-adapted model (adapted-model.png).
+adapted model (adapted-model.png), ``--only vae`` only the VAE tools (map-posterior.png,
+map-holes.png, map-own-image.png, inpainting.png).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families", "adapted"], default="all",
+    parser.add_argument("--only", choices=["all", "families", "adapted", "vae"], default="all",
                         help="families: only the hvae and vaegan shots; adapted: only a model opened through "
-                             "its adapter (adapted-model.png) (default: all)")
+                             "its adapter (adapted-model.png); vae: only the map's VAE tools (default: all)")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -116,6 +118,11 @@ def main() -> int:
     pause_for(3.0)  # the map encodes and lays out the dataset in the background
     if args.only == "families":
         family_shots(window, args, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
+    if args.only == "vae":
+        from explorer.ui.map.vae_demo import stage_vae_scenes
+
+        stage_vae_scenes(window, args.data_root, work, shot, wait_until, pause_for)
         return _close(window, app, work, settings_dir)
     shot(window, "main-window.png")
 
@@ -222,6 +229,9 @@ def main() -> int:
                                                            lr=2e-3, seed=0))
 
     family_shots(window, args, shot, wait_until, pause_for)
+    from explorer.ui.map.vae_demo import stage_vae_scenes
+
+    stage_vae_scenes(window, args.data_root, work, shot, wait_until, pause_for)
     window.state._set_dirty(False)
     adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
     return _close(window, app, work, settings_dir)

@@ -55,6 +55,8 @@ __all__ = [
     "load_dataset",
     "parse_spec",
     "to_unit_float",
+    "image_to_input",
+    "dataset_background",
 ]
 
 ProgressCallback = Callable[[int, int], None]
@@ -741,28 +743,98 @@ def _walk_files(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 
+def _fit_rgb(img, width: int, height: int) -> np.ndarray:
+    """A PIL image as an RGB uint8 ``height×width×3`` array (centre-cropped, resampled)."""
+    from PIL import Image, ImageOps
+
+    # Let JPEG decode at a reduced scale; big photos then load many times faster.
+    img.draft("RGB", (width, height))
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent pixels are composited onto white, as image viewers show them.
+        rgba = img.convert("RGBA")
+        img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img.alpha_composite(rgba)
+    img = img.convert("RGB")
+    img = ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
+    return np.asarray(img, dtype=np.uint8)
+
+
 def _read_image(path: Path, size: int) -> np.ndarray | None:
     """Read one file as an RGB uint8 ``size×size×3`` array, or ``None`` if unusable."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
-            # Let JPEG decode at a reduced scale; big photos then load many times faster.
-            img.draft("RGB", (size, size))
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                # Transparent pixels are composited onto white, as image viewers show them.
-                rgba = img.convert("RGBA")
-                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img.alpha_composite(rgba)
-            img = img.convert("RGB")
-            img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS)
-            return np.asarray(img, dtype=np.uint8)
+            return _fit_rgb(img, size, size)
     except Exception:
         # PIL raises a zoo of types for bad files (UnidentifiedImageError, OSError,
         # DecompressionBombError, SyntaxError, ValueError, struct.error...); any of them
         # means "skip this file", never "abort the whole folder".
         return None
+
+
+def image_to_input(source, image_shape, *, background: str | None = None) -> np.ndarray:
+    """One image file or array as the ``C×H×W`` float32 input in [0, 1] a model reads.
+
+    The image is read as folders are (:func:`load_dataset` with ``folder:``): EXIF rotation
+    applied, transparency composited onto white, centre-cropped to the model's aspect,
+    resampled with Lanczos, then converted to the model's channels (luminance for one).
+
+    Parameters
+    ----------
+    source
+        A path, or an ``H×W``, ``H×W×3`` or ``H×W×4`` array (uint8, or floats in [0, 1]).
+    image_shape
+        The model's ``(C, H, W)``.
+    background
+        ``"dark"`` or ``"light"``: the dataset's background (MNIST is dark). An image whose
+        border has the other brightness is inverted so that, say, a black digit drawn on
+        white paper reads like MNIST's white digits on black. None leaves it as it is.
+
+    Raises
+    ------
+    DatasetError
+        When the file cannot be read as an image, or the array is not an image.
+    """
+    from PIL import Image
+
+    channels, height, width = (int(v) for v in image_shape)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            with Image.open(path) as img:
+                rgb = _fit_rgb(img, width, height)
+        except Exception:   # PIL's many error types for bad files (see _read_image)
+            raise DatasetError(f"{path.name} could not be read as an image.") from None
+    else:
+        arr = np.asarray(source)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or min(arr.shape[:2]) < 1:
+            raise DatasetError(f"An array of shape {arr.shape} is not an image (H×W, H×W×3 or H×W×4).")
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.nan_to_num(arr.astype(np.float64)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        mode = "L" if arr.ndim == 2 else ("RGB" if arr.shape[2] == 3 else "RGBA")
+        rgb = _fit_rgb(Image.fromarray(np.ascontiguousarray(arr), mode), width, height)
+    image = to_unit_float(np.ascontiguousarray(rgb.transpose(2, 0, 1)[None]))
+    image = _set_channels(image, channels)[0]
+    if background not in (None, "dark", "light"):
+        raise ValueError(f"background must be 'dark', 'light' or None, got {background!r}.")
+    if background is not None:
+        border = np.concatenate([image[:, 0].ravel(), image[:, -1].ravel(), image[:, :, 0].ravel(),
+                                 image[:, :, -1].ravel()])
+        if (border.mean() > 0.5) != (background == "light"):
+            image = 1.0 - image
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def dataset_background(images: np.ndarray) -> str:
+    """``"dark"`` or ``"light"``: the mean brightness of the images' border pixels (up to 1,000 images)."""
+    images = to_unit_float(np.asarray(images[: 1000]))
+    border = np.concatenate([images[:, :, 0].ravel(), images[:, :, -1].ravel(), images[:, :, :, 0].ravel(),
+                             images[:, :, :, -1].ravel()])
+    return "light" if border.mean() > 0.5 else "dark"
 
 
 def _load_folder(arg: str, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:

@@ -215,6 +215,21 @@ class Projection:
         codes = np.asarray(self._inverse_raw(raw), dtype=np.float32)
         return codes[0] if single else codes
 
+    def linear_map(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(W, b)`` with ``transform(z) == z @ W.T + b`` when the projection is linear, else None.
+
+        ``W`` is ``2×d`` and ``b`` is ``2`` (float64), the affine post-transform included.
+        Dims and PCA are linear, so a Gaussian ``N(μ, Σ)`` in latent space is exactly
+        ``N(W μ + b, W Σ Wᵀ)`` on the map; UMAP is not (None).
+        """
+        self._require_fitted()
+        raw = self._linear_raw()
+        if raw is None:
+            return None
+        w_raw, b_raw = raw
+        a, t = self._affine[:, :2], self._affine[:, 2]
+        return a @ w_raw, a @ b_raw + t
+
     def bounds(self) -> tuple[float, float, float, float]:
         """``(xmin, ymin, xmax, ymax)`` of the fitted data in display coordinates."""
         self._require_fitted()
@@ -276,6 +291,9 @@ class Projection:
 
     def _inverse_raw(self, points: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _linear_raw(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
 
     def _params(self) -> dict:
         return {}
@@ -396,6 +414,11 @@ class DimsProjection(Projection):
     def _transform_raw(self, codes):
         return codes[:, [self.i, self.j]].astype(np.float64)
 
+    def _linear_raw(self):
+        w = np.zeros((2, self.latent_dim))
+        w[0, self.i] = w[1, self.j] = 1.0
+        return w, np.zeros(2)
+
     def _base(self) -> np.ndarray:
         if self._reference is not None:
             return self._reference
@@ -509,6 +532,10 @@ class PCAProjection(Projection):
     def _inverse_raw(self, points):
         self._require_fitted_arrays()
         return self.mean + points @ self.components
+
+    def _linear_raw(self):
+        self._require_fitted_arrays()
+        return self.components.copy(), -(self.components @ self.mean)
 
     def _require_fitted_arrays(self):
         if self.components is None:

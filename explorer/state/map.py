@@ -27,6 +27,8 @@ import numpy as np
 from psygnal import Signal
 
 from explorer.state.marks import Marks, Pin
+from explorer.state.own_image import OwnImage
+from explorer.state.posterior import HolesOverlay, PosteriorCloud
 
 KINDS = ("dims", "pca", "umap")
 KIND_NAMES = {"dims": "Latent dims", "pca": "PCA", "umap": "UMAP"}
@@ -101,6 +103,10 @@ class MapState:
         self._restored = None
         document.codes_changed.connect(self._on_document_codes_changed)
         document.dataset_changed.connect(self._on_document_dataset_changed)
+        # What only a VAE map shows: the hovered point's q(z|x), the prior's holes, the user's image.
+        self.posterior = PosteriorCloud(self)
+        self.holes = HolesOverlay(self)
+        self.own_image = OwnImage(self)
 
     # -- data helpers ------------------------------------------------------------------------
     @property

@@ -256,6 +256,9 @@ def test_evaluate_reports_usage_perplexity_and_the_bound(trained, digits):
         code_nll = model.code_nll(model.encode_indices(x)).double().mean().item()
     assert result["prior_trained"] and result["kl"] == pytest.approx(code_nll, rel=1e-5)
     assert result["neg_elbo"] == pytest.approx(result["recon"] + result["kl"], rel=1e-9)
+    # Pixels stored as bytes (MNIST, folders) are read as value/255, like everywhere else.
+    stored = np.round(digits.test.images * 255).astype(np.uint8)
+    np.testing.assert_array_equal(model.code_usage(stored), model.code_usage(stored.astype(np.float32) / 255))
 
 
 # -- the prior ---------------------------------------------------------------------------------

@@ -15,6 +15,12 @@ One module per concern; this package re-exports their public names, so
     :func:`traversal_dims`, :func:`traversal_grid` and :func:`sample_prior`.
 ``neighbors``
     :class:`NeighborIndex` and :func:`nearest_neighbors` (exact k-NN).
+``posterior``
+    q(z|x) on the map (:func:`posterior_ellipse`, :func:`ellipse_outline`,
+    :func:`posterior_cloud`), the prior's holes (:func:`holes_map`) and pixel samples of
+    p(x|z) (:func:`likelihood_samples`).
+``inpaint``
+    :func:`inpaint` / :func:`iter_inpaint`: fill missing pixels, observed ones kept exactly.
 
 Nothing here imports Qt.
 """
@@ -26,8 +32,11 @@ from vae_core.latent.edits import (apply_attribute, attribute_vector, sample_pri
 from vae_core.latent.expressions import (Expression, IndexOperand, LabelOperand, LatentResolver, MeanOperand,
                                          NamedOperand, Operand, OperandContext, Term, evaluate_expression,
                                          parse_expression)
+from vae_core.latent.inpaint import INPAINT_METHODS, InpaintStep, inpaint, iter_inpaint
 from vae_core.latent.neighbors import NeighborIndex, nearest_neighbors
 from vae_core.latent.paths import EASINGS, interpolate, lerp, slerp
+from vae_core.latent.posterior import (HolesMap, ellipse_outline, holes_map, likelihood_samples, posterior_cloud,
+                                       posterior_ellipse)
 
 __all__ = [
     "Cancelled",
@@ -57,4 +66,14 @@ __all__ = [
     "sample_prior",
     "nearest_neighbors",
     "NeighborIndex",
+    "posterior_ellipse",
+    "ellipse_outline",
+    "posterior_cloud",
+    "HolesMap",
+    "holes_map",
+    "likelihood_samples",
+    "INPAINT_METHODS",
+    "InpaintStep",
+    "inpaint",
+    "iter_inpaint",
 ]

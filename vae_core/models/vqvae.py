@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vae_core.data import to_unit_float
 from vae_core.errors import ConfigError, ShapeMismatchError
 from vae_core.models.base import BaseVAE, ImportanceTerms, ModelConfig, is_whole
 from vae_core.models.code_prior import CodePrior
@@ -437,14 +438,15 @@ class VQVAE(BaseVAE):
     def code_usage(self, data, batch_size: int = 1000) -> np.ndarray:
         """How many positions of ``data``'s images use each entry: int64 array of K counts.
 
-        ``data`` is an :class:`~vae_core.data.ImageDataset` or an ``N×C×H×W`` float array.
+        ``data`` is an :class:`~vae_core.data.ImageDataset` or an ``N×C×H×W`` array (stored pixels,
+        read by :func:`~vae_core.data.to_unit_float`).
         """
         images = getattr(data, "images", data)
         batch_size = whole("batch_size", batch_size, 1, 1_000_000)
         counts = torch.zeros(self.num_codes, dtype=torch.int64)
         device = self.codebook.device
         for start in range(0, len(images), batch_size):
-            x = torch.as_tensor(np.asarray(images[start : start + batch_size]), dtype=torch.float32).to(device)
+            x = to_unit_float(torch.as_tensor(np.asarray(images[start : start + batch_size]))).to(device)
             counts += usage_counts(self.encode_indices(x), self.num_codes).cpu()
         return counts.numpy()
 

@@ -185,6 +185,10 @@ class DecoderView(QtWidgets.QWidget):
         sr.addStretch(1)
         self.samples_row.setVisible(False)
         hb.addWidget(self.samples_row)
+        from explorer.ui.map.pixel_samples import PixelSamplesBox   # it builds on ImagePane, defined here
+
+        self.pixel_samples = PixelSamplesBox(state, self)
+        hb.addWidget(self.pixel_samples)
         self.samples_index: int | None = None          # the point whose samples are shown
         self._samples_cache: dict[int, np.ndarray] = {}
         self._samples_timer = QtCore.QTimer(self)

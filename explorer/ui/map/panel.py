@@ -27,6 +27,7 @@ from superqt.utils import signals_blocked
 
 from explorer.jobs.layouts import MapJobs
 from explorer.state.map import KIND_NAMES, KINDS
+from explorer.ui.map.vae_tools import install_vae_tools
 from explorer.ui.map.view import LatentMapView
 from explorer.ui.qt_utils import Connections, FlowLayout, MutedLabel
 
@@ -131,6 +132,7 @@ class MapPanel(QtWidgets.QWidget):
         self._dims_picked = False
 
         self._build_toolbar()
+        self.vae_tools = install_vae_tools(self)    # posterior, holes, your image, inpainting
         self.legend = ClassLegend(state, lambda: self.view.colors)
         self.legend.setFixedWidth(104)
         self.status = MutedLabel("")
