@@ -25,6 +25,12 @@ MAX_TILES = 512
 REFRESH_MS = 150
 
 
+def _short(count: int) -> str:
+    """``1834`` → ``1.8k`` (tile captions are narrow)."""
+    count = int(count)
+    return str(count) if count < 1000 else (f"{count / 1000:.1f}k" if count < 100_000 else f"{count // 1000}k")
+
+
 class CodebookPanel(QWidget):
     """Usage summary, the map of code vectors and the code tiles."""
 
@@ -65,17 +71,27 @@ class CodebookPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+        self._stale = True
         self._conn = Connections(self)
         self._conn.connect(self.codebook.codebook_changed, self._on_codebook_changed)
         self.refresh()
 
     def _on_codebook_changed(self) -> None:
-        if not self._timer.isActive():
+        # Quantizing every cell of a 70,000-image dataset takes a few tenths of a second on
+        # the GUI thread: done when the panel is on screen, not after every epoch behind a tab.
+        self._stale = True
+        if self.isVisible() and not self._timer.isActive():
+            self._timer.start()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale and not self._timer.isActive():
             self._timer.start()
 
     def refresh(self) -> None:
         """Redraw from ``state.vq.codebook`` (normally through the coalescing timer)."""
         self._timer.stop()
+        self._stale = False
         book = self.codebook
         if not book.available:
             self.summary.setText("The codebook belongs to models with a discrete code grid (vqvae).")
@@ -92,9 +108,10 @@ class CodebookPanel(QWidget):
             usage_shown = np.zeros(size, dtype=np.int64)
         else:
             dead = int((usage == 0).sum())
+            perplexity = book.perplexity()
             self.summary.setText(f"<b>{size}</b> codes · <b>{size - dead}</b> used · "
                                  f"<b style='color:#e74c3c'>{dead}</b> dead · perplexity "
-                                 f"<b>{book.perplexity():.1f}</b> (cells of all {len(self.state.codes)} images)")
+                                 f"<b>{perplexity or 0:.1f}</b> (cells of all {len(self.state.codes)} images)")
             usage_shown = usage
         alive = usage_shown > 0
         level = np.log1p(usage_shown) / max(np.log1p(usage_shown).max(), 1e-9)
@@ -106,10 +123,11 @@ class CodebookPanel(QWidget):
         self.dead_scatter.setData(x=xy[dead_codes, 0], y=xy[dead_codes, 1], data=dead_codes, tip=self._tip)
         order = codes if size <= MAX_TILES else np.argsort(-usage_shown, kind="stable")[:MAX_TILES]
         images = book.patch_images()[order]
-        captions = [f"{k}: {usage_shown[k]}" if usage_shown[k] or usage is None else f"{k}: dead" for k in order]
+        captions = [f"{k}·{_short(usage_shown[k])}" if usage_shown[k] or usage is None else f"{k}·dead" for k in order]
         self.tile_codes = order
-        self.tiles.set_images(images, columns=int(np.ceil(np.sqrt(len(order)))), captions=captions)
-        caption = "What each code draws when it fills the grid (index: cells using it)"
+        # Twice as wide as tall: the dock is usually wider than the tiles' share of its height.
+        self.tiles.set_images(images, columns=int(np.ceil(np.sqrt(2 * len(order)))), captions=captions)
+        caption = "What each code draws when it fills the grid (index · cells using it)"
         if size > MAX_TILES:
             caption += f" · the {MAX_TILES} most used of {size}"
         self.tiles.set_caption(caption)

@@ -1,7 +1,7 @@
 """The code grid editor panel: an image's grid of codebook indices over the decoded image.
 
-Each cell is tinted by its entry (a hue per index) and numbered when there is room; a
-click or a drag paints the cells under the mouse with the brush's entry, and the decoded
+Each cell is tinted by its entry (a hue per index) and numbered in a chip of its colour
+when there is room; edited cells have a dashed gold frame. A click or a drag paints the cells under the mouse with the brush's entry, and the decoded
 image is redrawn after every cell (``state.vq.editor``). A map click, a pin (the combo)
 or a sample tile opens an image; the brush comes from the spin box or a click in the
 Codebook panel. Edits can be pinned or added as interpolation keyframes.
@@ -82,19 +82,28 @@ class CodeGridCanvas(QWidget):
         cw, ch = rect.width() / cols, rect.height() / rows
         size = max(1, self.editor.document.model.num_codes if self.editor.document.model is not None else 1)
         font = painter.font()
-        font.setPointSizeF(max(6.0, min(cw, ch) * 0.28))
+        font.setPointSizeF(max(6.0, min(cw, ch) * 0.16))
+        font.setBold(True)
         painter.setFont(font)
+        chip_h = painter.fontMetrics().height() + 2
         for r in range(rows):
             for c in range(cols):
                 cell = QRectF(rect.left() + c * cw, rect.top() + r * ch, cw, ch)
                 code = int(grid[r, c])
                 edited = self.editor.original is not None and code != int(self.editor.original[r, c])
-                painter.fillRect(cell, code_color(code, size, 70))
+                # A light tint and a coloured frame keep the image readable under the grid.
+                painter.fillRect(cell, code_color(code, size, 40))
+                painter.setPen(QPen(code_color(code, size, 210), 2))
+                painter.drawRect(cell.adjusted(2, 2, -2, -2))
                 if self.show_numbers and min(cw, ch) >= 18:
-                    painter.setPen(QColor(255, 255, 255))
-                    painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, str(code))
+                    text = str(code)
+                    chip = QRectF(cell.left() + 3, cell.top() + 3, painter.fontMetrics().horizontalAdvance(text) + 6,
+                                  chip_h)
+                    painter.fillRect(chip, code_color(code, size, 220))
+                    painter.setPen(QColor(0, 0, 0))
+                    painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
                 if edited:
-                    painter.setPen(QPen(QColor(255, 215, 0), 2))
+                    painter.setPen(QPen(QColor(255, 215, 0), 3, Qt.PenStyle.DashLine))
                     painter.drawRect(cell.adjusted(1, 1, -1, -1))
         painter.setPen(QPen(QColor(255, 255, 255, 110), 1))
         for c in range(cols + 1):

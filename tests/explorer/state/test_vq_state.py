@@ -126,6 +126,11 @@ def test_edits_become_keyframes_and_snapped_frames_are_made_of_codebook_entries(
     assert np.abs(player.frames[1:-1] - direct[1:-1]).max() > 1e-3
     player.redecode_animation()
     np.testing.assert_allclose(player.frames, raw, atol=1e-6)
+    # What the player shows and an export writes are these frames.
+    from vae_core.export import prepare_frames
+
+    np.testing.assert_array_equal(player.display_frames(), prepare_frames(player.frames, pingpong=False))
+    assert not np.array_equal(player.display_frames(), prepare_frames(direct, pingpong=False))
 
 
 def test_changed_cells_follow_the_hovered_codes(doc):

@@ -135,6 +135,12 @@ def test_a_vqvae_from_the_panel_in_every_code_view(qtbot, make_main_window, tmp_
     assert state.vq.sampling.temperature == 0.5
     window.sample_view.refresh()
     assert "temperature 0.5" in window.sample_view._caption.text()
+    # A sample tile opens its grid in the editor.
+    view = window.sample_view
+    view.tile_clicked.emit(2)
+    assert state.vq.editor.source == "sample 3"
+    np.testing.assert_array_equal(state.vq.editor.grid,
+                                  state.vq.sampling.sample_grids(view.rows * view.sample_columns)[2])
     prior_panel.rows_spin.setValue(2)
     qtbot.mouseClick(prior_panel.complete_button, Qt.MouseButton.LeftButton)
     assert prior_panel.completions._images.shape[0] == 8
