@@ -2,8 +2,7 @@
 
 Usage counts every cell of every data point's grid (the document's codes, quantized);
 an entry no cell uses is *dead*. An entry's patch image is the decoder's output for a
-grid filled with that entry alone (what the code draws when it fills the grid; a cell's
-share of it is the patch at its position). The map of the vectors is their first two
+grid filled with that entry alone (what the code draws when it fills the grid). The map of the vectors is their first two
 principal components (PCA of the K×D codebook), computed with NumPy.
 """
 
