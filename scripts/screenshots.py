@@ -12,7 +12,8 @@ through its adapter; show the map's VAE tools (posterior ellipse, holes, your ow
 inpainting). Settings go to a temporary folder. ``--only families`` takes only the
 hvae and vaegan shots (family-hvae.png, family-vaegan.png), ``--only adapted`` only the
 adapted model (adapted-model.png), ``--only vae`` only the VAE tools (map-posterior.png,
-map-holes.png, map-own-image.png, inpainting.png).
+map-holes.png, map-own-image.png, inpainting.png), ``--only vq`` only the vqvae's Codebook
+panel and Code Grid Editor (vq-codebook.png, vq-grid-editor.png).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families", "adapted", "vae"], default="all",
+    parser.add_argument("--only", choices=["all", "families", "adapted", "vae", "vq"], default="all",
                         help="families: only the hvae and vaegan shots; adapted: only a model opened through "
-                             "its adapter (adapted-model.png); vae: only the map's VAE tools (default: all)")
+                             "its adapter (adapted-model.png); vae: only the map's VAE tools; vq: only the "
+                             "vqvae panels (default: all)")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -123,6 +125,9 @@ def main() -> int:
         from explorer.ui.map.vae_demo import stage_vae_scenes
 
         stage_vae_scenes(window, args.data_root, work, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
+    if args.only == "vq":
+        vq_shots(window, args, shot, wait_until, pause_for)
         return _close(window, app, work, settings_dir)
     shot(window, "main-window.png")
 
@@ -232,6 +237,7 @@ def main() -> int:
     from explorer.ui.map.vae_demo import stage_vae_scenes
 
     stage_vae_scenes(window, args.data_root, work, shot, wait_until, pause_for)
+    vq_shots(window, args, shot, wait_until, pause_for)
     window.state._set_dirty(False)
     adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
     return _close(window, app, work, settings_dir)
@@ -307,6 +313,63 @@ def family_shots(window, args, shot, wait_until, pause_for) -> None:
     assert set(window.loss_plot.terms) == {"gan", "disc", "feature"}
     hover_point(-0.1)
     shot(window, "family-vaegan.png")
+
+
+def vq_shots(window, args, shot, wait_until, pause_for) -> None:
+    """A vqvae on digits with its prior trained from the Code Prior panel: the
+    Codebook panel (vq-codebook.png) and the Code Grid Editor with a data point whose grid
+    was painted over (vq-grid-editor.png), each floated at a readable size."""
+    import numpy as np
+
+    from explorer.ui.training.panel import TrainingOptions
+
+    state, panel, maps, docks = window.state, window.training_panel, window.map_docks, window.vq_docks
+    # Digits (a 4×4 grid of codes): the scene, its prior and its map take seconds rather than
+    # the minutes an MNIST epoch, a 70,000-point map and its prior take on a two-core machine.
+    options = TrainingOptions(dataset="digits", model="vqvae", latent_dim=4, codebook_size=32, epochs=30,
+                              batch_size=64, lr=3e-3, seed=0)
+    state._set_dirty(False)
+    panel.set_options(options)
+    panel.train_button.click()
+    wait_until(lambda: state.training_status == "running", 120, "training to start")
+    wait_until(lambda: state.training_status == "idle", 1800, "the vqvae to train")
+    assert state.epochs_trained == options.epochs, getattr(window, "last_error", None)
+    wait_until(lambda: state.codes is not None and state.map.ready and not maps.panel.jobs.busy
+               and not window.encoder.busy, 300, "the map")
+    prior = docks.prior
+    prior.epochs_spin.setValue(10)
+    done = []
+    prior.runner.finished.connect(lambda status, *_: done.append(status))
+    prior.train_button.click()
+    wait_until(lambda: done, 1800, "the prior to train")
+    assert done == ["completed"], prior.progress_label.text()
+
+    def float_dock(name: str, width: int, height: int):
+        dock = docks.docks[name]
+        dock.show()
+        dock.setFloating(True)
+        dock.resize(width, height)
+        pause_for(0.5)
+        return dock
+
+    docks.codebook.refresh()
+    dock = float_dock("codebook", 900, 820)
+    shot(dock, "vq-codebook.png")
+    dock.setFloating(False)
+
+    editor = state.vq.editor
+    index = int(np.flatnonzero(state.labels == 3)[0]) if state.labels is not None else 0
+    editor.set_index(index)
+    usage = state.vq.codebook.usage()
+    editor.set_brush(int(np.argmax(usage)))
+    rows, cols = editor.grid.shape
+    editor.paint([(r, c) for r in range(rows // 2 - 1, rows // 2 + 1) for c in range(cols // 2, cols)])
+    prior.rows_spin.setValue(rows // 2)
+    prior.complete()
+    dock = float_dock("code_grid_editor", 640, 700)
+    shot(dock, "vq-grid-editor.png")
+    dock.setFloating(False)
+    state._set_dirty(False)
 
 
 def adapted_model_shot(window, work: Path, data_root: str, shot, wait_until, pause_for) -> None:

@@ -18,7 +18,7 @@ from vae_core.errors import ConfigError
 from vae_core.ranges import range_text, real, whole
 
 __all__ = ["ModelOption", "MODEL_OPTIONS", "options_for", "check_model_option", "family_config",
-           "MAP_LAYER_WORDS"]
+           "MAP_LAYER_WORDS", "BOOL_WORDS"]
 
 #: ``map_layer`` values besides a layer number.
 MAP_LAYER_WORDS = ("top", "all")
@@ -34,10 +34,13 @@ class ModelOption:
         The config field (``flow_steps``); the CLI flag is ``--flow-steps``.
     models : tuple of str
         The registered models that have it.
-    kind : {"int", "float", "ints", "choice", "layer"}
-        ``ints`` is one or more whole numbers; ``layer`` is ``top``, ``all`` or a layer number.
+    kind : {"int", "float", "ints", "choice", "layer", "bool"}
+        ``ints`` is one or more whole numbers; ``layer`` is ``top``, ``all`` or a layer number;
+        ``bool`` is on or off.
     low, high : number or None
         The documented range (each number of an ``ints``).
+    low_open : bool
+        ``low`` itself is excluded (``> 0``).
     choices : tuple of str
         The values of a ``choice``.
     default
@@ -54,6 +57,7 @@ class ModelOption:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    low_open: bool = False
 
     @property
     def flag(self) -> str:
@@ -65,7 +69,7 @@ class ModelOption:
         if self.kind in ("int", "ints"):
             return range_text(self.low, self.high, integer=True)
         if self.kind == "float":
-            return range_text(self.low, self.high)
+            return range_text(self.low, self.high, low_open=self.low_open)
         return ""
 
 
@@ -87,7 +91,26 @@ MODEL_OPTIONS: tuple[ModelOption, ...] = (
                 "fool the discriminator (0 trains a plain conv VAE).", 1.0, 0.0, 1000.0),
     ModelOption("feature_weight", ("vaegan",), "float", "Weight of the reconstruction error measured in the "
                 "discriminator's features (what sharpens the images).", 1.0, 0.0, 1000.0),
+    # vqvae's code dimension is latent_dim (--latent-dim, the panel's "Latent dimensions").
+    ModelOption("codebook_size", ("vqvae",), "int", "Number of codebook entries (K, the discrete codes) each "
+                "grid cell chooses from.", 256, 2, 65_536),
+    ModelOption("commitment_weight", ("vqvae",), "float", "β of the commitment loss that pulls the encoder's "
+                "vectors towards their codebook entries (van den Oord et al. use 0.25).", 0.25, 0.0, 1000.0),
+    ModelOption("ema", ("vqvae",), "bool", "Move the codebook by exponential moving averages of the vectors "
+                "assigned to each entry (on) or by a codebook loss through the optimizer (off).", True),
+    ModelOption("ema_decay", ("vqvae",), "float", "Decay of the codebook's moving averages: closer to 1 moves "
+                "the entries more slowly.", 0.99, 0.0, 0.99999, low_open=True),
+    ModelOption("dead_code_threshold", ("vqvae",), "float", "An entry used fewer times per batch than this "
+                "(moving average) restarts at an encoder output of the batch; 0 never restarts.", 1.0, 0.0, 1e6),
+    ModelOption("prior_width", ("vqvae",), "int", "Width of the autoregressive prior over code grids (a causal "
+                "transformer, trained afterwards by train-prior).", 64, 1, 4096),
+    ModelOption("prior_layers", ("vqvae",), "int", "Transformer layers of the prior over code grids.", 2, 1, 64),
+    ModelOption("prior_heads", ("vqvae",), "int", "Attention heads of the prior over code grids; the prior's "
+                "width must be a multiple of it.", 4, 1, 64),
 )
+
+#: Words the command line accepts for a ``bool`` option.
+BOOL_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 
 
 def options_for(model: str) -> tuple[ModelOption, ...]:
@@ -104,7 +127,13 @@ def check_model_option(option: ModelOption, value):
     if option.kind == "int":
         return whole(name, value, option.low, option.high)
     if option.kind == "float":
-        return real(name, value, option.low, option.high)
+        return real(name, value, option.low, option.high, low_open=option.low_open)
+    if option.kind == "bool":
+        if isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
+            return BOOL_WORDS[value.strip().lower()]
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be on or off (got {value!r}).")
+        return value
     if option.kind == "ints":
         values = (value,) if isinstance(value, int) else tuple(value)
         if not values:
@@ -141,12 +170,17 @@ def family_config(model: str, values: dict, *, hidden=None) -> dict:
     Raises
     ------
     ConfigError
-        A value outside its range, or a map layer the hierarchy does not have.
+        A value outside its range, a map layer the hierarchy does not have, or a vqvae
+        prior width that its heads do not divide.
     """
     config = {}
     for option in options_for(model):
         if option.name in values and values[option.name] is not None:
             config[option.name] = check_model_option(option, values[option.name])
+    if model == "vqvae":
+        width, heads = config.get("prior_width", 64), config.get("prior_heads", 4)
+        if width % heads:
+            raise ConfigError(f"prior_width ({width}) must be a multiple of prior_heads ({heads}).")
     if model == "hvae":
         lower = config.get("lower_dims", (100,))
         layers = len(lower) + 1

@@ -231,7 +231,7 @@ def _train(model, data, config, history, optimizer_state, tensorboard_dir=None):
     return TrainingOutcome("completed", history)
 
 
-class _ClosingGeneratorWorker(GeneratorWorker):
+class ClosingGeneratorWorker(GeneratorWorker):
     """A GeneratorWorker that closes its generator in the worker thread when it ends.
 
     superqt leaves an aborted generator suspended; closing it here runs the training
@@ -262,7 +262,7 @@ class TrainingRunner(QObject):
     def __init__(self, state, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self._worker: _ClosingGeneratorWorker | None = None
+        self._worker: ClosingGeneratorWorker | None = None
         self._outcome: TrainingOutcome | None = None
         self._stop_requested_at: float | None = None
         self._pause_requested_at: float | None = None
@@ -294,7 +294,7 @@ class TrainingRunner(QObject):
             config.num_threads = training_threads()
         self._outcome = None
         self._stop_requested_at = self._pause_requested_at = None
-        worker = _ClosingGeneratorWorker(_train, model, data, config, history, optimizer_state, tensorboard_dir)
+        worker = ClosingGeneratorWorker(_train, model, data, config, history, optimizer_state, tensorboard_dir)
         worker.yielded.connect(self._on_worker_yielded)
         worker.returned.connect(self._on_worker_returned)
         worker.errored.connect(self._on_worker_errored)

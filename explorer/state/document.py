@@ -71,6 +71,7 @@ class ExplorerState:
         from explorer.state.map import MapState
         from explorer.state.marks import Marks
         from explorer.state.studio import StudioState
+        from explorer.state.vq import VQState
 
         self.dataset: DatasetSplits | None = None
         self.model: BaseVAE | None = None
@@ -93,6 +94,7 @@ class ExplorerState:
         self.marks = Marks(self)
         self.map = MapState(self, self.marks)
         self.studio = StudioState(self, self.marks, self.map)
+        self.vq = VQState(self, self.marks, self.map, self.studio)
 
     def post_message(self, level: str, text: str) -> None:
         """Tell the user something (the status bar shows it): ``info``, ``warning`` or ``error``."""

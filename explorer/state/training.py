@@ -83,6 +83,14 @@ class TrainingOptions:
     map_layer: str = "top"
     gan_weight: float = 1.0
     feature_weight: float = 1.0
+    codebook_size: int = 256
+    commitment_weight: float = 0.25
+    ema: bool = True
+    ema_decay: float = 0.99
+    dead_code_threshold: float = 1.0
+    prior_width: int = 64
+    prior_layers: int = 2
+    prior_heads: int = 4
     tensorboard: bool = False         # also log the run for TensorBoard
     tensorboard_dir: str = ""         # where runs are logged ("" = DEFAULT_TENSORBOARD_DIR)
 

@@ -242,9 +242,11 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         """
         from explorer.ui.map.panel import install_map
         from explorer.ui.studio.docks import install_studio
+        from explorer.ui.vq import install_vq
 
         install_map(self)  # first: the studio looks for the map as the central panel
         install_studio(self)
+        install_vq(self)
 
     def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None, model_file=None,
                      weights=None) -> None:

@@ -422,3 +422,44 @@ def test_cli_train_prior_refuses_a_gaussian_model(trained_digits_checkpoint):
     result = _cli("train-prior", trained_digits_checkpoint, "--epochs", "1")
     assert result.returncode == 2
     assert "needs a vqvae checkpoint" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_cli_vqvae_options_reach_the_model_and_bad_ones_are_one_line(tmp_path):
+    out = tmp_path / "vq"
+    result = _cli("train", "--dataset", "digits", "--model", "vqvae", "--latent-dim", "3", "--epochs", "1",
+                  "--codebook-size", "12", "--commitment-weight", "0.5", "--ema", "off", "--ema-decay", "0.9",
+                  "--dead-code-threshold", "0", "--prior-width", "24", "--prior-layers", "1", "--prior-heads", "3",
+                  "--batch-size", "128", "--threads", "1", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = load_checkpoint(out).model.config
+    assert (config.latent_dim, config.codebook_size, config.commitment_weight, config.ema, config.ema_decay,
+            config.dead_code_threshold, config.prior_width, config.prior_layers, config.prior_heads) == \
+        (3, 12, 0.5, False, 0.9, 0.0, 24, 1, 3)
+    base = ("train", "--dataset", "digits", "--epochs", "1", "--out", tmp_path / "x")
+    for args, message in [
+        ((*base, "--model", "vqvae", "--codebook-size", "1"), "--codebook-size"),
+        ((*base, "--model", "vqvae", "--ema", "maybe"), "on or off"),
+        ((*base, "--model", "vqvae", "--ema-decay", "0"), "--ema-decay"),
+        ((*base, "--model", "vqvae", "--prior-width", "10", "--prior-heads", "4"), "multiple of prior_heads"),
+        ((*base, "--model", "conv", "--codebook-size", "16"), "applies to --model vqvae only"),
+    ]:
+        result = _cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_vqvae_model_options_cover_its_config_and_check_their_ranges():
+    from vae_core.model_options import family_config, options_for
+    from vae_core.models.vqvae import VQVAEConfig
+
+    chosen = {o.name for o in options_for("vqvae")}
+    # Every setting of VQVAEConfig but the shared ones and the conv stages is offered.
+    own = {f.name for f in dataclasses.fields(VQVAEConfig)} - {"image_shape", "latent_dim", "likelihood",
+                                                                "gaussian_std", "channels"}
+    assert chosen == own
+    assert family_config("vqvae", {"ema": "off", "codebook_size": 8}) == {"ema": False, "codebook_size": 8}
+    for values, message in [({"ema_decay": 0.0}, "> 0"), ({"ema": "sometimes"}, "on or off"),
+                            ({"codebook_size": 70_000}, "from 2 to 65536"),
+                            ({"prior_width": 30, "prior_heads": 4}, "multiple")]:
+        with pytest.raises(ConfigError, match=message):
+            family_config("vqvae", values)

@@ -7,7 +7,7 @@ import argparse
 
 from vae_core.cli.common import float_range, int_range
 from vae_core.errors import CLIError
-from vae_core.model_options import MAP_LAYER_WORDS, MODEL_OPTIONS, family_config
+from vae_core.model_options import BOOL_WORDS, MAP_LAYER_WORDS, MODEL_OPTIONS, family_config
 from vae_core.objectives import OBJECTIVES
 from vae_core.training import LIMITS
 
@@ -28,6 +28,16 @@ def _layer(text: str) -> str:
 _layer.__name__ = "layer"
 
 
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in BOOL_WORDS:
+        return BOOL_WORDS[value]
+    raise argparse.ArgumentTypeError(f"must be on or off (got {text})")
+
+
+_switch.__name__ = "on/off"
+
+
 def add_family_options(parser: argparse.ArgumentParser) -> None:
     """Add the objective options and every model family's options to ``train``."""
     group = parser.add_argument_group("objective")
@@ -45,7 +55,7 @@ def add_family_options(parser: argparse.ArgumentParser) -> None:
                            help=f"tcvae only: {what}, {low:g} to {high:g} (default: 1); "
                                 "--beta weights the total correlation")
 
-    group = parser.add_argument_group("model families (hvae, iaf, vaegan)")
+    group = parser.add_argument_group("model families (hvae, iaf, vaegan, vqvae)")
     for option in MODEL_OPTIONS:
         models = "/".join(option.models)
         default = option.default
@@ -55,13 +65,16 @@ def add_family_options(parser: argparse.ArgumentParser) -> None:
             kwargs = dict(type=int_range(int(option.low), int(option.high)), metavar="N")
             help_text += f"; {option.range_text}"
         elif option.kind == "float":
-            kwargs = dict(type=float_range(option.low, option.high), metavar="W")
+            kwargs = dict(type=float_range(option.low, option.high, low_open=option.low_open), metavar="W")
             help_text += f"; {option.range_text}"
         elif option.kind == "ints":
             kwargs = dict(type=int_range(int(option.low), int(option.high)), nargs="+", metavar="N")
             help_text += f"; each {option.range_text}"
         elif option.kind == "choice":
             kwargs = dict(choices=list(option.choices))
+        elif option.kind == "bool":
+            kwargs = dict(type=_switch, metavar="on|off")
+            shown = "on" if default else "off"
         else:
             kwargs = dict(type=_layer, metavar="LAYER")
         group.add_argument(option.flag, dest=option.name, **kwargs, help=f"{help_text} (default: {shown})")

@@ -20,6 +20,7 @@ from explorer.state.lazy import LazyModule
 # Imported on first use, so that building the state (and showing a window) does not wait for torch.
 vl = LazyModule("vae_core.latent")
 vx = LazyModule("vae_core.export")
+torch = LazyModule("torch")
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,20 @@ class StudioContext:
     def can_decode(self) -> bool:
         return self.document.model is not None
 
-    def decode(self, codes, labels=None) -> np.ndarray:
-        """Decode ``N×d`` codes with the snapshot (:attr:`decode_label` for conditional models)."""
+    def can_decode_unquantized(self) -> bool:
+        """Whether the model can decode a code without snapping it to a codebook (vqvae)."""
+        return hasattr(self.document.model, "decode_unquantized")
+
+    def decode(self, codes, labels=None, *, unquantized: bool = False) -> np.ndarray:
+        """Decode ``N×d`` codes with the snapshot (:attr:`decode_label` for conditional models).
+
+        ``unquantized`` feeds a code-grid model's decoder the codes as they are, without
+        snapping them to the codebook (ignored by models without a codebook).
+        """
         z = np.atleast_2d(np.asarray(codes, dtype=np.float32))
+        if unquantized and self.can_decode_unquantized():
+            with torch.inference_mode():
+                return self.document.model.decode_unquantized(torch.from_numpy(z)).clamp(0, 1).numpy()
         if labels is None and self.conditional:
             labels = np.full(len(z), self.decode_label, dtype=np.int64)
         return self.document.decode(z, labels)

@@ -2,7 +2,10 @@
 
 Keyframes (data points, pins, class centroids, groups, map positions), a method
 (lerp/slerp), a number of steps and an easing give the frame codes
-(:func:`vae_core.latent.interpolate`), decoded in one batch into the player. The steps and
+(:func:`vae_core.latent.interpolate`), decoded in one batch into the player. For a model
+with a codebook (``vqvae``) the frames lie in the continuous pre-quantization space and
+:attr:`Interpolation.snap` says whether each frame is snapped to codebook entries before
+decoding (what the model does) or decoded as it is. The steps and
 the easing are also the timing of the other features' animations.
 """
 
@@ -23,7 +26,7 @@ class Interpolation:
     """Keyframes and the interpolation settings; the interpolation plays in ``player``."""
 
     keyframes_changed = Signal()
-    settings_changed = Signal()           # method / steps / easing
+    settings_changed = Signal()           # method / steps / easing / snap
 
     def __init__(self, context: StudioContext, player: Player) -> None:
         self.context = context
@@ -32,6 +35,7 @@ class Interpolation:
         self.method = "lerp"
         self.steps = 24
         self.easing = "linear"
+        self.snap = True                  # codebook models: quantize each frame
         document = context.document
         document.model_changed.connect(self._on_document_model_changed)
         document.codes_changed.connect(self._on_document_codes_changed)
@@ -116,6 +120,19 @@ class Interpolation:
             self.settings_changed.emit()
             self.build()
 
+    def set_snap(self, snap: bool) -> None:
+        """Snap each frame to the codebook (True) or decode the continuous code (codebook models)."""
+        snap = bool(snap)
+        if snap != self.snap:
+            self.snap = snap
+            self.settings_changed.emit()
+            self.build()
+
+    @property
+    def unquantized(self) -> bool:
+        """Whether frames are decoded without snapping (snap off on a model with a codebook)."""
+        return not self.snap and self.context.can_decode_unquantized()
+
     def eased(self, steps: int | None = None) -> np.ndarray:
         """``steps`` (default :attr:`steps`) times in [0, 1] through the current easing."""
         return vl.EASINGS[self.easing](np.linspace(0.0, 1.0, int(steps or self.steps)))
@@ -150,7 +167,10 @@ class Interpolation:
         for k, i in zip(self.keyframes, self.keyframe_frame_indices()):
             captions[i] = k.name
         title = f"{self.method} through {len(self.keyframes)} keyframes, {len(codes)} frames"
-        player.set_animation(codes, kind="interpolation", title=title, captions=captions, announce=announce)
+        if self.context.can_decode_unquantized():
+            title += ", snapped to the codebook" if self.snap else ", not snapped"
+        player.set_animation(codes, kind="interpolation", title=title, captions=captions, announce=announce,
+                             unquantized=self.unquantized)
         return True
 
     def keyframe_frame_indices(self) -> list[int]:

@@ -42,6 +42,7 @@ class Player:
         self.frame_codes: np.ndarray | None = None   # T×d
         self.frame_labels: np.ndarray | None = None  # T labels (label sweeps) or None = decode_label
         self.frames: np.ndarray | None = None        # T×C×H×W in [0, 1]
+        self.unquantized = False                     # frames decoded without snapping (vqvae)
         self.captions: list[str] = []
         self.current_frame = 0            # index into self.sequence
         self.playing = False
@@ -55,13 +56,14 @@ class Player:
 
     # -- the animation -----------------------------------------------------------------------------
     def set_animation(self, codes, *, labels=None, kind: str = "interpolation", title: str = "",
-                      captions=None, announce: bool = True) -> np.ndarray:
+                      captions=None, announce: bool = True, unquantized: bool = False) -> np.ndarray:
         """Decode ``codes`` (``T×d``) in one batch and make them the current animation.
 
         ``labels`` (``T``) decodes each frame with its own label (conditional models);
         otherwise frames use the context's decode label. :attr:`animation_started` tells
-        the window to bring the player forward unless ``announce`` is False. Returns the
-        ``T×C×H×W`` frames.
+        the window to bring the player forward unless ``announce`` is False.
+        ``unquantized`` decodes a code-grid model's frames without snapping them to the
+        codebook. Returns the ``T×C×H×W`` frames.
         """
         if kind not in ANIMATION_KINDS:
             raise ValueError(f"Unknown animation kind {kind!r}.")
@@ -69,8 +71,9 @@ class Player:
         labels = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
         if labels is not None and len(labels) != len(codes):
             raise ValueError(f"Got {len(labels)} labels for {len(codes)} frames.")
-        frames = self.context.decode(codes, labels)
+        frames = self.context.decode(codes, labels, unquantized=unquantized)
         self.frame_codes, self.frame_labels, self.frames = codes, labels, frames
+        self.unquantized = unquantized
         self.animation_kind, self.animation_title = kind, title
         captions = list(captions) if captions is not None else [""] * len(codes)
         self.captions = (captions + [""] * len(codes))[: len(codes)]
@@ -95,7 +98,7 @@ class Player:
         if not self.context.can_decode():
             self.clear_animation()
             return
-        self.frames = self.context.decode(self.frame_codes, self.frame_labels)
+        self.frames = self.context.decode(self.frame_codes, self.frame_labels, unquantized=self.unquantized)
         self.frames_changed.emit()
 
     @property

@@ -203,6 +203,14 @@ class DecoderView(QtWidgets.QWidget):
         layout.addWidget(self.preview)
         layout.addWidget(self.distance)
         layout.addWidget(self.coords)
+        # A code-grid model (vqvae) snaps each cell: say how many cells the last move changed.
+        self.cells_label = MutedLabel("")
+        self.cells_label.setObjectName("decoder_cells")
+        self.cells_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.cells_label.setToolTip("Each cell of the code grid snaps to its nearest codebook entry: the image "
+                                    "changes in jumps when the cursor crosses a boundary between entries")
+        self.cells_label.setVisible(False)
+        layout.addWidget(self.cells_label)
         layout.addWidget(self.hover_box)
         layout.addStretch(1)
 
@@ -212,7 +220,8 @@ class DecoderView(QtWidgets.QWidget):
                              (self.map.nearest_changed, self._on_nearest_changed),
                              (state.weights_changed, self._on_weights_changed),
                              (state.model_changed, self._on_weights_changed),
-                             (state.dataset_changed, self._on_dataset_changed)):
+                             (state.dataset_changed, self._on_dataset_changed),
+                             (state.vq.cells.cells_changed, self._on_cells_changed)):
             self._connections.connect(signal, slot)
         self._last_z = None
         self._text_timer = QtCore.QTimer(self)
@@ -221,6 +230,17 @@ class DecoderView(QtWidgets.QWidget):
         self._text_timer.timeout.connect(self._update_coords)
 
     # -- slots --------------------------------------------------------------------------------------
+    def _on_cells_changed(self) -> None:
+        cells = self.state.vq.cells
+        self.cells_label.setVisible(cells.grid is not None)
+        if cells.grid is None:
+            return
+        if cells.changed is None:
+            self.cells_label.setText(f"Code grid: {cells.cells} cells")
+        else:
+            self.cells_label.setText(f"{cells.changed} of {cells.cells} grid cells changed code since the last "
+                                     "position")
+
     def _on_cursor_changed(self, z) -> None:
         if z is None:
             if self.preview_image is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 from superqt.utils import signals_blocked
@@ -84,6 +84,13 @@ class InterpolationPanel(QWidget):
         form.addRow("Method", self.method_combo)
         form.addRow("Frames", self.steps_spin)
         form.addRow("Easing", self.easing_combo)
+        # Codebook models (vqvae): frames in the continuous pre-quantization space, snapped or not.
+        self.snap_check = QCheckBox("Snap each frame to the codebook")
+        self.snap_check.setToolTip("On: every frame is quantized to codebook entries before decoding, as the model "
+                                   "does, so the images change in jumps. Off: the decoder reads the continuous, "
+                                   "unquantized codes between the keyframes")
+        form.addRow("", self.snap_check)
+        self._form = form
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.picker)
@@ -106,6 +113,7 @@ class InterpolationPanel(QWidget):
         self.easing_combo.currentIndexChanged.connect(
             lambda: self.studio.interpolation.set_easing(self.easing_combo.currentData()))
         self.show_button.clicked.connect(self._on_show)
+        self.snap_check.toggled.connect(self.studio.interpolation.set_snap)
         self.keyframe_list.currentRowChanged.connect(self._update_buttons)
 
         self._conn.connect(self.studio.interpolation.keyframes_changed, self._on_studio_keyframes_changed)
@@ -115,6 +123,7 @@ class InterpolationPanel(QWidget):
         self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
         self._conn.connect(state.weights_changed, self._on_studio_keyframes_changed)
         self._conn.connect(state.model_changed, self._on_studio_keyframes_changed)
+        self._conn.connect(state.model_changed, self._on_studio_settings_changed)
         self._conn.connect(self.studio.context.decode_label_changed, self._on_studio_keyframes_changed)
         self._on_studio_settings_changed()
         self._on_studio_keyframes_changed()
@@ -195,6 +204,9 @@ class InterpolationPanel(QWidget):
             self.steps_spin.setValue(s.interpolation.steps)
         with signals_blocked(self.easing_combo):
             self.easing_combo.setCurrentIndex(self.easing_combo.findData(s.interpolation.easing))
+        with signals_blocked(self.snap_check):
+            self.snap_check.setChecked(s.interpolation.snap)
+        self._form.setRowVisible(self.snap_check, s.context.can_decode_unquantized())
         self._update_summary()
 
     def _on_studio_pick_target_changed(self, target) -> None:

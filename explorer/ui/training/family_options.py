@@ -2,8 +2,8 @@
 
 :class:`FamilyOptions` adds its rows to two of the panel's forms: the objective (ELBO,
 IWAE, β-TCVAE) with its K, α and γ to the optimisation form, and the settings of
-``hvae``, ``iaf`` and ``vaegan`` (:data:`vae_core.model_options.MODEL_OPTIONS`) to the
-model form. Only the rows of the chosen model and objective are visible. Ranges come from
+``hvae``, ``iaf``, ``vaegan`` and ``vqvae`` (:data:`vae_core.model_options.MODEL_OPTIONS`)
+to the model form. Only the rows of the chosen model and objective are visible. Ranges come from
 :data:`vae_core.training.LIMITS` and the option table, so the form, the library and the
 command line accept the same values; the settings are checked as they are typed and the
 reason a combination cannot be built is shown under them.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QRegularExpression, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
 from explorer.state.training import TrainingOptions
 
@@ -28,9 +28,18 @@ OBJECTIVE_TIPS = {
              "Gaussian posterior (not hvae or iaf).",
 }
 #: The TrainingOptions fields these rows own.
+#: vqvae's rows: option name, label, decimals of a float (None: a whole number or a switch).
+VQ_ROWS = (("codebook_size", "Code&book size:", None), ("commitment_weight", "Co&mmitment weight:", 3),
+           ("ema", "EMA codebook:", None), ("ema_decay", "EMA &decay:", 5),
+           ("dead_code_threshold", "Dead-code &restart below:", 3), ("prior_width", "Prior &width:", None),
+           ("prior_layers", "Prior la&yers:", None), ("prior_heads", "Prior &heads:", None))
 OWNED = ("objective", "samples", "alpha", "gamma", "flow_steps", "lower_dims", "map_layer", "gan_weight",
-         "feature_weight")
+         "feature_weight", *(name for name, _label, _decimals in VQ_ROWS))
 _LAYERS_PATTERN = r"^\s*\d{1,5}(\s*[, ]\s*\d{1,5})*\s*$"
+
+
+def _value(widget: QWidget):
+    return widget.isChecked() if isinstance(widget, QCheckBox) else widget.value()
 
 
 def _tip(widget: QWidget, text: str) -> None:
@@ -78,6 +87,21 @@ class FamilyOptions(QObject):
         model_form.addRow("&Discriminator weight:", self.gan_weight_spin)
         self.feature_weight_spin = self._weight_spin()
         model_form.addRow("&Feature weight:", self.feature_weight_spin)
+        self.vq_widgets: dict[str, QWidget] = {}
+        for name, label, decimals in VQ_ROWS:
+            if name == "ema":
+                widget = QCheckBox("move entries by moving averages")
+                widget.toggled.connect(self._on_any_changed)
+            elif decimals is None:
+                widget = QSpinBox()
+            else:
+                widget = QDoubleSpinBox()
+                widget.setDecimals(decimals)
+                widget.setSingleStep(10.0 ** -min(decimals, 2))
+            if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+                widget.valueChanged.connect(self._on_any_changed)
+            self.vq_widgets[name] = widget
+            model_form.addRow(label, widget)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #c0392b;")
@@ -94,6 +118,7 @@ class FamilyOptions(QObject):
             self.map_layer_combo: ("model", ("hvae",)),
             self.gan_weight_spin: ("model", ("vaegan",)),
             self.feature_weight_spin: ("model", ("vaegan",)),
+            **{widget: ("model", ("vqvae",)) for widget in self.vq_widgets.values()},
             self.samples_spin: ("objective", ("iwae",)),
             self.alpha_spin: ("objective", ("tcvae",)),
             self.gamma_spin: ("objective", ("tcvae",)),
@@ -136,6 +161,15 @@ class FamilyOptions(QObject):
             o = options[name]
             spin.setRange(float(o.low), float(o.high))
             _tip(spin, f"{o.help} ({o.range_text})")
+        for name, widget in self.vq_widgets.items():
+            o = options[name]
+            if o.kind == "int":
+                widget.setRange(int(o.low), int(o.high))
+            elif o.kind == "float":
+                # A spin box has a closed range: an open low end starts one step above it.
+                low = o.low + 10.0 ** -widget.decimals() if o.low_open else o.low
+                widget.setRange(float(low), float(o.high))
+            _tip(widget, f"{o.help} ({o.range_text})" if o.range_text else o.help)
         self._ready = True
         self.set_options(self._pending)
 
@@ -161,14 +195,16 @@ class FamilyOptions(QObject):
         return dict(objective=self.objective, samples=self.samples_spin.value(), alpha=self.alpha_spin.value(),
                     gamma=self.gamma_spin.value(), flow_steps=self.flow_steps_spin.value(),
                     lower_dims=self.lower_dims() or (100,), map_layer=self.map_layer_combo.currentData() or "top",
-                    gan_weight=self.gan_weight_spin.value(), feature_weight=self.feature_weight_spin.value())
+                    gan_weight=self.gan_weight_spin.value(), feature_weight=self.feature_weight_spin.value(),
+                    **{name: _value(widget) for name, widget in self.vq_widgets.items()})
 
     def set_options(self, o: TrainingOptions) -> None:
         self._pending = o
         if not self._ready:
             return
         widgets = (self.objective_combo, self.samples_spin, self.alpha_spin, self.gamma_spin, self.flow_steps_spin,
-                   self.lower_dims_edit, self.map_layer_combo, self.gan_weight_spin, self.feature_weight_spin)
+                   self.lower_dims_edit, self.map_layer_combo, self.gan_weight_spin, self.feature_weight_spin,
+                   *self.vq_widgets.values())
         blockers = [QSignalBlocker(w) for w in widgets]
         index = self.objective_combo.findData(o.objective)
         self.objective_combo.setCurrentIndex(max(0, index))
@@ -180,6 +216,11 @@ class FamilyOptions(QObject):
         self._fill_layers(o.map_layer)
         self.gan_weight_spin.setValue(o.gan_weight)
         self.feature_weight_spin.setValue(o.feature_weight)
+        for name, widget in self.vq_widgets.items():
+            if isinstance(widget, QCheckBox):
+                widget.setChecked(bool(getattr(o, name)))
+            else:
+                widget.setValue(getattr(o, name))
         del blockers
         self._update_rows()
 

@@ -105,7 +105,11 @@ class ReconstructionView(_ModelView):
 
 
 class SampleView(_ModelView):
-    """Images decoded from fixed draws of the prior N(0, I): the same codes every epoch."""
+    """Images decoded from fixed draws of the prior N(0, I): the same codes every epoch.
+
+    A model with a prior over code grids (``vqvae``) shows grids drawn from that prior at
+    the temperature of ``state.vq.sampling`` (uniform until its prior is trained).
+    """
 
     def __init__(self, state, parent: QWidget | None = None, *, rows: int = 4, columns: int = 8, seed: int = 0) -> None:
         super().__init__(state, "Samples from the prior",
@@ -113,12 +117,20 @@ class SampleView(_ModelView):
         self.rows, self.sample_columns, self.seed = rows, columns, seed
         self.setToolTip("Images decoded from random codes z ~ N(0, I). The codes stay the same from epoch to "
                         "epoch, so you can watch each sample take shape. Right-click to save the grid.")
+        state.vq.sampling.settings_changed.connect(self._on_state_changed)
 
     def _draw(self) -> None:
         from vae_core.latent import sample_prior
 
         model = self.state.model
         captions = None
+        sampling = self.state.vq.sampling
+        if sampling.available:
+            images = sampling.samples(self.rows * self.sample_columns)
+            self.set_images(images, columns=self.sample_columns)
+            prior = "learned prior" if sampling.prior_trained else "uniform prior (train the prior to learn one)"
+            self.set_caption(f"Samples of code grids from the {prior} · temperature {sampling.temperature:g}")
+            return
         if model.conditional:
             # One row per code, one column per class: the same style decoded as every class.
             classes = model.num_classes

@@ -31,6 +31,8 @@ from explorer.ui.training.family_options import FamilyOptions
 
 __all__ = ["TrainingOptions", "TrainingPanel", "format_duration", "dataset_display_name"]
 
+LATENT_TIP = ("Size of the latent code z. 2 gives a map you can read directly; more dimensions reconstruct better "
+              "and are mapped with PCA or UMAP")
 MODEL_DEFAULT_HIDDEN = {"mlp": "400", "conv": "256", "cvae": "400"}
 MODEL_DESCRIPTIONS = {
     "mlp": "Fully-connected encoder and decoder: fast, the classic VAE.",
@@ -173,8 +175,7 @@ class TrainingPanel(QWidget):
                                              "cvae (conditioned on the class label)")
         self.model_combo.currentTextChanged.connect(self._on_model_combo_changed)
         form.addRow("&Architecture:", self.model_combo)
-        self.latent_spin = _tip(QSpinBox(), "Size of the latent code z. 2 gives a map you can read directly; "
-                                            "more dimensions reconstruct better and are mapped with PCA or UMAP")
+        self.latent_spin = _tip(QSpinBox(), LATENT_TIP)
         self.latent_spin.setRange(1, 512)
         form.addRow("&Latent dimensions:", self.latent_spin)
         self.hidden_edit = _tip(QLineEdit(), "Hidden layer sizes, comma separated (e.g. 256, 128). For conv, the "
@@ -191,6 +192,7 @@ class TrainingPanel(QWidget):
         self.model_info.setEnabled(False)
         form.addRow("", self.model_info)
         model_form = form
+        self._model_form = form
         layout.addWidget(model_box)
 
         # Optimisation
@@ -433,6 +435,7 @@ class TrainingPanel(QWidget):
         self.continue_radio.setChecked(bool(o.continue_training and can_continue))
         if not self.continue_radio.isChecked():
             self.new_radio.setChecked(True)
+        self._update_model_rows(self.model_combo.currentText())
         self._update_model_info()
 
     # -- dataset combo ------------------------------------------------------------------------------------------
@@ -523,8 +526,29 @@ class TrainingPanel(QWidget):
         if text in {v.replace(" ", "") for v in MODEL_DEFAULT_HIDDEN.values()} | {""}:
             self.hidden_edit.setText(MODEL_DEFAULT_HIDDEN.get(name, text))
         self.family.set_model(name)
+        self._update_model_rows(name)
         self._update_model_info()
         self._on_form_changed()
+
+    def _update_model_rows(self, name: str) -> None:
+        """Hidden sizes only for models with fully-connected layers; a vqvae's latent size is one code vector's."""
+        if not self._engine_ready or not name:
+            return
+        from vae_core import model_config_class
+
+        try:
+            fields = {f.name for f in dataclasses.fields(model_config_class(name))}
+        except (KeyError, ValueError):
+            return
+        self._model_form.setRowVisible(self.hidden_edit, "hidden" in fields)
+        label = self._model_form.labelForField(self.latent_spin)
+        if name == "vqvae":
+            label.setText("&Code vector size:")
+            self.latent_spin.setToolTip("D, the size of one codebook vector; each of the grid's cells holds one, so "
+                                        "the map code has rows × columns × D numbers")
+        else:
+            label.setText("&Latent dimensions:")
+            self.latent_spin.setToolTip(LATENT_TIP)
 
     def _on_continue_toggled(self, checked: bool) -> None:
         if checked:
@@ -548,7 +572,8 @@ class TrainingPanel(QWidget):
             return
         config = model.config
         _select(self.model_combo, model.name, by_text=True)
-        self.latent_spin.setValue(model.latent_dim)
+        # The form's field is the config's (a vqvae's map code is its grid × this).
+        self.latent_spin.setValue(getattr(config, "latent_dim", model.latent_dim))
         hidden = getattr(config, "hidden", ())
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
         self.hidden_edit.setText(", ".join(str(h) for h in hidden))
@@ -556,6 +581,7 @@ class TrainingPanel(QWidget):
         settings = {name: getattr(config, name) for name in FAMILY_FIELDS if hasattr(config, name)}
         self.family.set_options(dataclasses.replace(self.options(), **settings))
         self.family.set_model(model.name)
+        self._update_model_rows(model.name)
 
     def _update_model_info(self) -> None:
         if self.continue_radio.isChecked() and self.state.model is not None:
