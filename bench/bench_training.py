@@ -10,7 +10,6 @@ Usage: python bench/bench_training.py [--epochs 10] [--threads 1] [--skip-conv] 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -47,7 +46,9 @@ def throughput_and_quality(data, epochs: int, iwae_k: int):
     ours = build_model("mlp", image_shape=(1, 28, 28), latent_dim=20)
     torch.manual_seed(0)
     plain = build_model("mlp", image_shape=(1, 28, 28), latent_dim=20)
-    images = torch.from_numpy(data.train.images)
+    # The hand-written loop holds float32 images, as a researcher's tensors usually are;
+    # iter_training gathers the stored uint8 pixels and converts each batch.
+    images = torch.from_numpy(data.train.floats())
     opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     config = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=0)

@@ -1,8 +1,13 @@
 """Datasets for the VAE engine: one loader, many sources, one in-memory format.
 
-Every source ends up as float32 ``N×C×H×W`` arrays in ``[0, 1]`` (plus int64 labels or
-``None``), split into train and test, inside a :class:`DatasetSplits`. A dataset is
-named by a short *spec* string so checkpoints and the CLI can rebuild it:
+Every source ends up as ``N×C×H×W`` pixel arrays (plus int64 labels or ``None``), split
+into train and test, inside a :class:`DatasetSplits`. Pixels are stored as ``uint8``
+whenever the source is 8-bit (a 200,000-image 64×64 RGB folder takes 2.4 GB instead of
+9.8 GB as float32) and as float32 in ``[0, 1]`` otherwise; :func:`to_unit_float` is the
+one rule that turns stored pixels into float32 ``[0, 1]`` (``uint8`` → ``value / 255``,
+any other type as it is), and every consumer goes through it, mostly by
+:meth:`ImageDataset.batch` (a torch batch) or :meth:`ImageDataset.floats` (NumPy). A dataset
+is named by a short *spec* string so checkpoints and the CLI can rebuild it:
 
 =================  ==========================================================
 ``digits``         scikit-learn's bundled 8×8 digits (offline default)
@@ -16,13 +21,18 @@ named by a short *spec* string so checkpoints and the CLI can rebuild it:
 ``npz:PATH``       a NumPy ``.npz`` holding ``x`` and optionally ``y``
 ``shapes``         procedural dSprites-like shapes with known factors, 64×64
 ``shapes:32``      the same at 32×32
+``dsprites``       dSprites rendered procedurally: its full factor grid, 737,280 binary
+                   64×64 images with ground-truth factors (:mod:`vae_core.dsprites`)
+``dsprites:N``     a seeded random subset of N dSprites images with their factors
 =================  ==========================================================
+
+A folder is decoded once into a cache file that later opens memory-map
+(:mod:`vae_core.data_cache`).
 
 ``load_dataset(splits.spec, **splits.options)`` rebuilds the same data.
 """
 from __future__ import annotations
 
-import math
 import os
 import socket
 from collections.abc import Callable
@@ -32,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_core import data_cache, dsprites
+from vae_core.dsprites import shape_mask
 from vae_core.errors import DatasetError
 from vae_core.resources import check_memory
 
@@ -42,6 +54,7 @@ __all__ = [
     "ImageDataset",
     "load_dataset",
     "parse_spec",
+    "to_unit_float",
 ]
 
 ProgressCallback = Callable[[int, int], None]
@@ -55,6 +68,8 @@ DATASET_SPECS: list[tuple[str, str]] = [
     ("cifar10", "CIFAR-10 small colour photos, 32×32 RGB, 60,000 images"),
     ("shapes", "Procedural shapes with known factors (dSprites-like), 64×64, 12,000 images"),
     ("shapes:32", "Procedural shapes with known factors (dSprites-like), 32×32, 12,000 images"),
+    ("dsprites", "dSprites: 3 shapes × 6 scales × 40 orientations × 32 × 32 positions, 64×64, 737,280 images"),
+    ("dsprites:100000", "A seeded random subset of dSprites (any size N as dsprites:N), with its factors"),
     ("folder:PATH", "Your own images: one subfolder per class, or a flat folder (unlabeled)"),
     ("npz:PATH", "A NumPy .npz file with images 'x' and optional labels 'y'"),
 ]
@@ -65,7 +80,8 @@ SHAPES_COUNT = 12_000
 SHAPES_DEFAULT_SIZE = 64
 FOLDER_DEFAULT_SIZE = 64
 
-_KINDS = ("digits", "mnist", "mnist-binarized", "fashion-mnist", "kmnist", "cifar10", "folder", "npz", "shapes")
+_KINDS = ("digits", "mnist", "mnist-binarized", "fashion-mnist", "kmnist", "cifar10", "folder", "npz", "shapes",
+          "dsprites")
 _ALIASES = {
     "fashion_mnist": "fashion-mnist",
     "fashionmnist": "fashion-mnist",
@@ -76,14 +92,50 @@ _ALIASES = {
 _NEEDS_ARG = ("folder", "npz")
 
 
+def to_unit_float(pixels):
+    """Stored pixels as float32 in ``[0, 1]``: the one rule for every dataset array.
+
+    ``uint8`` pixels are ``value / 255`` (a true float32 division, so NumPy and torch give
+    the same bits and MNIST's floats equal what they were when datasets were stored as
+    float32); pixels of any other type already lie in ``[0, 1]`` and are only cast.
+
+    Parameters
+    ----------
+    pixels : np.ndarray or torch.Tensor
+        Any shape (a batch, one image, a slice of a memory-mapped array).
+
+    Returns
+    -------
+    np.ndarray or torch.Tensor
+        float32, of the same kind and shape (on the tensor's device). A float32 input is
+        returned as it is, not copied.
+    """
+    if isinstance(pixels, np.ndarray):
+        if pixels.dtype == np.uint8:
+            out = pixels.astype(np.float32)
+            out /= np.float32(255.0)
+            return out
+        return pixels if pixels.dtype == np.float32 else pixels.astype(np.float32)
+    import torch
+
+    if isinstance(pixels, torch.Tensor):
+        if pixels.dtype == torch.uint8:
+            return pixels.to(torch.float32).div_(255.0)
+        return pixels.to(torch.float32)
+    return to_unit_float(np.asarray(pixels))
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class ImageDataset:
-    """Images and optional labels held in memory.
+    """Images and optional labels held in memory (or memory-mapped from a cache file).
 
     Attributes
     ----------
     images : np.ndarray
-        C-contiguous float32 array ``N×C×H×W`` with values in ``[0, 1]``.
+        ``N×C×H×W`` stored pixels: ``uint8`` (read as ``value / 255``) for 8-bit sources,
+        float32 in ``[0, 1]`` for the others (digits' 17 grey levels, float npz files).
+        Read them through :meth:`batch` or :meth:`floats` (or :func:`to_unit_float`),
+        never by dividing by hand. May be a copy-on-write ``np.memmap``.
     labels : np.ndarray or None
         int64 array of length ``N``, or ``None`` when the data is unlabeled.
     binarize : bool
@@ -101,7 +153,33 @@ class ImageDataset:
 
     def __repr__(self) -> str:
         labeled = "labeled" if self.labels is not None else "unlabeled"
-        return f"ImageDataset(n={len(self)}, image_shape={tuple(self.images.shape[1:])}, {labeled})"
+        return (f"ImageDataset(n={len(self)}, image_shape={tuple(self.images.shape[1:])}, "
+                f"dtype={self.images.dtype}, {labeled})")
+
+    def floats(self, index=slice(None)) -> np.ndarray:
+        """The images at ``index`` (an int, slice or index array) as float32 in ``[0, 1]``.
+
+        Only the selected images are converted, so this is cheap for a batch or a
+        thumbnail and costs ``4 × N × C × H × W`` bytes for everything.
+        """
+        return to_unit_float(self.images[index])
+
+    def batch(self, index=slice(None), device=None):
+        """The images at ``index`` as a float32 torch tensor in ``[0, 1]``, on ``device``.
+
+        The stored pixels travel to the device first and are converted there (a quarter
+        of the bytes for ``uint8``). A read-only buffer (a memory map) is copied, which
+        torch requires.
+        """
+        import torch
+
+        chunk = self.images[index]
+        if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
+            chunk = chunk.copy()
+        tensor = torch.as_tensor(chunk)
+        if device is not None:
+            tensor = tensor.to(device)
+        return to_unit_float(tensor)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -127,7 +205,12 @@ class DatasetSplits:
         Files in a ``folder:`` source that were not used (unreadable, not images,
         or loose files beside class subfolders).
     factors : dict of str to np.ndarray or None
-        Ground-truth generative factors (``shapes`` only), aligned with :meth:`all`.
+        Ground-truth generative factors, aligned with :meth:`all` (one entry per image,
+        train then test); ``None`` for data without known factors. ``shapes``: ``shape``
+        (int, 4 classes) and the continuous ``scale``, ``rotation``, ``x``, ``y`` (float32).
+        ``dsprites``: the int64 *indices* into its grid, ``shape`` (3 values), ``scale`` (6),
+        ``orientation`` (40), ``pos_x`` (32), ``pos_y`` (32); their values are in
+        :data:`vae_core.dsprites.FACTOR_VALUES`.
     """
 
     spec: str
@@ -175,10 +258,23 @@ class DatasetSplits:
 
 def _views_of(whole: ImageDataset, train: ImageDataset, test: ImageDataset) -> bool:
     n = len(train)
-    return (train.images.base is whole.images and test.images.base is whole.images
+    return (_rows_of(train.images, whole.images, 0) and _rows_of(test.images, whole.images, n)
             and n + len(test) == len(whole)
             and (whole.labels is None) == (train.labels is None) == (test.labels is None)
-            and (whole.labels is None or (train.labels.base is whole.labels and test.labels.base is whole.labels)))
+            and (whole.labels is None or (_rows_of(train.labels, whole.labels, 0)
+                                          and _rows_of(test.labels, whole.labels, n))))
+
+
+def _rows_of(part: np.ndarray, whole: np.ndarray, start: int) -> bool:
+    """Whether ``part`` is the very memory of ``whole[start:start + len(part)]``.
+
+    Compared by address rather than by ``.base``, which NumPy points at the owner of the
+    memory: a memory map's views and views of views would otherwise not be recognised.
+    """
+    return (isinstance(part, np.ndarray) and isinstance(whole, np.ndarray) and part.dtype == whole.dtype
+            and part.shape[1:] == whole.shape[1:] and part.strides == whole.strides
+            and start + len(part) <= len(whole)
+            and part.__array_interface__["data"][0] == whole.__array_interface__["data"][0] + start * whole.strides[0])
 
 
 # --------------------------------------------------------------------------- specs
@@ -223,7 +319,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         raise DatasetError(f"Unknown dataset {spec!r}; valid specs are {_valid_specs_text()}.")
     if kind in _NEEDS_ARG and not arg:
         raise DatasetError(f"The {kind} dataset needs a path, as in {kind}:PATH.")
-    if kind not in _NEEDS_ARG and kind != "shapes" and arg:
+    if kind not in _NEEDS_ARG and kind not in ("shapes", "dsprites") and arg:
         raise DatasetError(f"The {kind} dataset takes no argument, but {spec!r} was given.")
     return kind, arg or None
 
@@ -320,6 +416,8 @@ def load_dataset(
         return _load_folder(arg, **common)
     if kind == "npz":
         return _load_npz(arg, **common)
+    if kind == "dsprites":
+        return _load_dsprites(arg, **common)
     return _load_shapes(arg, **common)
 
 
@@ -372,19 +470,33 @@ def _split_indices(n: int, labels: np.ndarray | None, test_fraction: float,
     return train, test
 
 
-def _as_dataset(images: np.ndarray, labels: np.ndarray | None) -> ImageDataset:
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    if labels is not None:
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-    return ImageDataset(images, labels)
+def _quantise(images: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] → ``uint8`` (``x · 255`` rounded half up), for 8-bit sources
+    that were resampled or converted in float and are stored as bytes again."""
+    scaled = images * np.float32(255.0)
+    scaled += np.float32(0.5)
+    np.floor(scaled, out=scaled)
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
 
 
 def _luminance(images: np.ndarray) -> np.ndarray:
-    """N×3×H×W → N×1×H×W with ITU-R 601 weights (what PIL's ``convert('L')`` uses)."""
+    """N×3×H×W → N×1×H×W with ITU-R 601 weights (what PIL's ``convert('L')`` uses).
+
+    ``uint8`` in, ``uint8`` out (rounded half up, as PIL does), in chunks so that a large
+    folder never holds a float copy of itself.
+    """
     weights = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)
-    grey = (images * weights).sum(axis=1, keepdims=True, dtype=np.float32)
-    # The float32 weights sum to a hair over 1, which would let white exceed 1.0.
-    return np.clip(grey, 0.0, 1.0, out=grey)
+    if images.dtype != np.uint8:
+        grey = (images * weights).sum(axis=1, keepdims=True, dtype=np.float32)
+        # The float32 weights sum to a hair over 1, which would let white exceed 1.0.
+        return np.clip(grey, 0.0, 1.0, out=grey)
+    out = np.empty((len(images), 1, *images.shape[2:]), dtype=np.uint8)
+    for start in range(0, len(images), 4096):
+        chunk = images[start:start + 4096].astype(np.float32)
+        grey = (chunk * weights).sum(axis=1, keepdims=True, dtype=np.float32)
+        grey += np.float32(0.5)
+        out[start:start + 4096] = np.clip(np.floor(grey), 0, 255)
+    return out
 
 
 def _set_channels(images: np.ndarray, channels: int | None) -> np.ndarray:
@@ -397,7 +509,11 @@ def _set_channels(images: np.ndarray, channels: int | None) -> np.ndarray:
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop to square and resample N×C×H×W float images to ``size``×``size``."""
+    """Centre-crop to square and resample N×C×H×W images to ``size``×``size``.
+
+    The result keeps the input's type: ``uint8`` images are resampled in float and
+    rounded back to bytes.
+    """
     n, _, h, w = images.shape
     if h == w == size:
         return images
@@ -406,18 +522,19 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     images = images[:, :, top:top + side, left:left + side]
     if side == size:
         return images
-    check_memory(4.0 * n * images.shape[1] * size * size, f"Resizing {n:,} images to {size}×{size} pixels",
-                 "use a smaller image size")
+    byte_images = images.dtype == np.uint8
+    check_memory((1.0 if byte_images else 4.0) * n * images.shape[1] * size * size,
+                 f"Resizing {n:,} images to {size}×{size} pixels", "use a smaller image size")
     import torch
     import torch.nn.functional as F
 
-    out = np.empty((n, images.shape[1], size, size), dtype=np.float32)
+    out = np.empty((n, images.shape[1], size, size), dtype=np.uint8 if byte_images else np.float32)
     # Chunked so that resizing 70k images does not hold a second full float copy.
     for start in range(0, n, 4096):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + 4096], dtype=np.float32))
+        chunk = torch.from_numpy(np.ascontiguousarray(to_unit_float(images[start:start + 4096])))
         resized = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=size < side)
-        out[start:start + 4096] = resized.clamp_(0.0, 1.0).numpy()
+                                antialias=size < side).clamp_(0.0, 1.0).numpy()
+        out[start:start + 4096] = _quantise(resized) if byte_images else resized
     return out
 
 
@@ -576,9 +693,9 @@ def _load_torchvision(kind: str, root: Path, *, image_size, channels, seed, test
     train_ds, test_ds = _open_torchvision(getattr(tvd, cls_name), root, name, where)
     _report(progress, 1, 2)
     (x_train, y_train), (x_test, y_test) = _tv_arrays(train_ds), _tv_arrays(test_ds)
-    # Dividing straight into float32 avoids a float64 intermediate of 70k images.
-    images = np.concatenate([x_train, x_test]).astype(np.float32)
-    images /= np.float32(255.0)
+    # Kept as bytes (to_unit_float reads them as value / 255, the float32 values
+    # these datasets had when they were stored as floats).
+    images = np.concatenate([x_train, x_test]).astype(np.uint8, copy=False)
     labels = np.concatenate([y_train, y_test])
     size = image_size or images.shape[-1]
     images = _set_channels(_resize(images, size), channels)
@@ -604,7 +721,9 @@ def _load_mnist_binarized(root: Path, *, image_size, channels, seed, test_fracti
                                test_fraction=test_fraction, progress=progress)
     test = splits.test.images  # a view of the whole array: all() sees the binary test set too
     rng = np.random.default_rng(seed)
-    test[...] = (rng.random(test.shape, dtype=np.float32) < test).astype(np.float32)
+    # Compared with value / 255, so the draws are those of the float32 days; 0/255 bytes
+    # read back as exactly 0 and 1.
+    test[...] = np.where(rng.random(test.shape, dtype=np.float32) < to_unit_float(test), 255, 0)
     train = ImageDataset(splits.train.images, splits.train.labels, binarize=True)
     return dataclasses.replace(splits, spec="mnist-binarized", train=train)
 
@@ -661,8 +780,19 @@ def _load_folder(arg: str, *, image_size, channels, seed, test_fraction, progres
     subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
     per_class = [(d.name, _walk_files(d)) for d in subdirs]
     total = len(loose) + sum(len(files) for _, files in per_class)
-    # RGB bytes while reading, then float32 for up to 3 channels.
-    check_memory((3 + 12) * float(total) * size * size, f"Loading {total:,} images at {size}×{size} pixels",
+    spec = f"folder:{root}"
+    fingerprint = data_cache.folder_fingerprint(root, loose + [f for _, files in per_class for f in files])
+    cache_options = {"image_size": size, "channels": channels, "seed": seed, "test_fraction": test_fraction}
+    cached = data_cache.read_cached(root, fingerprint, cache_options)
+    if cached is not None:
+        _report(progress, total, total)
+        n = len(cached.images)
+        return _build(spec, cached.images, cached.labels, train_idx=np.arange(cached.n_train),
+                      test_idx=np.arange(cached.n_train, n), class_names=cached.class_names,
+                      likelihood=cached.likelihood, options=_options(size, cached.channels, seed, test_fraction),
+                      skipped=cached.skipped)
+    # RGB bytes while reading, then one reordered copy of up to 3 channels.
+    check_memory((3 + 3) * float(total) * size * size, f"Loading {total:,} images at {size}×{size} pixels",
                  "use a smaller image size")
     done = 0
     skipped = 0
@@ -703,18 +833,24 @@ def _load_folder(arg: str, *, image_size, channels, seed, test_fraction, progres
         raise DatasetError(f"None of the {total} files in {root} could be read as an image.")
 
     rgb = np.stack(pixels)  # N×H×W×3 uint8
+    pixels.clear()
+    requested_channels = channels
     if channels is None:
         # Grayscale files decode with R == G == B, as do RGB files of grey pictures; both
         # are better modelled with one channel.
         channels = 1 if (np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2])) else 3
-    images = rgb.transpose(0, 3, 1, 2).astype(np.float32)
-    images /= np.float32(255.0)
-    images = _set_channels(images, channels)
+    images = rgb.transpose(0, 3, 1, 2)
+    # R == G == B here, so channel 0 is the luminance exactly.
+    images = images[:, :1] if channels == 1 and requested_channels is None else _set_channels(images, channels)
     label_arr = np.asarray(labels, dtype=np.int64) if labeled else None
     train_idx, test_idx = _split_indices(len(images), label_arr, test_fraction, seed)
-    return _build(f"folder:{root}", images, label_arr, train_idx=train_idx, test_idx=test_idx,
-                  class_names=class_names, likelihood=_guess_likelihood(images),
-                  options=_options(size, channels, seed, test_fraction), skipped=skipped)
+    splits = _build(spec, images, label_arr, train_idx=train_idx, test_idx=test_idx,
+                    class_names=class_names, likelihood=_guess_likelihood(images),
+                    options=_options(size, channels, seed, test_fraction), skipped=skipped)
+    whole = splits.all()
+    data_cache.write_cached(root, fingerprint, cache_options, whole.images, whole.labels, n_train=len(splits.train),
+                            class_names=splits.class_names, skipped=skipped, likelihood=splits.likelihood)
+    return splits
 
 
 def _guess_likelihood(images: np.ndarray) -> str:
@@ -724,6 +860,7 @@ def _guess_likelihood(images: np.ndarray) -> str:
     flat = images.reshape(-1)
     if flat.size > 2_000_000:
         flat = flat[:: flat.size // 2_000_000 + 1]
+    flat = to_unit_float(flat)
     # Line art and scanned digits have few mid-tones; grayscale photos are mostly mid-tones.
     midtones = np.count_nonzero((flat > 0.1) & (flat < 0.9)) / max(flat.size, 1)
     return "bernoulli" if midtones < 0.3 else "gaussian"
@@ -733,7 +870,11 @@ def _guess_likelihood(images: np.ndarray) -> str:
 
 
 def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
-    """Validate ``x`` from an npz file and return float32 N×C×H×W in [0, 1]."""
+    """Validate ``x`` from an npz file and return N×C×H×W stored pixels.
+
+    8-bit data (``uint8``, wider integers up to 255, booleans) is stored as ``uint8``;
+    16-bit and float data as float32 in [0, 1].
+    """
     if x.ndim == 3:
         x = x[:, None, :, :]
     elif x.ndim == 4:
@@ -753,7 +894,7 @@ def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
     if len(x) == 0:
         raise DatasetError(f"The file {path} contains no images.")
     if x.dtype == np.bool_:
-        return x.astype(np.float32)
+        return x.astype(np.uint8) * np.uint8(255)
     if np.issubdtype(x.dtype, np.integer):
         # uint8 is the common case; wider integer types that still hold 8-bit values
         # (as int64 from a careless conversion) are read the same way.
@@ -761,9 +902,9 @@ def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
             raise DatasetError(f"The images in {path} contain negative integer pixel values.")
         top_value = int(x.max())
         if top_value <= 255:
-            top = 255.0
-        elif x.dtype == np.uint16 or (top_value <= 65535 and x.dtype.itemsize == 2):
-            top = 65535.0  # 16-bit images
+            return x.astype(np.uint8, copy=False)
+        if x.dtype == np.uint16 or (top_value <= 65535 and x.dtype.itemsize == 2):
+            top = 65535.0  # 16-bit images: more levels than a byte holds, so floats
         else:
             # Dividing by the type's maximum would turn every image black without a word.
             raise DatasetError(f"The images in {path} have integer pixel values up to {top_value}: integer "
@@ -852,30 +993,10 @@ _SHAPE_RADIUS = 0.18
 # corner at 0.8·√2 is the worst), so positions can keep every shape inside the frame.
 _SHAPE_EXTENT = 1.15
 _SHAPE_SCALE_RANGE = (0.5, 1.0)
-_SQRT3_2 = math.sqrt(3.0) / 2.0
-
-
-def _shape_mask(kind: int, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Inside-test in the shape's own frame (radius 1, q pointing up)."""
-    if kind == 0:  # square, half side 0.8
-        return np.maximum(np.abs(p), np.abs(q)) <= 0.8
-    if kind == 1:  # ellipse, semi-axes 1 and 0.55
-        return p * p + (q * q) * np.float32(1 / 0.55**2) <= 1.0
-    if kind == 2:  # heart: (x² + y² − 1)³ ≤ x² y³, scaled by 0.9 and re-centred
-        x = p * np.float32(1 / 0.9)
-        y = q * np.float32(1 / 0.9) + np.float32(0.12)
-        x2 = x * x
-        r = x2 + y * y - 1.0
-        return r * r * r <= x2 * y * y * y
-    # triangle: equilateral, circumradius 1.05, apex up; inside all three half-planes
-    half = np.float32(0.525)
-    return (q >= -half) & (_SQRT3_2 * p + 0.5 * q <= half) & (-_SQRT3_2 * p + 0.5 * q <= half)
-
-
 def _render_shapes(shape, scale, rotation, x, y, size: int, progress=None) -> np.ndarray:
-    """Rasterise shapes at pixel centres into a binary float32 N×1×S×S array."""
+    """Rasterise shapes at pixel centres into a binary ``uint8`` N×1×S×S array (0 or 255)."""
     n = len(shape)
-    out = np.empty((n, 1, size, size), dtype=np.float32)
+    out = np.empty((n, 1, size, size), dtype=np.uint8)
     centres = np.arange(size, dtype=np.float32) + np.float32(0.5)
     radius = (_SHAPE_RADIUS * size * scale).astype(np.float32)
     margin = _SHAPE_EXTENT * _SHAPE_RADIUS * size * _SHAPE_SCALE_RANGE[1]
@@ -896,7 +1017,7 @@ def _render_shapes(shape, scale, rotation, x, y, size: int, progress=None) -> np
             c, s = cos[idx, None, None], sin[idx, None, None]
             p = c * dx + s * dy_up
             q = c * dy_up - s * dx
-            out[idx, 0] = _shape_mask(kind, p, q)
+            out[idx, 0] = shape_mask(kind, p, q) * np.uint8(255)
             done += len(idx)
             _report(progress, done, n)
     return out
@@ -917,7 +1038,7 @@ def _load_shapes(arg, *, image_size, channels, seed, test_fraction, progress) ->
     if size < 16:
         raise DatasetError(f"Shapes need at least 16×16 pixels to be recognisable, not {size}.")
 
-    check_memory(4.0 * SHAPES_COUNT * size * size * (channels or 1),
+    check_memory(1.0 * SHAPES_COUNT * size * size * (channels or 1),
                  f"Generating {SHAPES_COUNT:,} shapes at {size}×{size} pixels", "use a smaller image size")
     # Independent streams: reusing one seed for both would correlate the split with
     # the factors (the first draws of each would be the same bits).
@@ -941,3 +1062,44 @@ def _load_shapes(arg, *, image_size, channels, seed, test_fraction, progress) ->
                   class_names=_SHAPE_NAMES, likelihood="bernoulli",
                   options=_options(size, images.shape[1], seed, test_fraction),
                   factors=factors)
+
+
+# --------------------------------------------------------------------------- dsprites
+
+
+def _load_dsprites(arg, *, image_size, channels, seed, test_fraction, progress) -> DatasetSplits:
+    """dSprites' full grid, or a seeded random subset of ``arg`` images (see vae_core.dsprites)."""
+    count = dsprites.COUNT
+    if arg is not None:
+        try:
+            count = int(arg.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise DatasetError(f"The dsprites subset size must be a number of images, as in dsprites:100000, "
+                               f"not {arg!r}.") from None
+        if not 1 <= count <= dsprites.COUNT:
+            raise DatasetError(f"dsprites has {dsprites.COUNT:,} images: a subset takes 1 to {dsprites.COUNT:,}, "
+                               f"not {count:,}.")
+    if image_size not in (None, dsprites.IMAGE_SIZE):
+        raise DatasetError(f"dsprites images are {dsprites.IMAGE_SIZE}×{dsprites.IMAGE_SIZE} pixels; "
+                           f"image_size={image_size} is not available.")
+    check_memory(float(count) * dsprites.IMAGE_SIZE ** 2 * (channels or 1),
+                 f"Rendering {count:,} dSprites images", "use a subset such as dsprites:100000")
+    subset_seed, split_seed = np.random.SeedSequence(seed).spawn(2)
+    if count == dsprites.COUNT:
+        indices = np.arange(count, dtype=np.int64)
+    else:
+        # Sorted, so a subset keeps the original's order (shape slowest, pos_y fastest).
+        indices = np.sort(np.random.default_rng(subset_seed).choice(dsprites.COUNT, count, replace=False))
+    factors = dsprites.factor_indices(indices)
+    labels = factors["shape"]
+    train_idx, test_idx = _split_indices(count, labels, test_fraction, split_seed)
+    order = np.concatenate([train_idx, test_idx])
+    # Rendered straight into train-then-test order: reordering afterwards would copy 3 GB.
+    images = dsprites.render(indices[order], progress=progress)
+    images = _set_channels(images, channels)
+    n_train = len(train_idx)
+    spec = "dsprites" if count == dsprites.COUNT else f"dsprites:{count}"
+    return _build(spec, images, labels[order], train_idx=np.arange(n_train), test_idx=np.arange(n_train, count),
+                  class_names=dsprites.SHAPE_NAMES, likelihood="bernoulli",
+                  options=_options(dsprites.IMAGE_SIZE, images.shape[1], seed, test_fraction),
+                  factors={name: values[order] for name, values in factors.items()})

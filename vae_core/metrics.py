@@ -52,15 +52,14 @@ def evaluate(model: BaseVAE, data, *, batch_size: int = 1000, iwae_k: int | None
     model.eval()
     device = torch.device(device) if not isinstance(device, torch.device) else device
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    images = data.images
     labels = data.labels
-    n = len(images)
+    n = len(data)
     recon_sum = kl_sum = iwae_sum = 0.0
     kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
     mus = []
     extra_sums: dict = {}
     for start in range(0, n, batch_size):
-        x = torch.from_numpy(images[start : start + batch_size]).to(device)
+        x = data.batch(slice(start, start + batch_size), device)
         y = torch.from_numpy(labels[start : start + batch_size]).to(device) if labels is not None else None
         terms = model.importance_terms(x, y, 1, generator)
         recon_sum += float(-terms.log_likelihood.sum())
@@ -148,7 +147,7 @@ def iwae_nll(model: BaseVAE, data, k: int = 5000, *, seed: int = 0, batch_size: 
     out = np.zeros(n, dtype=np.float64)
     try:
         for start in range(0, n, batch_size):
-            x = torch.from_numpy(data.images[start : start + batch_size]).to(device, dtype)
+            x = data.batch(slice(start, start + batch_size), device).to(dtype)
             y = (torch.from_numpy(data.labels[start : start + batch_size]).to(device)
                  if data.labels is not None else None)
             chunk = max(1, min(k, max_rows // x.shape[0]))

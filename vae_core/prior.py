@@ -25,10 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generator
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from vae_core.data import DatasetSplits
+from vae_core.data import DatasetSplits, to_unit_float
 from vae_core.errors import ConfigError, NonFiniteLossError
 from vae_core.models.base import BaseVAE
 from vae_core.ranges import real, whole
@@ -103,7 +104,7 @@ def encode_code_grids(model, images, *, batch_size: int = 1000, device="cpu",
     n = len(images)
     out = torch.empty((n, *model.grid_shape), dtype=torch.long, device=device)
     for start in range(0, n, batch_size):
-        x = torch.from_numpy(images[start : start + batch_size]).to(device)
+        x = to_unit_float(torch.as_tensor(np.ascontiguousarray(images[start : start + batch_size])).to(device))
         out[start : start + x.shape[0]] = model.encode_indices(x)
         if progress is not None:
             progress(min(n, start + batch_size), n)

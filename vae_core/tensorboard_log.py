@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import torch
 
 from vae_core.models.base import BaseVAE
@@ -89,7 +88,7 @@ class TensorBoardLogger(Callback):
             if model.conditional:
                 self._prior_labels = torch.arange(num_samples) % model.num_classes
             if examples is not None and len(examples) and num_examples > 0:
-                self._examples = torch.from_numpy(np.ascontiguousarray(examples.images[:num_examples])).float()
+                self._examples = examples.batch(slice(0, num_examples))
                 if model.conditional and examples.labels is not None:
                     self._example_labels = torch.from_numpy(examples.labels[:num_examples]).long()
                 elif model.conditional:

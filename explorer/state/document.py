@@ -129,7 +129,15 @@ class ExplorerState:
 
     @property
     def images(self) -> np.ndarray | None:
+        """The stored pixels of ``all_data`` (``uint8`` or float32; see
+        :class:`vae_core.ImageDataset`). To look at them, use :meth:`float_images`."""
         return None if self.all_data is None else self.all_data.images
+
+    def float_images(self, index) -> np.ndarray:
+        """Images ``index`` (int, slice or index array) of ``all_data`` as float32 in [0, 1]."""
+        if self.all_data is None:
+            raise ValueError("Load a dataset first.")
+        return self.all_data.floats(index)
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -486,7 +494,7 @@ class ExplorerState:
 
         if self.model is None or self.images is None:
             raise ValueError("Load a dataset and a model first.")
-        x = torch.from_numpy(self.images[index : index + 1])
+        x = self.all_data.batch(slice(index, index + 1))
         labels = self.labels[index : index + 1] if self.model.conditional and self.labels is not None else None
         y = torch.from_numpy(labels) if labels is not None else None
         generator = torch.Generator().manual_seed(int(seed))

@@ -34,6 +34,7 @@ _DISPLAY = {
     "cifar10": "CIFAR-10",
     "shapes": "Shapes (64×64)",
     "shapes:32": "Shapes (32×32)",
+    "dsprites": "dSprites (737,280)",
 }
 def dataset_display_name(spec: str) -> str:
     """A short name for a dataset spec: ``"MNIST"``, ``"Images in cats"``, ``"faces.npz"``."""
@@ -46,6 +47,8 @@ def dataset_display_name(spec: str) -> str:
         return Path(arg).name
     if kind == "shapes" and arg:
         return f"Shapes ({arg}×{arg})"
+    if kind == "dsprites" and arg:
+        return f"dSprites ({int(arg):,})" if arg.isdigit() else f"dSprites ({arg})"
     return spec
 
 

@@ -50,7 +50,7 @@ def test_shapes_are_deterministic_with_aligned_factors(small_shapes):
     assert np.array_equal(a.factors["shape"], a.all().labels)
     assert set(np.unique(a.all().labels)) == {0, 1, 2, 3}
     # Every image actually contains a shape.
-    assert (a.all().images.reshape(n, -1).max(1) > 0.5).all()
+    assert (a.all().floats().reshape(n, -1).max(1) > 0.5).all()
     big = load_dataset("shapes", seed=3)
     assert big.image_shape == (1, 64, 64)
 
@@ -73,8 +73,9 @@ def test_folder_with_classes_skips_corrupt_files(tmp_path):
     assert data.skipped == 2
     everything = data.all()
     assert len(everything) == 10
-    cats = everything.images[everything.labels == 0]
-    assert np.allclose(cats, 30 / 255, atol=1e-3)
+    assert everything.images.dtype == np.uint8
+    assert (everything.images[everything.labels == 0] == 30).all()
+    assert np.allclose(everything.floats(everything.labels == 0), 30 / 255, atol=1e-6)
     assert data.spec == f"folder:{tmp_path.resolve()}"
 
 
@@ -108,7 +109,8 @@ def test_npz_layouts(tmp_path, shape, channels):
     data = load_dataset(f"npz:{tmp_path / 'd.npz'}", test_fraction=0.25)
     assert data.image_shape == (channels, 6, 6)
     assert len(data.train) == 15 and len(data.test) == 5
-    assert data.all().images.max() <= 1.0
+    assert data.all().images.dtype == np.uint8       # 8-bit data stays bytes
+    assert sorted(data.all().images.reshape(-1).tolist()) == sorted(x.reshape(-1).tolist())
     assert data.num_classes == 2
 
 

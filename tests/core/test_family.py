@@ -218,7 +218,7 @@ def test_mnist_binarized_protocol():
     a = load_dataset("mnist-binarized", data_root=_mnist_root())
     b = load_dataset("mnist-binarized", data_root=_mnist_root())
     assert a.spec == "mnist-binarized" and a.train.binarize and not a.test.binarize
-    assert set(np.unique(a.test.images)) == {0.0, 1.0}
+    assert set(np.unique(a.test.floats())) == {0.0, 1.0}
     assert np.array_equal(a.test.images, b.test.images)  # binarized once, with a fixed seed
     assert np.array_equal(a.all().images[len(a.train):], a.test.images)
     # The training loop sees binary images, different in every epoch.
@@ -234,7 +234,7 @@ def test_mnist_binarized_protocol():
     for batch in seen:
         assert set(torch.unique(batch).tolist()) <= {0.0, 1.0}
     assert not torch.equal(seen[0], seen[1])
-    assert abs(seen[0].mean().item() - small.train.images.mean()) < 0.01
+    assert abs(seen[0].mean().item() - small.train.floats().mean()) < 0.01
 
 
 @pytest.mark.parametrize("model_name", ["iaf", "mlp"])

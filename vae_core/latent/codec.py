@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from vae_core.data import to_unit_float
 from vae_core.errors import Cancelled
 
 __all__ = ["Cancelled", "encode_dataset", "decode"]
@@ -85,7 +86,9 @@ def encode_dataset(
         Object with ``encode(x, y=None) -> (mu, logvar)`` and ``latent_dim``; put in eval
         mode for the call and restored afterwards.
     images
-        ``N×C×H×W`` float images in [0, 1] (``uint8`` is scaled by 1/255).
+        ``N×C×H×W`` stored pixels (``ImageDataset.images``): float images in [0, 1], or
+        ``uint8`` read as ``value / 255`` (:func:`vae_core.data.to_unit_float`), converted
+        one batch at a time.
     labels
         ``N`` integer labels, passed to ``encode`` (required by conditional models).
     batch_size
@@ -112,7 +115,6 @@ def encode_dataset(
     mu = np.empty((n, d), dtype=np.float32)
     logvar = np.empty((n, d), dtype=np.float32)
     device = _model_device(model, device)
-    scale = 1.0 / 255.0 if images.dtype == np.uint8 else None
     batch_size = max(1, int(batch_size))
     with _EvalMode(model), torch.inference_mode():
         for start in range(0, n, batch_size):
@@ -122,8 +124,7 @@ def encode_dataset(
             chunk = images[start:stop]
             if not chunk.flags.writeable:  # torch warns on read-only buffers (memmaps)
                 chunk = chunk.copy()
-            x = torch.as_tensor(chunk, device=device)
-            x = x.float() * scale if scale is not None else x.float()
+            x = to_unit_float(torch.as_tensor(chunk, device=device))
             m, lv = model.encode(x, _as_label_tensor(labels, start, stop, device))
             mu[start:stop] = m.detach().to("cpu", torch.float32).numpy()
             logvar[start:stop] = lv.detach().to("cpu", torch.float32).numpy()

@@ -289,7 +289,7 @@ class DecoderView(QtWidgets.QWidget):
         images = self.state.images
         if images is None or not (0 <= index < len(images)):
             return
-        self.original.set_image(images[index])
+        self.original.set_image(self.state.float_images(index))
         codes = self.state.codes
         labels = self.state.labels
         label = int(labels[index]) if labels is not None else None

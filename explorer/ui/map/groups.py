@@ -161,7 +161,7 @@ class GroupsPanel(QtWidgets.QWidget):
             ratio = max(0.2, size.width() / max(1, size.height()))
             cols = max(1, min(len(shown), math.ceil(math.sqrt(len(shown) * ratio))))
         rows = math.ceil(len(shown) / cols)
-        mosaic = tile_images(images[shown], rows, cols, gap=1, fill=0.15)
+        mosaic = tile_images(self.state.float_images(shown), rows, cols, gap=1, fill=0.15)
         self.grid.set_image(mosaic[None] if mosaic.ndim == 2 else np.moveaxis(mosaic, -1, 0))
         group = self.marks.active_group or "selection"
         labels = self.state.labels

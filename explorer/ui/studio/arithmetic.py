@@ -207,7 +207,7 @@ class ArithmeticPanel(QWidget):
         if has:
             idx, dist = s.arithmetic.neighbor_indices, s.arithmetic.neighbor_distances
             if len(idx):
-                images = self.state.images[idx]
+                images = self.state.float_images(idx)
                 captions = [f"#{i}" for i in idx]
                 self.neighbors.set_images(images, columns=len(idx), captions=captions)
                 self.neighbors_label.setText(f"Nearest real neighbours (distances {dist[0]:.2f} to {dist[-1]:.2f})")

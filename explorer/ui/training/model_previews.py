@@ -90,7 +90,7 @@ class ReconstructionView(_ModelView):
             return
         split = data.test if len(data.test) else data.train
         idx = pick_examples(split.labels, self.n_examples, data.num_classes)
-        originals = split.images[idx]
+        originals = split.floats(idx)
         labels = split.labels[idx] if split.labels is not None else None
         recon = self.state.reconstruct(originals, labels)
         captions = None

@@ -447,7 +447,7 @@ class TrainingPanel(QWidget):
         index = self.dataset_combo.findData(spec)
         if index < 0:
             kind = spec.partition(":")[0]
-            if kind not in ("folder", "npz", "shapes") and not self._engine_ready:
+            if kind not in ("folder", "npz", "shapes", "dsprites") and not self._engine_ready:
                 # Choices not filled yet: keep the spec so options() still reports it.
                 self.dataset_combo.addItem(dataset_display_name(spec), spec)
                 index = self.dataset_combo.count() - 1
