@@ -171,7 +171,12 @@ def test_fuzz_latent_commands(checkpoint, tmp_path_factory, data):
     else:
         argv = ["evaluate", checkpoint]
         options = {"--iwae-k": nasty_values(["1", "5"]), "--batch-size": nasty_values(["7"]),
-                   "--seed": nasty_values(["3"]), "--split": nasty_values(["train", "test"])}
+                   "--seed": nasty_values(["3"]), "--split": nasty_values(["train", "test"]),
+                   "--disentanglement-points": nasty_values(["10"]), "--score-votes": nasty_values(["1"]),
+                   "--samples": nasty_values(["4"])}
+        # The checkpoint's digits have no factors: --disentanglement must be one line and exit 2.
+        if data.draw(st.booleans(), label="--disentanglement"):
+            argv.append("--disentanglement")
         ext = None
     chosen = data.draw(st.lists(st.sampled_from(sorted(options)), max_size=2, unique=True))
     opts = []

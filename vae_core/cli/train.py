@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from vae_core.checkpoint import load_checkpoint, save_checkpoint
 from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, add_model_source, float_range, int_range,
                                  load_data_from_args, load_model_for, print_warnings)
 from vae_core.cli.family import add_family_options, check_resume_family, model_settings, objective_settings
+from vae_core.cli.metrics import add_metric_options, check_metric_input, print_metrics, run_metrics
 from vae_core.data import DATASET_SPECS, DatasetSplits
 from vae_core.errors import CLIError
 from vae_core.metrics import IWAE_K_MAX, evaluate, iwae_nll
@@ -75,7 +77,9 @@ def add_commands(subparsers) -> None:
     ev = subparsers.add_parser(
         "evaluate", help="evaluate a checkpoint on a dataset",
         description="Negative ELBO, its terms, active units and (with --iwae-k) the importance-weighted "
-                    "log-likelihood bound, all in nats per image.")
+                    "log-likelihood bound, all in nats per image; reconstruction MSE, PSNR and SSIM; with "
+                    "--disentanglement and --sample-quality those scores too. Every metric reports its time "
+                    "in seconds.")
     add_model_source(ev)
     ev.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on; "
                                                       "required with --model-file)")
@@ -93,6 +97,7 @@ def add_commands(subparsers) -> None:
                          "the same numbers")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    add_metric_options(ev)
     ev.set_defaults(handler=cmd_evaluate)
 
 
@@ -261,10 +266,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise CLIError(f"The {args.split} split of {data.spec} has no images: evaluate on the other split "
                        "(--split) or another dataset.")
+    check_metric_input(model, data, args)
+    seconds: dict = {}
+    started = time.perf_counter()
     result = evaluate(model, split, batch_size=args.batch_size, device=device, seed=args.seed)
+    seconds["elbo"] = time.perf_counter() - started
     if args.iwae_k:
+        started = time.perf_counter()
         result.update(_iwae(model, split, args, device))
-    result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": name})
+        seconds["iwae"] = time.perf_counter() - started
+    result.update(run_metrics(model, data, split, args, device, seconds))
+    result.update({"dataset": data.spec, "split": args.split, "images": len(split), "model": name,
+                   "seconds": seconds})
     if args.json:
         print(json.dumps(result))
     else:
@@ -281,4 +294,5 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"  NLL bound, reconstruction + prior NLL ({prior}) {result['neg_elbo']:.3f}")
         if "iwae_nll" in result:
             print(f"  IWAE NLL (k={args.iwae_k}) {result['iwae_nll']:.3f}")
+        print_metrics(result, seconds)
     return 0
