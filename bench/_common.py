@@ -46,3 +46,40 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     BENCHMARKS.write_text(text.rstrip("\n") + "\n")
+
+
+def run_resumable(script: str, keys: list[str], out: Path, passthrough: list[str], *, jobs: int, threads: int) -> dict:
+    """Run ``script --run KEY ...`` for every key without ``out/KEY.json``, ``jobs`` processes
+    at a time at the lowest OS priority with ``threads`` torch threads each; return every
+    key's JSON result found in ``out`` (finished runs are not repeated: the benchmark resumes)."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    out.mkdir(parents=True, exist_ok=True)
+    pending = [k for k in keys if not (out / f"{k}.json").exists()]
+    running: list[tuple[str, subprocess.Popen]] = []
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    while pending or running:
+        while pending and len(running) < jobs:
+            key = pending.pop(0)
+            cmd = ["nice", "-n", "19", sys.executable, script, "--run", key, *passthrough]
+            running.append((key, subprocess.Popen(cmd, env=env)))
+            print(f"started {key}", file=sys.stderr, flush=True)
+        time.sleep(2)
+        for key, proc in list(running):
+            if proc.poll() is not None:
+                running.remove((key, proc))
+                print(f"{key} finished with status {proc.returncode}", file=sys.stderr, flush=True)
+    return {k: json.loads((out / f"{k}.json").read_text()) for k in keys if (out / f"{k}.json").exists()}
+
+
+def save_result(out: Path, key: str, result: dict) -> None:
+    """Write one run's result atomically (a half-written file would be taken as finished)."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"{key}.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, out / f"{key}.json")

@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench._common import data_root, machine, write_section  # noqa: E402
+from bench._common import data_root, machine, run_resumable, save_result, write_section  # noqa: E402
 
 PAPER = {"vae1": 86.76, "iwae1": 84.78, "vae2": 85.33, "iwae2": 82.90, "iaf": None}
 RUNS = {
@@ -168,33 +166,15 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     if args.run:
-        result = tc_comparison(args) if args.run == "tc" else run_one(args.run, args)
-        tmp = args.out / f"{args.run}.json.tmp"
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, args.out / f"{args.run}.json")
+        save_result(args.out, args.run, tc_comparison(args) if args.run == "tc" else run_one(args.run, args))
         return 0
 
     keys = [k for k in args.only.split(",") if k] + ([] if args.skip_tc else ["tc"])
-    pending = [k for k in keys if not (args.out / f"{k}.json").exists()]
-    running: list[tuple[str, subprocess.Popen]] = []
     passthrough = ["--cpu-minutes", str(args.cpu_minutes), "--eval-images", str(args.eval_images),
                    "--eval-k", str(args.eval_k), "--threads", str(args.threads), "--out", str(args.out),
                    "--tc-epochs", str(args.tc_epochs), "--tc-beta", str(args.tc_beta),
                    "--data-root", str(args.data_root)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            key = pending.pop(0)
-            cmd = ["nice", "-n", "19", sys.executable, __file__, "--run", key, *passthrough]
-            running.append((key, subprocess.Popen(cmd, env=env)))
-            print(f"started {key}", file=sys.stderr, flush=True)
-        time.sleep(2)
-        for key, proc in list(running):
-            if proc.poll() is not None:
-                running.remove((key, proc))
-                print(f"{key} finished with status {proc.returncode}", file=sys.stderr, flush=True)
-
-    results = {k: json.loads((args.out / f"{k}.json").read_text()) for k in keys if (args.out / f"{k}.json").exists()}
+    results = run_resumable(__file__, keys, args.out, passthrough, jobs=args.jobs, threads=args.threads)
     print(json.dumps(results, indent=1))
     if args.write:
         write_section("Log-likelihood on binarized MNIST (model family)", report(results, args))
