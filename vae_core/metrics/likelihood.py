@@ -1,4 +1,4 @@
-"""Evaluation in nats per image: negative ELBO, its terms, active units and the IWAE bound."""
+"""Likelihood metrics in nats per image: negative ELBO, its terms, active units and the IWAE bound."""
 
 from __future__ import annotations
 
