@@ -1,6 +1,7 @@
 """The experiment views in the window: the Runs panel, the comparison and the factor heatmap.
 
-:func:`install_experiments` docks them (hidden until used, listed in View ▸ Panels) and adds
+:func:`install_experiments` docks them (hidden until used, listed in View ▸ Panels; a click on
+a heatmap cell shows that dimension's traversal in the studio) and adds
 File ▸ Open Runs Folder… and File ▸ Compare With Checkpoint…. Runs open through the
 window's own :meth:`~explorer.ui.main_window.MainWindow.open_checkpoint`, which asks about
 unsaved training first; folders and checkpoints are read in workers (``window.run_task``).
@@ -15,6 +16,7 @@ from PySide6.QtGui import QAction
 
 from explorer.state.runs import RunsFolderError, RunsState, read_runs
 from explorer.ui.experiments.compare import CompareView
+from explorer.ui.experiments.factors import FactorPanel
 from explorer.ui.experiments.runs import RunsPanel
 
 RUNS_TIP = "Open a sweep folder or any folder of checkpoints as a table of runs with a rate–distortion plot"
@@ -22,11 +24,15 @@ COMPARE_TIP = "Show the current model's map beside another checkpoint's, aligned
 
 
 def _read_runs_or_error(folder):
-    # A folder without runs is a user's mistake, not a failure: it comes back as a result.
+    """``(table, None)``, or ``(None, sentence)`` for a folder without runs.
+
+    A folder without runs is the user's mistake, not a failure: it comes back as a result
+    (a worker that returns an exception object reports it as an error).
+    """
     try:
-        return read_runs(folder)
+        return read_runs(folder), None
     except RunsFolderError as exc:
-        return exc
+        return None, str(exc)
 
 
 class ExperimentDocks(QtCore.QObject):
@@ -48,6 +54,11 @@ class ExperimentDocks(QtCore.QObject):
         self.compare_view.current_requested.connect(self.use_current_model)
         self.compare_dock = window.add_panel_dock("Compare", self.compare_view, right, "compare", visible=False,
                                                   shortcut="", tip="Two models' maps side by side")
+        self.factor_panel = FactorPanel(window.state)
+        self.factor_panel.info.traversal_requested.connect(self.show_traversal)
+        self.factor_dock = window.add_panel_dock("Factors", self.factor_panel, right, "factors", visible=False,
+                                                 shortcut="", tip="Which latent dimension carries which "
+                                                                  "ground-truth factor (shapes, dsprites)")
         self._placed: set[str] = set()
         self._add_actions()
 
@@ -79,6 +90,16 @@ class ExperimentDocks(QtCore.QObject):
         dock.show()
         dock.raise_()
 
+    def show_traversal(self, dimension: int) -> None:
+        """Show the studio's Traversals panel and play the sweep of ``dimension``."""
+        w = self.window
+        dock = w.docks.get("studio_traversals")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        w.state.studio.traversal.animate(int(dimension))
+        w.statusBar().showMessage(f"Traversal of z{dimension}", 4000)
+
     # -- runs ---------------------------------------------------------------------------------------
     def choose_runs_folder(self) -> None:
         w = self.window
@@ -93,12 +114,13 @@ class ExperimentDocks(QtCore.QObject):
         self.window.settings.setValue("files/runs_dir", str(folder.parent))
 
         def done(result) -> None:
-            if isinstance(result, RunsFolderError):
-                self.window.show_error("No runs in this folder", str(result), level="warning")
+            table, problem = result
+            if problem is not None:
+                self.window.show_error("No runs in this folder", problem, level="warning")
                 return
-            self.runs.set_table(result)
+            self.runs.set_table(table)
             self.show_dock(self.runs_dock, QtCore.QSize(900, 680))
-            self.window.statusBar().showMessage(f"{len(result)} runs in {folder.name}", 6000)
+            self.window.statusBar().showMessage(f"{len(table)} runs in {folder.name}", 6000)
 
         self.window.run_task(f"Reading the runs in {folder.name}…", _read_runs_or_error, folder, on_done=done,
                              doing="Reading the runs", error_title="Could not read the runs")
