@@ -116,6 +116,7 @@ class CompareView(QtWidgets.QWidget):
         self._connections.connect(c.kind_changed, self._on_compare_kind_changed)
         self._connections.connect(c.hovered_index_changed, self._on_compare_hovered_index_changed)
         self.job.busy_changed.connect(self._on_job_busy_changed)
+        self.job.applied.connect(self._on_job_applied)
         self.job.message_posted.connect(lambda _level, text: self.status.setText(text))
         self._on_compare_kind_changed(c.kind)
 
@@ -150,6 +151,12 @@ class CompareView(QtWidgets.QWidget):
             self.status.setText(f"Encoding and projecting both models ({KIND_NAMES[self.compare.kind]})…")
         elif self.compare.left.map.xy is not None:
             self.status.setText("Hover a data point on either map: both show it, and both decoders draw it.")
+
+    def _on_job_applied(self) -> None:
+        # The right map is rotated onto the left one: its axes are no longer its own.
+        plot = self.right.view.plot_item
+        plot.setLabel("bottom", "x, aligned to the left map")
+        plot.setLabel("left", "y, aligned to the left map")
 
     # -- widgets -> state -------------------------------------------------------------------------
     def _on_kind_combo_changed(self, _index: int) -> None:
