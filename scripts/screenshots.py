@@ -237,8 +237,8 @@ def main() -> int:
     return _close(window, app, work, settings_dir)
 
 
-def write_digits_sweep(folder: Path, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), latent_dims=(2, 10),
-                       epochs: int = 40) -> Path:
+def write_digits_sweep(folder: Path, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), latent_dims=(2, 8),
+                       epochs: int = 15) -> Path:
     """A β × latent-size sweep of mlps on digits, in the layout ``python -m vae_core sweep`` writes
     (sweep.json, runs/<name>/, summary.json with each run's settings and last test metrics)."""
     import json
@@ -257,7 +257,7 @@ def write_digits_sweep(folder: Path, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), late
             name = f"mlp-{latent_dim}d-beta{beta:g}"
             torch.manual_seed(0)
             model = build_model("mlp", image_shape=data.image_shape, latent_dim=latent_dim, hidden=(256, 128))
-            config = TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, beta=beta, seed=0)
+            config = TrainConfig(epochs=epochs, batch_size=128, lr=3e-3, beta=beta, seed=0, num_threads=1)
             history = fit(model, data, config)
             save_checkpoint(folder / "runs" / name, model, dataset=data, history=history, train_config=config.to_dict())
             last = history[-1]
