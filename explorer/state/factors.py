@@ -57,7 +57,12 @@ def factor_information(codes, factors: dict, *, n_bins: int | None = None, max_p
     max_points : int
         At most this many codes are used (a seeded subsample beyond).
     """
-    from vae_core.metrics import MIG_BINS, discrete_entropy, factor_matrix, mutual_info_matrix
+    from vae_core.metrics import (
+        MIG_BINS,
+        discrete_entropy,
+        factor_matrix,
+        mutual_info_matrix,
+    )
 
     n_bins = MIG_BINS if n_bins is None else int(n_bins)
     codes = np.asarray(codes)

@@ -301,7 +301,7 @@ def _is_checkpoint(path: Path) -> bool:
 
 
 def _checkpoint_name(path: Path) -> str:
-    return path.name[: -len(".safetensors")] if path.name.endswith(".safetensors") else path.name
+    return path.name.removesuffix(".safetensors")
 
 
 def _checkpoints_in(folder: Path) -> list[Path]:

@@ -85,7 +85,7 @@ class FactorHeatmap(pg.GraphicsLayoutWidget):
         if self.values is None or not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return None
         p = self.plot.vb.mapSceneToView(scene_pos)
-        row, col = int(math.floor(p.y())), int(math.floor(p.x()))
+        row, col = math.floor(p.y()), math.floor(p.x())
         k, d = self.values.shape
         return (row, col) if 0 <= row < k and 0 <= col < d else None
 
@@ -149,7 +149,7 @@ class FactorPanel(QtWidgets.QWidget):
             if self.info.result is None and self.isVisible():
                 self.refresh()   # the codes changed while it ran
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         self.refresh()
 

@@ -64,11 +64,11 @@ class RunsTableModel(QtCore.QAbstractTableModel):
         self.table = table
         self.endResetModel()
 
-    def rowCount(self, parent=QtCore.QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if self.table is None or parent.isValid() else len(self.table.runs)
+    def rowCount(self, parent=None) -> int:
+        return 0 if self.table is None or (parent is not None and parent.isValid()) else len(self.table.runs)
 
-    def columnCount(self, parent=QtCore.QModelIndex()) -> int:  # noqa: N802
-        return 0 if self.table is None or parent.isValid() else len(self.table.columns)
+    def columnCount(self, parent=None) -> int:
+        return 0 if self.table is None or (parent is not None and parent.isValid()) else len(self.table.columns)
 
     def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
         if self.table is None or not index.isValid():
@@ -91,7 +91,7 @@ class RunsTableModel(QtCore.QAbstractTableModel):
             return f"{run.name}\n{where}"
         return None
 
-    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):
         if self.table is None or role != QtCore.Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == QtCore.Qt.Orientation.Horizontal:
@@ -102,7 +102,7 @@ class RunsTableModel(QtCore.QAbstractTableModel):
 class RunsSortProxy(QtCore.QSortFilterProxyModel):
     """Numbers before text, missing values last, whatever the order."""
 
-    def lessThan(self, left, right) -> bool:  # noqa: N802 - Qt override
+    def lessThan(self, left, right) -> bool:
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
         return _sort_key(a, self.sortOrder()) < _sort_key(b, self.sortOrder())
 

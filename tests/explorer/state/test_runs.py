@@ -8,8 +8,15 @@ import shutil
 
 import pytest
 
-from explorer.state.runs import (RunsFolderError, RunsState, checkpoint_row, column_role, curves, is_runs_folder,
-                                 read_runs)
+from explorer.state.runs import (
+    RunsFolderError,
+    RunsState,
+    checkpoint_row,
+    column_role,
+    curves,
+    is_runs_folder,
+    read_runs,
+)
 
 
 def test_a_sweep_folder_reads_as_its_summary_with_each_runs_checkpoint(sweep_folder):
