@@ -33,10 +33,13 @@ SUMMARY_FILE = "summary.json"
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
 
-#: Columns that describe a run's bookkeeping, not its settings or results.
-BOOKKEEPING = ("name", "status")
+#: Columns that describe a run's bookkeeping, not its settings or results (``checkpoint`` is
+#: the run's folder relative to the sweep folder; ``error`` says why a run failed).
+BOOKKEEPING = ("name", "status", "error", "checkpoint")
+#: Settings of the machine a run trained on, not of the model: they never split a curve.
+MACHINE = ("data_root", "device", "threads")
 #: Metrics a run may report (anything starting with ``test_``/``train_`` counts too).
-METRICS = ("neg_elbo", "recon", "kl", "active_units", "iwae_nll", "train_seconds", "epochs_trained",
+METRICS = ("neg_elbo", "recon", "kl", "active_units", "iwae_nll", "iwae_k", "train_seconds", "epochs_trained",
            "mig", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factorvae_score",
            "betavae_score", "mse", "psnr", "ssim", "fid", "precision", "recall", "perplexity", "codebook_usage")
 #: Preferred order of the settings columns; others follow alphabetically.
@@ -98,9 +101,11 @@ class RunTable:
 
 
 def column_role(column: str) -> str:
-    """``"bookkeeping"``, ``"metric"`` or ``"setting"``."""
+    """``"bookkeeping"``, ``"machine"``, ``"metric"`` or ``"setting"``."""
     if column in BOOKKEEPING:
         return "bookkeeping"
+    if column in MACHINE:
+        return "machine"
     if column in METRICS or column.startswith(("test_", "train_")):
         return "metric"
     return "setting"
@@ -135,7 +140,7 @@ def read_runs(folder) -> RunTable:
     if summary.is_file():
         rows = _read_summary(summary)
         listed = {row["name"] for row in rows}
-        runs = [Run(row["name"], row, _run_checkpoint(folder, row["name"])) for row in rows]
+        runs = [Run(row["name"], row, _run_checkpoint(folder, row)) for row in rows]
         for path in checkpoints:   # in runs/ but not in the summary yet
             name = _checkpoint_name(path)
             if name not in listed:
@@ -313,9 +318,17 @@ def _checkpoints_in(folder: Path) -> list[Path]:
     return found
 
 
-def _run_checkpoint(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / RUNS_DIR / name, folder / RUNS_DIR / f"{name}.safetensors"):
-        if _is_checkpoint(candidate):
+def _run_checkpoint(folder: Path, row: dict) -> Path | None:
+    name = row["name"]
+    candidates = [folder / RUNS_DIR / name, folder / RUNS_DIR / f"{name}.safetensors"]
+    if isinstance(row.get("checkpoint"), str) and row["checkpoint"]:
+        candidates.insert(0, folder / row["checkpoint"])
+    for candidate in candidates:
+        try:
+            inside = candidate.resolve().is_relative_to(folder.resolve())
+        except OSError:
+            inside = False
+        if inside and _is_checkpoint(candidate):
             return candidate
     return None
 
@@ -359,4 +372,5 @@ def _columns(runs: list[Run]) -> tuple[str, ...]:
     settings.sort(key=lambda c: (SETTINGS_ORDER.index(c) if c in SETTINGS_ORDER else len(SETTINGS_ORDER), c))
     metrics = [c for c in present if column_role(c) == "metric"]
     metrics.sort(key=lambda c: (METRICS.index(c) if c in METRICS else len(METRICS), c))
-    return tuple([c for c in BOOKKEEPING if c in present] + settings + metrics)
+    machine = [c for c in MACHINE if c in present]
+    return tuple([c for c in BOOKKEEPING if c in present] + settings + metrics + machine)

@@ -159,3 +159,30 @@ def test_missing_metrics_leave_a_run_off_the_plots(tmp_path):
 def test_column_roles():
     assert [column_role(c) for c in ("name", "beta", "kl", "test_mig", "model")] == \
         ["bookkeeping", "setting", "metric", "metric", "setting"]
+
+
+def test_the_sweep_commands_summary_reads_with_its_checkpoint_paths(sweep_folder, tmp_path):
+    """Rows as ``python -m vae_core sweep`` writes them: status "done", a relative
+    ``checkpoint``, machine settings, failed runs with an ``error``."""
+    folder = tmp_path / "sweep"
+    (folder / "runs").mkdir(parents=True)
+    rows = []
+    for i, row in enumerate(json.loads((sweep_folder / "summary.json").read_text())):
+        name = f"beta={row['beta']:g},seed={row['seed']}"
+        shutil.copytree(sweep_folder / "runs" / row["name"], folder / "runs" / name)
+        rows.append({"name": name, "status": "done", "checkpoint": f"runs/{name}",
+                     **{k: v for k, v in row.items() if k not in ("name", "status")},
+                     "data_root": None, "device": "cpu", "threads": 1 + i % 2, "train_loss": 30.0 + i})
+    rows.append({"name": "beta=16,seed=0", "status": "failed", "error": "The loss stopped being a number.",
+                 "beta": 16.0, "seed": 0, "model": "mlp", "latent_dim": 2, "device": "cpu", "threads": 1})
+    rows.append({"name": "outside", "status": "done", "checkpoint": "../../elsewhere", "beta": 1.0})
+    (folder / "summary.json").write_text(json.dumps(rows))
+    table = read_runs(folder)
+    assert table.columns[:4] == ("name", "status", "error", "checkpoint")
+    assert table.columns[-3:] == ("data_root", "device", "threads")
+    assert "train_loss" in table.metric_columns() and "threads" not in table.settings_columns()
+    assert [r.path for r in table.runs[:6]] == [folder / "runs" / r["name"] for r in rows[:6]]
+    assert table.runs[6].path is None and table.runs[7].path is None   # failed; outside the folder
+    # the machine settings (threads alternate here) do not split the β curves
+    assert len(curves(table, "beta")) == 2
+
