@@ -9,11 +9,13 @@ under --data-root, else on digits); pause, resume, stop; save; reopen the checkp
 to the dark theme; show an error with its details; train an hvae and a vaegan from the
 Training panel and show them on the map; open a model trained with the PyTorch examples code
 through its adapter; show the map's VAE tools (posterior ellipse, holes, your own image,
-inpainting). Settings go to a temporary folder. ``--only families`` takes only the
-hvae and vaegan shots (family-hvae.png, family-vaegan.png), ``--only adapted`` only the
-adapted model (adapted-model.png), ``--only vae`` only the VAE tools (map-posterior.png,
-map-holes.png, map-own-image.png, inpainting.png), ``--only vq`` only the vqvae's Codebook
-panel and Code Grid Editor (vq-codebook.png, vq-grid-editor.png).
+inpainting); open a β sweep in the Runs panel and compare two of its runs side by side.
+Settings go to a temporary folder. ``--only SCENE`` takes one scene: ``families`` (the hvae
+and vaegan shots, family-hvae.png, family-vaegan.png), ``adapted`` (adapted-model.png),
+``vae`` (map-posterior.png, map-holes.png, map-own-image.png, inpainting.png), ``vq`` (the
+vqvae's Codebook panel and Code Grid Editor, vq-codebook.png, vq-grid-editor.png),
+``experiments`` (the Runs panel and the comparison, runs-rate-distortion.png,
+compare-models.png).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "screenshots"
@@ -45,10 +49,10 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families", "adapted", "vae", "vq"], default="all",
-                        help="families: only the hvae and vaegan shots; adapted: only a model opened through "
-                             "its adapter (adapted-model.png); vae: only the map's VAE tools; vq: only the "
-                             "vqvae panels (default: all)")
+    parser.add_argument("--only", choices=["all", "families", "adapted", "vae", "vq", "experiments"], default="all",
+                        help="one scene: families (hvae and vaegan), adapted (a model opened through its "
+                             "adapter), vae (the map's VAE tools), vq (the vqvae panels), experiments (the Runs "
+                             "panel and the comparison); default: all")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -110,6 +114,9 @@ def main() -> int:
     window.start_engine()
     if args.only == "adapted":
         adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
+    if args.only == "experiments":
+        experiment_shots(window, work, shot, wait_until, pause_for)
         return _close(window, app, work, settings_dir)
     loaded = []
     window.initial_load_finished.connect(loaded.append)
@@ -240,7 +247,71 @@ def main() -> int:
     vq_shots(window, args, shot, wait_until, pause_for)
     window.state._set_dirty(False)
     adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
+    window.state._set_dirty(False)
+    experiment_shots(window, work, shot, wait_until, pause_for)
     return _close(window, app, work, settings_dir)
+
+
+def write_digits_sweep(folder: Path, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), latent_dims=(2, 8),
+                       epochs: int = 15) -> Path:
+    """A β × latent-size sweep of mlps on digits, in the layout ``python -m vae_core sweep`` writes
+    (sweep.json, runs/<name>/, summary.json with each run's settings and last test metrics)."""
+    import json
+
+    import torch
+
+    from vae_core import TrainConfig, build_model, fit, load_dataset, save_checkpoint
+
+    data = load_dataset("digits")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps({"grid": {"beta": list(betas), "latent_dim": list(latent_dims)},
+                                                   "dataset": "digits", "model": "mlp", "epochs": epochs}))
+    rows = []
+    for latent_dim in latent_dims:
+        for beta in betas:
+            name = f"mlp-{latent_dim}d-beta{beta:g}"
+            torch.manual_seed(0)
+            model = build_model("mlp", image_shape=data.image_shape, latent_dim=latent_dim, hidden=(256, 128))
+            config = TrainConfig(epochs=epochs, batch_size=128, lr=3e-3, beta=beta, seed=0, num_threads=1)
+            history = fit(model, data, config)
+            save_checkpoint(folder / "runs" / name, model, dataset=data, history=history, train_config=config.to_dict())
+            last = history[-1]
+            rows.append({"name": name, "status": "finished", "model": "mlp", "beta": beta, "latent_dim": latent_dim,
+                         "seed": 0, "neg_elbo": last["test_neg_elbo"], "recon": last["test_recon"],
+                         "kl": last["test_kl"], "active_units": last["test_active_units"],
+                         "train_seconds": sum(e["seconds"] for e in history)})
+    (folder / "summary.json").write_text(json.dumps(rows, indent=1))
+    return folder
+
+
+def experiment_shots(window, work: Path, shot, wait_until, pause_for) -> None:
+    """The Runs panel on a β sweep (rate–distortion plot) and two of its runs side by side."""
+    sweep = write_digits_sweep(work / "sweep-beta")
+    docks = window.experiments
+    window.open_path(sweep)   # what dropping the folder on the window does
+    wait_until(lambda: not window.busy and docks.runs.table is not None, 60, "the runs")
+    docks.runs_dock.resize(1000, 760)
+    panel = docks.runs_panel
+    panel.select_row(2)
+    pause_for(0.5)
+    shot(docks.runs_dock, "runs-rate-distortion.png")
+
+    table = docks.runs.table
+    left = next(r for r in table.runs if r.value("beta") == 0.5 and r.value("latent_dim") == 2)
+    right = next(r for r in table.runs if r.value("beta") == 4.0 and r.value("latent_dim") == 2)
+    window.open_checkpoint(left.path)
+    wait_until(lambda: not window.busy and window.state.checkpoint_path == left.path, 60, "the run to open")
+    docks.compare_with_checkpoint(right.path)
+    view = docks.compare_view
+    wait_until(lambda: not window.busy and not view.job.busy and view.compare.right.map.xy is not None, 120,
+               "the comparison")
+    docks.compare_dock.resize(1400, 680)
+    pause_for(0.5)
+    compare = view.compare
+    index = int(np.argmax(compare.left.map.xy[:, 0] + compare.left.map.xy[:, 1]))   # a point near the edge
+    x, y = compare.left.map.xy[index]
+    view.left.view.hover_at(float(x), float(y))
+    shot(docks.compare_dock, "compare-models.png")
 
 
 def _close(window, app, work, settings_dir) -> int:

@@ -314,6 +314,39 @@ def read_checkpoint_info(path) -> dict:
     return validate_document(_loads(metadata["latent_explorer"], path, "embedded config"), path, [])
 
 
+def read_checkpoint_history(path) -> list[dict]:
+    """A checkpoint's training history without loading its weights (for tables of runs).
+
+    Returns ``[]`` when the checkpoint has none or its history is damaged (as
+    :func:`load_checkpoint` drops it).
+
+    Raises
+    ------
+    CheckpointError
+        For a missing path or a file that is not a Latent Explorer checkpoint.
+    """
+    path = Path(path)
+    notes: list[str] = []
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise CheckpointError(f"{path} is not a checkpoint folder (it has no {CONFIG_FILE}).")
+        if not (path / HISTORY_FILE).exists():
+            return []
+        try:
+            return validate_history(_read_json(path / HISTORY_FILE, path), path / HISTORY_FILE, notes)
+        except CheckpointError:
+            return []
+    if not path.exists():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    metadata = _safetensors_metadata(path)
+    if "latent_explorer" not in metadata:
+        raise CheckpointError(f"{path} is not a Latent Explorer checkpoint.")
+    try:
+        return validate_history(_loads(metadata.get("history", "[]"), path, "embedded history"), path, notes)
+    except CheckpointError:
+        return []
+
+
 def _loads(text, path: Path, what: str):
     try:
         return json.loads(text)

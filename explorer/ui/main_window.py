@@ -240,6 +240,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         The latent map becomes the central view with ``self.set_central_panel(...)``;
         studio panels dock with ``self.add_panel_dock(title, widget, area, object_name)``.
         """
+        from explorer.ui.experiments.docks import install_experiments
         from explorer.ui.map.panel import install_map
         from explorer.ui.studio.docks import install_studio
         from explorer.ui.vq import install_vq
@@ -247,6 +248,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         install_map(self)  # first: the studio looks for the map as the central panel
         install_studio(self)
         install_vq(self)
+        install_experiments(self)
 
     def open_initial(self, checkpoint=None, *, dataset: str | None = None, data_root=None, model_file=None,
                      weights=None) -> None:
@@ -745,10 +747,15 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         return Path(urls[0].toLocalFile()) if len(urls) == 1 else None
 
     def open_path(self, path) -> None:
-        """Open whatever ``path`` is: a checkpoint, a folder of images or an .npz file."""
+        """Open whatever ``path`` is: a checkpoint, a sweep folder, a folder of images or an .npz file."""
+        from explorer.state.runs import is_runs_folder
+
         path = Path(path)
         if is_checkpoint(path):
             self.open_checkpoint(path)
+        elif is_runs_folder(path):
+            if self.engine_ready:   # the Runs panel is installed with the engine
+                self.experiments.open_runs_folder(path)
         elif path.is_dir():
             self.use_dataset(f"folder:{path}")
         elif path.suffix.lower() == ".npz":

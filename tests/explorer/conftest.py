@@ -120,3 +120,50 @@ def damaged_checkpoints(tmp_path_factory):
     _truncate(single, lambda n: n - 100)
     paths["truncated_single_file"] = single
     return paths
+
+
+# -- a sweep folder of tiny models (the Runs panel) ------------------------------------------------
+SWEEP_BETAS = (0.25, 1.0, 4.0)
+SWEEP_SEEDS = (0, 1)
+
+
+def write_sweep_folder(folder, data, betas=SWEEP_BETAS, seeds=SWEEP_SEEDS, epochs: int = 3):
+    """A folder in the layout of ``python -m vae_core sweep``: sweep.json, runs/<name>/, summary.json.
+
+    Each run trains a 2-D mlp on ``data`` for ``epochs`` epochs; its summary row holds its
+    settings and the last history entry's test metrics. Returns the summary rows.
+    """
+    import json
+
+    import torch
+
+    from vae_core import TrainConfig, build_model, fit, save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps({"grid": {"beta": list(betas), "seed": list(seeds)},
+                                                   "dataset": data.spec, "epochs": epochs}))
+    rows = []
+    for beta in betas:
+        for seed in seeds:
+            name = f"mlp-beta{beta:g}-seed{seed}"
+            torch.manual_seed(seed)
+            model = build_model("mlp", image_shape=data.image_shape, latent_dim=2, hidden=(32,))
+            config = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, beta=beta, seed=seed, num_threads=1)
+            history = fit(model, data, config)
+            save_checkpoint(folder / "runs" / name, model, dataset=data, history=history,
+                            train_config=config.to_dict())
+            last = history[-1]
+            rows.append({"name": name, "status": "finished", "model": "mlp", "beta": beta, "latent_dim": 2,
+                         "seed": seed, "neg_elbo": last["test_neg_elbo"], "recon": last["test_recon"],
+                         "kl": last["test_kl"], "active_units": last["test_active_units"],
+                         "train_seconds": sum(e["seconds"] for e in history)})
+    (folder / "summary.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sweep_folder(tmp_path_factory, digits):
+    """A 3 β × 2 seed sweep folder of 2-D mlps on digits (see :func:`write_sweep_folder`)."""
+    folder = tmp_path_factory.mktemp("sweep") / "beta"
+    write_sweep_folder(folder, digits)
+    return folder
