@@ -254,11 +254,9 @@ def nearest_distances(codes: np.ndarray, *, should_stop: Callable[[], bool] | No
         if should_stop is not None and should_stop():
             raise Cancelled("Computing the measures was cancelled.")
         end = min(n, start + step)
-        idx, dist = index.query(codes[start:end], 2)
-        own = np.arange(start, end)
-        # The nearest is the code itself unless a twin sorted first: take the other one.
-        first_is_self = idx[:, 0] == own
-        out[start:end] = np.where(first_is_self, dist[:, 1], dist[:, 0])
+        # The two nearest are the code itself (distance 0, exact re-rank) and its nearest
+        # other code, in either order when they are twins: the second distance is the one.
+        out[start:end] = index.query(codes[start:end], 2)[1][:, 1]
     return out
 
 
