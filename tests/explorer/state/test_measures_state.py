@@ -173,7 +173,7 @@ def test_csv_columns_are_keyed_by_index(state, tmp_path):
     assert (np.delete(name.values, [0, 5, 10]) == -1).all()
     assert group.categories == ("1", "2")      # few whole numbers repeated: a category
     numbers = tmp_path / "numbers.csv"
-    numbers.write_text("index,v\n" + "".join(f"{i},{i * 0.5}\n" for i in range(n)))
+    numbers.write_text("index,v\n" + "".join(f"{i},{i * 0.5}\n" for i in reversed(range(n))))
     ms.load_csv(numbers)
     col = ms.column("csv:v")
     assert not col.categorical and np.allclose(col.values, np.arange(n) * 0.5)
