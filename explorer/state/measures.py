@@ -141,6 +141,12 @@ class MeasuresState:
             self.wanted = True
             self.wanted_changed.emit(True)
 
+    def withdraw(self) -> None:
+        """No longer ask for the measures (the user cancelled them); :meth:`request` asks again."""
+        if self.wanted:
+            self.wanted = False
+            self.wanted_changed.emit(False)
+
     @property
     def needs_compute(self) -> bool:
         doc = self.document
