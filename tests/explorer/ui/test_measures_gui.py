@@ -261,3 +261,44 @@ def test_a_vqvae_greys_out_what_it_cannot_measure(setup, qtbot, digits):
     ranking = p.outliers.ranking
     assert not ranking.model().item(ranking.findData("iwae_ll")).isEnabled()
     assert p.outliers.by == "recon_nll"
+
+
+def _pixel(image, x, y):
+    """ARGB of the pixel at map position (x, y) of a render of the square [-1, 1]²."""
+    w, h = image.width(), image.height()
+    return image.pixel(int((x + 1) / 2 * w), int((1 - y) / 2 * h))
+
+
+@pytest.mark.parametrize("density", [False, True])
+def test_point_cloud_draws_colour_keys_and_dims(qtbot, monkeypatch, density):
+    from PySide6 import QtGui
+
+    from explorer.ui.map import point_cloud
+    from explorer.ui.map.point_cloud import PointCloudItem
+
+    if density:   # one pixel per point, coloured through the colour table
+        monkeypatch.setattr(point_cloud, "DENSITY_THRESHOLD", 1)
+    item = PointCloudItem()
+    xy = np.array([[-0.5, -0.5], [0.5, 0.5], [0.5, -0.5]], np.float32)
+    item.set_data(xy, labels=np.array([0, 0, 0]), colors=[(200, 200, 200)])
+    palette = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    item.set_color_keys([2, 0, 1], palette)
+    item.set_dimmed([False, False, True])
+    rect = QtCore.QRectF(-1, -1, 2, 2)
+    image = item.render_to_image(rect, 101, 101)
+    first, second, dimmed = (QtGui.QColor.fromRgba(_pixel(image, x, y)) for x, y in xy)
+    # A lone point of the density layer is drawn at its lowest level's alpha (premultiplied pixels).
+    a = round(255 * (0.42 if density else 1.0))
+    assert (first.red(), first.green(), first.blue(), first.alpha()) == (0, 0, a, a)
+    assert (second.red(), second.green(), second.blue(), second.alpha()) == (a, 0, 0, a)
+    # dimmed: the same colour at dim_alpha
+    d = round(255 * (0.42 if density else 1.0) * item.dim_alpha)
+    assert (dimmed.red(), dimmed.green(), dimmed.blue(), dimmed.alpha()) == (0, d, 0, d)
+    item.set_dimmed(None)
+    item.set_color_keys(None)
+    image = item.render_to_image(rect, 101, 101)
+    back = QtGui.QColor.fromRgba(_pixel(image, 0.5, -0.5))
+    c = round(200 * (0.42 if density else 1.0))
+    assert (back.red(), back.green(), back.blue(), back.alpha()) == (c, c, c, a)
+    with pytest.raises(ValueError):
+        item.set_color_keys([0, 1], palette)
