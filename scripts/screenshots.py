@@ -10,7 +10,8 @@ to the dark theme; show an error with its details; train an hvae and a vaegan fr
 Training panel and show them on the map; open a model trained with the PyTorch examples code
 through its adapter. Settings go to a temporary folder. ``--only families`` takes only the
 hvae and vaegan shots (family-hvae.png, family-vaegan.png), ``--only adapted`` only the
-adapted model (adapted-model.png).
+adapted model (adapted-model.png), ``--only measures`` only the map coloured by a per-point
+measure and the outliers list of the bundled model (map-colour-by.png, map-outliers.png).
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families", "adapted"], default="all",
+    parser.add_argument("--only", choices=["all", "families", "adapted", "measures"], default="all",
                         help="families: only the hvae and vaegan shots; adapted: only a model opened through "
-                             "its adapter (adapted-model.png) (default: all)")
+                             "its adapter (adapted-model.png); measures: only colour by and outliers "
+                             "(default: all)")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -116,6 +118,9 @@ def main() -> int:
     pause_for(3.0)  # the map encodes and lays out the dataset in the background
     if args.only == "families":
         family_shots(window, args, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
+    if args.only == "measures":
+        measure_shots(window, shot, wait_until, pause_for)
         return _close(window, app, work, settings_dir)
     shot(window, "main-window.png")
 
@@ -191,6 +196,7 @@ def main() -> int:
     maps.panel.backdrop_check.setChecked(True)
     shot(maps.panel, "map-backdrop.png")
     maps.panel.backdrop_check.setChecked(False)
+    measure_shots(window, shot, wait_until, pause_for)
 
     window.set_theme("dark")
     pause_for(1.0)
@@ -225,6 +231,33 @@ def main() -> int:
     window.state._set_dirty(False)
     adapted_model_shot(window, work, args.data_root, shot, wait_until, pause_for)
     return _close(window, app, work, settings_dir)
+
+
+def measure_shots(window, shot, wait_until, pause_for) -> None:
+    """The map coloured by IWAE log-likelihood with its colour bar and a filter; the outliers list."""
+    import numpy as np
+
+    state = window.state
+    docks = window.measure_docks
+    view = window.map_docks.panel.view
+    docks.docks["measures"].raise_()
+    docks.panel.choose("iwae_ll")
+    wait_until(lambda: state.measures.column("iwae_ll") is not None and not docks.job.busy, 300, "the measures")
+    wait_until(lambda: not view.animating, 10, "the map")
+    values = state.measures.column("iwae_ll").values
+    lo, hi = np.percentile(values, [8, 100])
+    docks.panel.filter_check.setChecked(True)
+    docks.panel.set_filter_range(lo, hi)
+    view.reset_view()
+    shot(window, "map-colour-by.png")
+    docks.panel.filter_check.setChecked(False)
+    docks.docks["outliers"].raise_()
+    pause_for(0.3)
+    docks.outliers.show_outlier(0)
+    shot(window, "map-outliers.png")
+    state.map.set_highlight([])
+    state.measures.set_colour_by("label")
+    docks.docks["measures"].raise_()
 
 
 def _close(window, app, work, settings_dir) -> int:

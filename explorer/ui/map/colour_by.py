@@ -19,7 +19,7 @@ from superqt.utils import signals_blocked
 
 from explorer.state.measures import CSVError
 from explorer.ui.qt_utils import Connections, MutedLabel
-from explorer.ui.theme import class_colors
+from explorer.ui.theme import class_colors, plot_colors
 
 COLOUR_MAP = "viridis"
 LEVELS = 256
@@ -257,8 +257,8 @@ class ColourKey(QtWidgets.QWidget):
             self.bar.show()
             self.bar.set_colors(self.colouring.palette[:-1], self.colouring.levels)
             missing = int(np.count_nonzero(~np.isfinite(col.values)))
-            self.note.setText("1st–99th percentile; beyond are clipped" + (f"; {missing:,} missing (grey)" if missing
-                                                                           else ""))
+            self.note.setText("Clipped to the 1st–99th percentile" + (f"; {missing:,} missing (grey)" if missing
+                                                                      else "") + ".")
             self.note.show()
 
     @staticmethod
@@ -291,6 +291,8 @@ class MeasuresPanel(QtWidgets.QWidget):
         self.combo.setObjectName("colour_by_combo")
         self.combo.setToolTip("What colours the points: the label, the split, a per-point measure of the model, "
                               "a cluster, or a column of your CSV")
+        self.combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(12)
         self.combo.activated.connect(self._on_combo_activated)
         row.addWidget(self.combo, 1)
         layout.addLayout(row)
@@ -376,8 +378,23 @@ class MeasuresPanel(QtWidgets.QWidget):
                                        (state.model_changed, self.refresh), (state.dataset_changed, self.refresh),
                                        (state.codes_changed, self.refresh)])
         colouring.changed.connect(self._refresh_histogram)
+        self._apply_plot_colors()
         self._on_job_busy_changed(False)
         self.refresh()
+
+    def _apply_plot_colors(self) -> None:
+        colors = plot_colors(self.palette())
+        self.histogram.setBackground(colors["background"])
+        for name in ("left", "bottom"):
+            axis = self.histogram.getPlotItem().getAxis(name)
+            axis.setPen(pg.mkPen(colors["foreground"]))
+            axis.setTextPen(pg.mkPen(colors["foreground"]))
+
+    def changeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        if ev.type() == QtCore.QEvent.Type.PaletteChange and hasattr(self, "histogram"):
+            self._apply_plot_colors()
+            self._refresh_histogram()
+        super().changeEvent(ev)
 
     # -- chooser -------------------------------------------------------------------------------------
     def refresh(self, *args) -> None:

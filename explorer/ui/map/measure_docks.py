@@ -38,7 +38,7 @@ class MeasureDocks(QtCore.QObject):
         right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         self.docks = {
-            "measures": add("Colour & Filter", self.panel, right, "map_measures",
+            "measures": add("Colour and Filter", self.panel, right, "map_measures",
                             tip="Colour the map by a per-point measure, filter it with a histogram, search it"),
             "outliers": add("Outliers", self.outliers, right, "map_outliers",
                             tip="The least likely or worst reconstructed data points; click one to find it"),

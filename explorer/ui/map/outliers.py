@@ -36,13 +36,18 @@ class OutliersPanel(QtWidgets.QWidget):
         self.ranking.setObjectName("outlier_ranking")
         for key, (label, _) in OUTLIER_RANKINGS.items():
             self.ranking.addItem(label, key)
+        self.ranking.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.ranking.setMinimumContentsLength(14)
         self.ranking.activated.connect(lambda _i: self.refresh())
         row.addWidget(self.ranking, 1)
+        layout.addLayout(row)
+        row = QtWidgets.QHBoxLayout()
         self.compute_button = QtWidgets.QPushButton("Compute measures")
         self.compute_button.setObjectName("outliers_compute")
         self.compute_button.setToolTip("Score every data point under the model (in the background)")
         self.compute_button.clicked.connect(self.measures.request)
         row.addWidget(self.compute_button)
+        row.addStretch(1)
         layout.addLayout(row)
         self.note = MutedLabel("")
         self.note.setWordWrap(True)
@@ -99,7 +104,7 @@ class OutliersPanel(QtWidgets.QWidget):
         values = ms.measures[self.by]
         self.note.setText(f"The {len(self.indices)} data points with the "
                           f"{'lowest' if OUTLIER_RANKINGS[self.by][1] else 'highest'} "
-                          f"{MEASURE_LABELS[self.by].lower()} (of {len(values):,}); click one to find it on the map.")
+                          f"{MEASURE_LABELS[self.by]} (of {len(values):,}); click one to find it on the map.")
         tiles = to_uint8_tiles(images[self.indices]) if len(self.indices) else []
         labels = self.state.labels
         names = self.state.class_names
@@ -119,6 +124,8 @@ class OutliersPanel(QtWidgets.QWidget):
     def show_outlier(self, row: int) -> int:
         """Centre the map on the outlier in ``row`` and mark it; returns its data index."""
         index = int(self.indices[row])
+        with signals_blocked(self.list):
+            self.list.setCurrentRow(row)
         centre_and_mark(self.view, [index])
         self.state.map.set_hovered_index(index)
         return index
