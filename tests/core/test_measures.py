@@ -102,9 +102,10 @@ def test_vqvae_gives_only_what_is_defined_and_says_why(digits):
         assert measures["kl"][i] == pytest.approx(float(loss["kl"]), rel=1e-5)
 
 
-def test_nearest_distance_is_the_brute_force_one():
+@pytest.mark.parametrize("dims", [5, 16])   # a k-d tree, then brute force
+def test_nearest_distance_is_the_brute_force_one(dims):
     rng = np.random.default_rng(0)
-    codes = rng.normal(size=(300, 5)).astype(np.float32)
+    codes = rng.normal(size=(300, dims)).astype(np.float32)
     codes[17] = codes[200]   # twins are at distance 0, whichever sorts first
     got = nearest_distances(codes)
     diff = codes[:, None, :].astype(np.float64) - codes[None, :, :]
