@@ -279,6 +279,9 @@ class MeasuresState:
     def search(self, text: str) -> np.ndarray:
         """Data points matching ``text``: an index (``123`` or ``#123``), a label (``label 3``) or a class name.
 
+        A number is always an index, also where class names are digits (MNIST): ``label 7``
+        finds the class.
+
         A class name matches case-insensitively, whole names first, then names that start
         with the text. The hits are kept in :attr:`search_hits` (``search_changed``).
         """
@@ -287,7 +290,7 @@ class MeasuresState:
         n = doc.num_points
         hits = np.zeros(0, dtype=np.int64)
         low = text.lower().lstrip("#")
-        if text and low.isdigit() and (text.startswith("#") or doc.labels is None or not _is_class_name(doc, low)):
+        if text and low.isdigit():   # a number is an index; "label 7" finds MNIST's class "7"
             i = int(low)
             hits = np.array([i], dtype=np.int64) if 0 <= i < n else hits
         elif text and doc.labels is not None:
@@ -383,10 +386,6 @@ def _cluster_column(values) -> Column:
     # Noise (-1) is its own category, last, so every point has a colour and a legend entry.
     codes = np.where(values < 0, top, values)
     return Column("cluster", MEASURE_LABELS["cluster"], codes, names + ("noise",))
-
-
-def _is_class_name(doc, low: str) -> bool:
-    return any(name.lower() == low for name in doc.class_names)
 
 
 def read_index_csv(path, n: int) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:

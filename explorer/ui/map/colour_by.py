@@ -361,7 +361,7 @@ class MeasuresPanel(QtWidgets.QWidget):
         srow = QtWidgets.QHBoxLayout()
         self.search_edit = QtWidgets.QLineEdit()
         self.search_edit.setObjectName("search_edit")
-        self.search_edit.setPlaceholderText("Search: index (#123), label (label 3) or class name")
+        self.search_edit.setPlaceholderText("Search: index (123), label (label 3) or class name")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.returnPressed.connect(self._on_search)
         srow.addWidget(self.search_edit, 1)

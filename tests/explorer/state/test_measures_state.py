@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -124,13 +125,17 @@ def test_search_by_index_label_and_class_name(state):
     hits = []
     ms.search_changed.connect(hits.append)
     assert ms.search("17").tolist() == [17]
+    assert state.class_names[7] == "7" and ms.search("7").tolist() == [7]   # digits: a number is an index
     assert ms.search("#5").tolist() == [5]
     assert ms.search(f"{state.num_points}").tolist() == []
     assert np.array_equal(ms.search("label 4"), np.flatnonzero(state.labels == 4))
-    name = state.class_names[7]
-    assert np.array_equal(ms.search(name.upper()), np.flatnonzero(state.labels == 7))
     assert ms.search("no such class").tolist() == []
     assert len(hits) == 6
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    state.set_dataset(dataclasses.replace(state.dataset, class_names=words))
+    assert np.array_equal(ms.search("SEVEN"), np.flatnonzero(state.labels == 7))
+    assert np.array_equal(ms.search("se"), np.flatnonzero(state.labels == 7))       # the start of a name
+    assert np.array_equal(ms.search("t"), np.flatnonzero(np.isin(state.labels, [2, 3])))
 
 
 def test_outliers_rank_least_likely_and_worst_reconstructed(state):

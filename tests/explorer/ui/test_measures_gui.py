@@ -168,8 +168,7 @@ def test_search_centres_and_marks_the_hit(setup, qtbot):
     centre = p.view.vb.viewRect().center()
     assert (centre.x(), centre.y()) == pytest.approx(tuple(m.xy[42]), abs=1e-3)
     assert p.panel.search_result.text() == "#42"
-    name = p.state.class_names[3]
-    hits = p.panel.search(name)
+    hits = p.panel.search("label 3")
     np.testing.assert_array_equal(hits, np.flatnonzero(p.state.labels == 3))
     np.testing.assert_array_equal(m.highlight, hits)
     p.panel.search("nothing like this")
