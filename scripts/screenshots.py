@@ -9,13 +9,14 @@ under --data-root, else on digits); pause, resume, stop; save; reopen the checkp
 to the dark theme; show an error with its details; train an hvae and a vaegan from the
 Training panel and show them on the map; open a model trained with the PyTorch examples code
 through its adapter; show the map's VAE tools (posterior ellipse, holes, your own image,
-inpainting); open a β sweep in the Runs panel and compare two of its runs side by side.
-Settings go to a temporary folder. ``--only SCENE`` takes one scene: ``families`` (the hvae
-and vaegan shots, family-hvae.png, family-vaegan.png), ``adapted`` (adapted-model.png),
-``vae`` (map-posterior.png, map-holes.png, map-own-image.png, inpainting.png), ``vq`` (the
-vqvae's Codebook panel and Code Grid Editor, vq-codebook.png, vq-grid-editor.png),
-``experiments`` (the Runs panel and the comparison, runs-rate-distortion.png,
-compare-models.png).
+inpainting) and the map coloured by a per-point measure with its outliers list; open a β sweep
+in the Runs panel and compare two of its runs side by side. Settings go to a temporary folder.
+``--only SCENE`` takes one scene: ``families`` (the hvae and vaegan shots, family-hvae.png,
+family-vaegan.png), ``adapted`` (adapted-model.png), ``vae`` (map-posterior.png,
+map-holes.png, map-own-image.png, inpainting.png), ``measures`` (map-colour-by.png,
+map-outliers.png), ``vq`` (the vqvae's Codebook panel and Code Grid Editor, vq-codebook.png,
+vq-grid-editor.png), ``experiments`` (the Runs panel and the comparison,
+runs-rate-distortion.png, compare-models.png).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(SHARED_DATA), help="where MNIST is (default: ../shared/data)")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
     parser.add_argument("--size", default="1600x980", help="window size in logical pixels")
-    parser.add_argument("--only", choices=["all", "families", "adapted", "vae", "vq", "experiments"], default="all",
+    parser.add_argument("--only", choices=["all", "families", "adapted", "vae", "measures", "vq", "experiments"],
+                        default="all",
                         help="one scene: families (hvae and vaegan), adapted (a model opened through its "
-                             "adapter), vae (the map's VAE tools), vq (the vqvae panels), experiments (the Runs "
-                             "panel and the comparison); default: all")
+                             "adapter), vae (the map's VAE tools), measures (colour by and outliers), vq (the "
+                             "vqvae panels), experiments (the Runs panel and the comparison); default: all")
     args = parser.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -136,6 +138,9 @@ def main() -> int:
     if args.only == "vq":
         vq_shots(window, args, shot, wait_until, pause_for)
         return _close(window, app, work, settings_dir)
+    if args.only == "measures":
+        measure_shots(window, shot, wait_until, pause_for)
+        return _close(window, app, work, settings_dir)
     shot(window, "main-window.png")
 
     # Train a new model by clicking Train: MNIST when available, else digits.
@@ -210,6 +215,7 @@ def main() -> int:
     maps.panel.backdrop_check.setChecked(True)
     shot(maps.panel, "map-backdrop.png")
     maps.panel.backdrop_check.setChecked(False)
+    measure_shots(window, shot, wait_until, pause_for)
 
     window.set_theme("dark")
     pause_for(1.0)
@@ -312,6 +318,35 @@ def experiment_shots(window, work: Path, shot, wait_until, pause_for) -> None:
     x, y = compare.left.map.xy[index]
     view.left.view.hover_at(float(x), float(y))
     shot(docks.compare_dock, "compare-models.png")
+
+
+def measure_shots(window, shot, wait_until, pause_for) -> None:
+    """The map coloured by IWAE log-likelihood with its colour bar and a filter; the outliers list."""
+    import numpy as np
+
+    state = window.state
+    docks = window.measure_docks
+    view = window.map_docks.panel.view
+    docks.docks["measures"].raise_()
+    docks.panel.choose("iwae_ll")
+    wait_until(lambda: state.measures.column("iwae_ll") is not None and not docks.job.busy, 300, "the measures")
+    wait_until(lambda: not view.animating, 10, "the map")
+    values = state.measures.column("iwae_ll").values
+    lo, hi = np.percentile(values, [8, 100])
+    docks.panel.filter_check.setChecked(True)
+    docks.panel.set_filter_range(lo, hi)
+    view.reset_view()
+    shot(window, "map-colour-by.png")
+    docks.panel.filter_check.setChecked(False)
+    docks.docks["outliers"].raise_()
+    pause_for(0.3)
+    state.marks.add_group(docks.outliers.indices[:16], name="unlikely")
+    docks.outliers.show_outlier(0)
+    shot(window, "map-outliers.png")
+    state.marks.remove_group("unlikely")
+    state.map.set_highlight([])
+    state.measures.set_colour_by("label")
+    docks.docks["measures"].raise_()
 
 
 def _close(window, app, work, settings_dir) -> int:

@@ -70,6 +70,7 @@ class ExplorerState:
     def __init__(self) -> None:
         from explorer.state.map import MapState
         from explorer.state.marks import Marks
+        from explorer.state.measures import MeasuresState
         from explorer.state.studio import StudioState
         from explorer.state.vq import VQState
 
@@ -95,6 +96,7 @@ class ExplorerState:
         self.map = MapState(self, self.marks)
         self.studio = StudioState(self, self.marks, self.map)
         self.vq = VQState(self, self.marks, self.map, self.studio)
+        self.measures = MeasuresState(self)
 
     def post_message(self, level: str, text: str) -> None:
         """Tell the user something (the status bar shows it): ``info``, ``warning`` or ``error``."""

@@ -75,6 +75,7 @@ class MapState:
     path_changed = Signal()                # path_codes / path_xy set or cleared
     path_frame_changed = Signal(int)       # current frame marker on the path (-1: none)
     point_picked = Signal(object)          # PickedPoint, on every click on the map
+    filter_changed = Signal(object)        # mask of points inside the measures filter, or None
 
     def __init__(self, document, marks: Marks | None = None) -> None:
         self.document = document
@@ -94,6 +95,10 @@ class MapState:
         self.nearest: Nearest | None = None
         self.highlight = np.zeros(0, dtype=np.int64)
         self.hidden_labels: frozenset[int] = frozenset()
+        # Points inside the filter of document.measures (None: no filter); outside ones are
+        # dimmed, or hidden with hide_filtered, and never selected.
+        self.filter_mask: np.ndarray | None = None
+        self.hide_filtered = False
         # a path of codes drawn by the studio
         self.path_codes: np.ndarray | None = None
         self.path_xy: np.ndarray | None = None
@@ -306,6 +311,9 @@ class MapState:
         self.xy = None
         self.highlight = np.zeros(0, dtype=np.int64)
         self.nearest = None
+        if self.filter_mask is not None:
+            self.filter_mask = None
+            self.filter_changed.emit(None)
         self.projection_changed.emit(None)
         self.layout_changed.emit()
         self.highlight_changed.emit(self.highlight)
@@ -443,11 +451,33 @@ class MapState:
             self.hidden_labels_changed.emit(labels)
 
     def visible_mask(self) -> np.ndarray | None:
-        """Boolean mask of points whose class is shown (None: all are)."""
+        """Boolean mask of points drawn: class shown, and inside the filter when it hides (None: all)."""
         labels = self.labels
-        if not self.hidden_labels or labels is None:
-            return None
-        return ~np.isin(labels, np.fromiter(self.hidden_labels, dtype=np.int64))
+        mask = None
+        if self.hidden_labels and labels is not None:
+            mask = ~np.isin(labels, np.fromiter(self.hidden_labels, dtype=np.int64))
+        if self.hide_filtered and self.filter_mask is not None:
+            mask = self.filter_mask.copy() if mask is None else mask & self.filter_mask
+        return mask
+
+    def selectable_mask(self) -> np.ndarray | None:
+        """Points a rectangle or lasso may select: drawn and inside the filter (None: all)."""
+        mask = self.visible_mask()
+        if self.filter_mask is not None:
+            mask = self.filter_mask.copy() if mask is None else mask & self.filter_mask
+        return mask
+
+    def set_filter(self, mask, *, hide: bool = False) -> None:
+        """Points inside the measures filter (``N`` booleans, None: no filter); ``hide`` hides the others."""
+        mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if mask is not None and len(mask) != self.document.num_points:
+            raise ValueError(f"A filter of {len(mask)} points for {self.document.num_points}.")
+        same = (mask is None and self.filter_mask is None) or (
+            mask is not None and self.filter_mask is not None and np.array_equal(mask, self.filter_mask))
+        if same and bool(hide) == self.hide_filtered:
+            return
+        self.filter_mask, self.hide_filtered = mask, bool(hide)
+        self.filter_changed.emit(mask)
 
     # -- clicks ----------------------------------------------------------------------------------------
     def pin_cursor(self, *, name: str | None = None) -> Pin | None:
@@ -482,7 +512,7 @@ class MapState:
         ya, yb = sorted((float(y0), float(y1)))
         x, y = self.xy[:, 0], self.xy[:, 1]
         mask = (x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)
-        visible = self.visible_mask()
+        visible = self.selectable_mask()
         if visible is not None:
             mask &= visible
         return np.flatnonzero(mask)
@@ -492,7 +522,7 @@ class MapState:
         if self.xy is None:
             return np.zeros(0, dtype=np.int64)
         inside = points_in_polygon(self.xy, polygon)
-        visible = self.visible_mask()
+        visible = self.selectable_mask()
         if visible is not None:
             inside &= visible
         return np.flatnonzero(inside)

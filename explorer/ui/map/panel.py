@@ -138,7 +138,7 @@ class MapPanel(QtWidgets.QWidget):
         self.status = MutedLabel("")
         self.status.setObjectName("map_status")
 
-        body = QtWidgets.QHBoxLayout()
+        self.body = body = QtWidgets.QHBoxLayout()   # the map, then keys beside it (legend, colour bar)
         body.setContentsMargins(0, 0, 0, 0)
         body.setSpacing(2)
         body.addWidget(self.view, 1)
@@ -168,6 +168,7 @@ class MapPanel(QtWidgets.QWidget):
                  (m.nearest_changed, self._on_nearest_changed),
                  (m.hidden_labels_changed, self.legend.sync),
                  (m.layout_changed, self._update_status),
+                 (m.filter_changed, self._update_status),
                  (m.selection_changed, self._on_selection_changed),
                  (state.dataset_changed, self._on_dataset_changed),
                  (state.model_changed, self._on_model_changed),
@@ -592,6 +593,8 @@ class MapPanel(QtWidgets.QWidget):
             self.status.setText("")
             return
         text = f"{n:,} points · {proj.name}"
+        if self.map.filter_mask is not None and len(self.map.filter_mask) == n:
+            text = f"{int(self.map.filter_mask.sum()):,} of {n:,} points in the filter · {proj.name}"
         if proj.kind == "pca" and getattr(proj, "explained_variance_ratio", None) is not None:
             text += f" ({proj.explained_variance_ratio.sum():.0%} of the variance)"
         text += " · move the mouse to decode, click to pin, drag with Rectangle/Lasso to make a group"
@@ -686,6 +689,10 @@ class MapDocks(QtCore.QObject):
             w.add_menu_action("View", f"Map Projection: {KIND_NAMES[kind]}", lambda _=False, k=kind:
                               self.panel.set_projection(k), shortcut=key, name=f"map_{kind}",
                               tip=f"Show the latent map as {KIND_NAMES[kind]}")
+
+        from explorer.ui.map.measure_docks import install_measures
+
+        install_measures(self)
 
     def _on_groups_changed(self) -> None:
         if self.window.state.marks.groups:

@@ -79,6 +79,10 @@ class PointCloudItem(pg.GraphicsObject):
         self._labels: np.ndarray | None = None
         self._palette = [UNLABELED_COLOR]
         self._visible: np.ndarray | None = None
+        self._color_keys: np.ndarray | None = None    # per-point palette rows (colour by a measure)
+        self._key_palette: list | None = None
+        self._dimmed: np.ndarray | None = None        # per-point: drawn faded (outside a filter)
+        self.dim_alpha = 0.12
         self._selected = np.zeros(0, dtype=np.int64)
         self.radius: int | None = None                # None: automatic from the point count
         self.dim_unselected = True
@@ -104,6 +108,7 @@ class PointCloudItem(pg.GraphicsObject):
             self._perm = self._rng.permutation(len(xy))
             self._selected = np.zeros(0, dtype=np.int64)
             self._visible = None
+            self._color_keys = self._key_palette = self._dimmed = None
         self._n = len(xy)
         self._xy = xy
         self._labels = None if labels is None else np.asarray(labels, dtype=np.int64)
@@ -171,6 +176,34 @@ class PointCloudItem(pg.GraphicsObject):
         self._visible = None if mask is None else np.asarray(mask, dtype=bool)
         self._rebuild()
 
+    def set_color_keys(self, keys, palette=None) -> None:
+        """Colour point ``i`` with ``palette[keys[i]]`` (RGB tuples) instead of its label's colour.
+
+        A continuous measure arrives binned into a colour map's entries, so every draw
+        stays a lookup in one small colour table. ``keys=None`` goes back to the labels.
+        """
+        if keys is None:
+            self._color_keys = self._key_palette = None
+        else:
+            keys = np.asarray(keys, dtype=np.int32).reshape(-1)
+            if len(keys) != self._n:
+                raise ValueError(f"{len(keys)} colour keys for {self._n} points.")
+            if not palette:
+                raise ValueError("Colour keys need a palette.")
+            self._color_keys, self._key_palette = keys, list(palette)
+        self._rebuild()
+
+    def set_dimmed(self, mask) -> None:
+        """Draw the points where ``mask`` is True faded (at :attr:`dim_alpha`), under the others."""
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool).reshape(-1)
+            if len(mask) != self._n:
+                raise ValueError(f"A dimming mask of {len(mask)} points for {self._n}.")
+            if not mask.any():
+                mask = None
+        self._dimmed = mask
+        self._rebuild()
+
     def set_selection(self, indices) -> None:
         self._selected = np.asarray(indices if indices is not None else [], dtype=np.int64)
         self._rebuild()
@@ -207,28 +240,40 @@ class PointCloudItem(pg.GraphicsObject):
             flags[self._selected[(self._selected >= 0) & (self._selected < n)]] = True
             sel_mask = flags[perm]
         any_sel = bool(sel_mask.any())
-        n_cls = len(self._palette)
-        # Colour table: row = class (+ n_cls for the faded variant), column = density level.
+        palette = self._key_palette if self._color_keys is not None else self._palette
+        n_cls = len(palette)
+        # Colour table: row = colour (+ n_cls faded by a selection, + 2·n_cls dimmed by a
+        # filter), column = density level.
         levels = self.DENSITY_LEVELS
         alphas = 0.42 + 0.58 * np.arange(levels) / (levels - 1)
         fade = 0.3 if any_sel and self.dim_unselected else 1.0
-        lut = np.array([[_argb(rgb, a * f) for a in alphas] for f in (1.0, fade) for rgb in self._palette],
+        lut = np.array([[_argb(rgb, a * f) for a in alphas] for f in (1.0, fade, self.dim_alpha) for rgb in palette],
                        dtype=np.uint32)
-        if self._labels is not None and n_cls > 1:
+        if self._color_keys is not None:
+            key = np.clip(self._color_keys[perm], 0, n_cls - 1).astype(np.int32)
+        elif self._labels is not None and n_cls > 1:
             key = np.clip(self._labels[perm], 0, n_cls - 1).astype(np.int32)
         else:
             key = np.zeros(n, dtype=np.int32)
+        dimmed = None if self._dimmed is None else self._dimmed[perm]
+        key_data = key.copy()                          # colour-table row of each point, draw order
         for name, mask, faded in (("unsel", keep & ~sel_mask, any_sel and self.dim_unselected),
                                   ("sel", keep & sel_mask, False)):
             order = np.flatnonzero(mask)
+            if dimmed is not None:   # dimmed points first, so the points inside the filter cover them
+                low = dimmed[order]
+                order = np.concatenate([order[low], order[~low]])
             k = key[order] + (n_cls if faded else 0)
+            if dimmed is not None:
+                k[dimmed[order]] = key[order][dimmed[order]] + 2 * n_cls
+            key_data[order] = k
             idx = perm[order].astype(np.int32)
             self._layers.append({"name": name, "idx": idx, "key_offset": n_cls if faded else 0, "col": lut[k, -1],
                                  "x": np.ascontiguousarray(self._xy[idx, 0]),
                                  "y": np.ascontiguousarray(self._xy[idx, 1])})
         self._lut = lut
         self._key_data = np.empty(n, dtype=np.int32)   # colour-table row of each point, data order
-        self._key_data[perm] = key
+        self._key_data[perm] = key_data
         self._update_bounds()
         self._invalidate(geometry=True)
 
@@ -409,7 +454,7 @@ class PointCloudItem(pg.GraphicsObject):
             if density and layer["name"] == "unsel":
                 index[flat] = idx
                 index[park] = -1
-                self._splat_density(buf, flat, index, layer["key_offset"], wp * hp, park)
+                self._splat_density(buf, flat, index, wp * hp, park)
                 continue
             col = layer["col"] if keep is None else layer["col"][keep]
             tmp = np.empty_like(flat)   # one index buffer reused by every offset of the stamp
@@ -430,7 +475,7 @@ class PointCloudItem(pg.GraphicsObject):
         return {"image": image, "data": buf, "index": index.reshape(hp, wp), "pad": pad, "size": (w, h),
                 "map": (sx, sy, ox, oy), "dpr": dpr, "in_view": total, "density": density}
 
-    def _splat_density(self, buf, flat, index, key_offset, size, park) -> None:
+    def _splat_density(self, buf, flat, index, size, park) -> None:
         """One pixel per point; the pixel's alpha grows with how many points landed on it.
 
         The colour is that of the last point drawn on the pixel, read back through the
@@ -446,8 +491,7 @@ class PointCloudItem(pg.GraphicsObject):
         top = max(2, int(c.max()))
         level = (np.log2(c) * ((levels - 1) / math.log2(top))).astype(np.int32)
         np.minimum(level, levels - 1, out=level)
-        keys = self._key_data[index[hit]]       # colour-table row of the point drawn last there
-        keys += key_offset
+        keys = self._key_data[index[hit]]       # colour-table row (fades included) of the point drawn last
         keys *= levels
         keys += level
         buf[hit] = self._lut.ravel()[keys]
