@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights and not args.model_file:
         parser.error("--weights goes with --model-file; a checkpoint holds its own weights")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
+    # Importing torch._dynamo (the first optimizer does) creates torch's compile cache folder,
+    # by default a torchinductor_<user> folder in the shared temp folder: keep it with ours.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(user_cache_dir() / "torch"))
     if args.smoke and _no_display_message():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     message = _no_display_message()
