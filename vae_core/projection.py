@@ -811,6 +811,11 @@ class UMAPProjection(Projection):
     initial guess for new points), which is fast, deterministic and survives save/load.
     The umap-learn model itself is not kept.
 
+    While umap optimises, ``fit(..., intermediate=f)`` hands ``f`` the layout of every code
+    (umap's initial layout at once, then one every ``intermediate_interval`` seconds), so a
+    viewer can show the points gliding into place; :meth:`with_layout` makes one of them a
+    usable projection. Watching does not change the result.
+
     Parameters
     ----------
     n_neighbors, min_dist, metric, n_epochs

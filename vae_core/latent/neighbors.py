@@ -19,11 +19,12 @@ class NeighborIndex:
     codes
         ``N×d`` reference codes.
     block_elements
-        Distance-matrix entries per query block (default 256 k = 1 MB: cache-sized blocks
-        make the per-row selection about twice as fast as large ones).
+        Distance-matrix entries per query block (default 4 M = 16 MB: with a top-k
+        selection the cost per block, not the cache, dominates; placing 50,000 codes among
+        20,000 takes 4.4 s of CPU in such blocks and 8.3 s in 1 MB ones).
     """
 
-    def __init__(self, codes, *, block_elements: int = 1 << 18):
+    def __init__(self, codes, *, block_elements: int = 1 << 22):
         self.codes = np.ascontiguousarray(codes, dtype=np.float32)
         if self.codes.ndim != 2:
             raise ValueError("codes must be an N×d array.")
