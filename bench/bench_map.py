@@ -320,9 +320,11 @@ def main() -> int:
         del state
 
     platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "default")
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     body = "\n\n".join([
         "`python bench/bench_map.py --write` "
-        f"(Qt platform `{platform}`; {machine()}; load average {load:.1f} on 2 cores when it started — the "
+        f"(Qt platform `{platform}`; {machine()}; load average {load:.1f} on 2 cores when it started, "
+        f"{load_end:.1f} when it ended — the "
         "machine is shared with other jobs, so wall-clock numbers move between runs; the ratios against "
         "the plain item and the CPU times much less).",
         "The map rasterises its points itself from NumPy arrays into an image at the view's resolution "

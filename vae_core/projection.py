@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "UMAPProjection",
     "KNNInverse",
     "warm_up_umap",
+    "cache_umap_kernels",
     "PROJECTION_KINDS",
     "make_projection",
     "align_to",
@@ -51,6 +54,7 @@ __all__ = [
 
 ProgressFn = Callable[[int, int], None]
 StopFn = Callable[[], bool]
+LayoutFn = Callable[[np.ndarray], None]
 FORMAT = "latent-explorer-projection"
 FORMAT_VERSION = 1
 IDENTITY_AFFINE = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -183,16 +187,20 @@ class Projection:
     def affine(self, m) -> None:
         self._affine = _as_affine(m).copy()
 
-    def fit(self, codes, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> "Projection":
+    def fit(self, codes, progress: ProgressFn | None = None, should_stop: StopFn | None = None, *,
+            intermediate: LayoutFn | None = None) -> "Projection":
         """Fit to ``N×d`` codes; resets ``affine`` to identity. Returns ``self``.
 
         ``progress(done, total)`` reports points placed; ``should_stop()`` returning True
-        raises :class:`~vae_core.errors.Cancelled`.
+        raises :class:`~vae_core.errors.Cancelled`. An iterative fit (UMAP) calls
+        ``intermediate(xy)`` with the ``N×2`` float32 layout of every code while it is being
+        optimised (see :meth:`with_layout`); a closed-form fit never calls it. Watching
+        the fit does not change its result.
         """
         codes = self._check_codes(codes, fitting=True)
         if should_stop is not None and should_stop():
             raise Cancelled("Projection fitting was cancelled.")
-        raw = self._fit(codes, progress, should_stop)
+        raw = self._fit(codes, progress, should_stop, intermediate)
         self.latent_dim = int(codes.shape[1])
         self._affine = IDENTITY_AFFINE.copy()
         self._hull = _hull_points(raw)
@@ -283,7 +291,7 @@ class Projection:
         return proj
 
     # -- subclass hooks
-    def _fit(self, codes, progress, should_stop) -> np.ndarray:
+    def _fit(self, codes, progress, should_stop, intermediate) -> np.ndarray:
         raise NotImplementedError
 
     def _transform_raw(self, codes: np.ndarray) -> np.ndarray:
@@ -403,7 +411,7 @@ class DimsProjection(Projection):
             raise ValueError(f"Dimension {max(self.i, self.j)} does not exist in a {d}-dimensional latent space.")
         self.latent_dim = d
 
-    def _fit(self, codes, progress, should_stop):
+    def _fit(self, codes, progress, should_stop, intermediate=None):
         if isinstance(self.fill, np.ndarray) and len(self.fill) != codes.shape[1]:
             raise ValueError(f"fill has {len(self.fill)} dimensions, the codes have {codes.shape[1]}.")
         self.latent_dim = None
@@ -503,7 +511,7 @@ class PCAProjection(Projection):
     def name(self) -> str:
         return "PCA"
 
-    def _fit(self, codes, progress, should_stop):
+    def _fit(self, codes, progress, should_stop, intermediate=None):
         from threadpoolctl import threadpool_limits
 
         x = codes.astype(np.float64)
@@ -723,14 +731,74 @@ def _exact_knn(codes: np.ndarray, k: int, should_stop: StopFn | None, chunk: int
 def _place(index: NeighborIndex, embedding: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     """2D positions for codes: inverse-square-distance blend of their nearest fitted codes'
     positions (umap's own starting guess for new points); an exact match gets its position."""
+    return _blend_positions(embedding, *_placement_neighbours(index, codes, k))
+
+
+def _placement_neighbours(index: NeighborIndex, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of :func:`_place` that does not depend on the layout (kept across a fit)."""
     k = min(k, len(index))
     idx, dist = index.query(codes, k=k)
-    idx, dist = np.atleast_2d(idx), np.atleast_2d(dist).astype(np.float64)
+    return np.atleast_2d(idx), np.atleast_2d(dist).astype(np.float64)
+
+
+def _blend_positions(embedding: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
     exact = dist[:, 0] == 0
     w = 1.0 / np.maximum(dist, 1e-12) ** 2
     xy = np.einsum("mk,mkc->mc", w / w.sum(1, keepdims=True), embedding[idx].astype(np.float64))
     xy[exact] = embedding[idx[exact, 0]]
     return xy
+
+
+def _live_layout() -> np.ndarray | None:
+    """The layout umap-learn is optimising right now, read from its epoch loop's frame.
+
+    Called from the epoch callback (umap's tqdm bar writes into :class:`_TqdmProgress`
+    between two epochs). umap has no public hook for intermediate layouts: its
+    ``optimize_layout_euclidean`` moves ``head_embedding`` in place and returns it only at
+    the end. Reading (never writing) that array leaves the fit exactly as it would be
+    unwatched; ``None`` if a future umap renames the loop or its array.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "optimize_layout_euclidean":
+            head = frame.f_locals.get("head_embedding")
+            return head if isinstance(head, np.ndarray) else None
+        frame = frame.f_back
+    return None
+
+
+_UMAP_KERNELS = (("umap.umap_", "smooth_knn_dist"), ("umap.umap_", "compute_membership_strengths"),
+                 ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"))
+_kernels_cached = False
+
+
+def cache_umap_kernels() -> None:
+    """Let numba keep umap-learn's graph and epoch kernels in its on-disk cache.
+
+    umap compiles ``smooth_knn_dist``, ``compute_membership_strengths`` (parallel) and the
+    single-epoch layout kernel without ``cache=True``, so every new process compiles them
+    again: 10-50 s on a busy 2-core machine, most of the wait before a first layout. Each
+    is replaced, once per process, by the same Python function jitted with the same options
+    plus ``cache=True`` (same machine code, so the same results); a process that finds them
+    in ``NUMBA_CACHE_DIR`` loads them in well under a second. Kernels a future umap
+    renames are left alone.
+    """
+    global _kernels_cached
+    if _kernels_cached:
+        return
+    _kernels_cached = True
+    import importlib
+
+    import numba
+
+    for module_name, name in _UMAP_KERNELS:
+        module = importlib.import_module(module_name)
+        kernel = getattr(module, name, None)
+        if kernel is None or not hasattr(kernel, "py_func") or not hasattr(kernel, "targetoptions"):
+            continue
+        options = {k: v for k, v in kernel.targetoptions.items() if k in ("parallel", "fastmath", "nogil")}
+        cached = numba.njit(cache=True, locals=dict(getattr(kernel, "locals", {}) or {}), **options)(kernel.py_func)
+        setattr(module, name, cached)
 
 
 def warm_up_umap() -> float:
@@ -770,6 +838,11 @@ class UMAPProjection(Projection):
     initial guess for new points), which is fast, deterministic and survives save/load.
     The umap-learn model itself is not kept.
 
+    While umap optimises, ``fit(..., intermediate=f)`` hands ``f`` the layout of every code
+    (umap's initial layout at once, then one every ``intermediate_interval`` seconds), so a
+    viewer can show the points gliding into place; :meth:`with_layout` makes one of them a
+    usable projection. Watching does not change the result.
+
     Parameters
     ----------
     n_neighbors, min_dist, metric, n_epochs
@@ -782,6 +855,9 @@ class UMAPProjection(Projection):
         :class:`KNNInverse` settings.
     knn
         ``"auto"`` (exact up to ``exact_knn_limit`` codes), ``"exact"`` or ``"nndescent"``.
+    intermediate_interval
+        Seconds between two layouts handed to ``fit(..., intermediate=)`` while umap
+        optimises (the initial layout is handed over at once; 0: every epoch).
     """
 
     kind = "umap"
@@ -789,8 +865,9 @@ class UMAPProjection(Projection):
     def __init__(self, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, max_fit: int = 50_000, *,
                  n_epochs: int | None = None, metric: str = "euclidean", inverse_k: int = 12,
                  inverse_eps: float = 0.1, transform_chunk: int = 5000, knn: str = "auto",
-                 exact_knn_limit: int = 20_000):
+                 exact_knn_limit: int = 20_000, intermediate_interval: float = 1.0):
         super().__init__()
+        self.intermediate_interval = float(intermediate_interval)
         if knn not in ("auto", "exact", "nndescent"):
             raise ValueError('knn must be "auto", "exact" or "nndescent".')
         self.knn = knn
@@ -813,6 +890,20 @@ class UMAPProjection(Projection):
     def name(self) -> str:
         return "UMAP"
 
+    def with_layout(self, codes, embedding) -> "UMAPProjection":
+        """A fitted copy with these settings that lays ``codes`` out at ``embedding`` (``N×2``).
+
+        What a viewer shows while a fit is being optimised (the ``intermediate`` layouts of
+        :meth:`fit`): transform, inverse, bounds and alignment work on it as on a finished fit.
+        """
+        codes = np.ascontiguousarray(codes, dtype=np.float32)
+        embedding = np.ascontiguousarray(embedding, dtype=np.float32)
+        if codes.ndim != 2 or embedding.shape != (len(codes), 2):
+            raise ValueError("with_layout needs N×d codes and an N×2 embedding.")
+        meta, _ = self.state()
+        meta = dict(meta, fitted=True, latent_dim=int(codes.shape[1]), affine=IDENTITY_AFFINE.tolist())
+        return Projection.from_state(meta, {"codes": codes, "embedding": embedding, "hull": _hull_points(embedding)})
+
     @property
     def knn_inverse(self) -> KNNInverse:
         self._require_fitted()
@@ -820,7 +911,7 @@ class UMAPProjection(Projection):
             self._inverse = KNNInverse(self.embedding, self.codes, k=self.inverse_k, eps=self.inverse_eps)
         return self._inverse
 
-    def _fit(self, codes, progress, should_stop):
+    def _fit(self, codes, progress, should_stop, intermediate=None):
         from threadpoolctl import threadpool_limits
 
         n = len(codes)
@@ -845,20 +936,50 @@ class UMAPProjection(Projection):
         exact = self.knn == "exact" or (
             self.knn == "auto" and self.metric == "euclidean" and n_fit <= self.exact_knn_limit)
         embedding = np.empty((n, 2), dtype=np.float32)
+        chunks = [rest_idx[start:start + self.transform_chunk]
+                  for start in range(0, len(rest_idx), self.transform_chunk)]
+        # The codes left out of the fit follow their nearest fitted codes. Which ones those
+        # are does not depend on the layout: found once, they place the rest in every
+        # intermediate layout and (exact k-NN) in the final one, by the same arithmetic.
+        forward = NeighborIndex(codes[fit_idx]) if len(rest_idx) and (exact or intermediate is not None) else None
+        placement: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def find_placement(upto: int) -> None:
+            while len(placement) < upto:
+                if should_stop is not None and should_stop():
+                    raise Cancelled("UMAP fitting was cancelled.")
+                placement.append(_placement_neighbours(forward, codes[chunks[len(placement)]], self.n_neighbors))
+
+        watch = {"next": 0.0}
+
+        def on_fit_epoch(done, total):
+            on_epoch(done, total)
+            if intermediate is None or done >= total or time.monotonic() < watch["next"]:
+                return
+            head = _live_layout()
+            if head is None or head.shape != (n_fit, 2):
+                return
+            find_placement(len(chunks))
+            xy = np.empty((n, 2), dtype=np.float32)
+            xy[fit_idx] = head
+            for chunk, (idx, dist) in zip(chunks, placement):
+                xy[chunk] = _blend_positions(head, idx, dist)
+            intermediate(xy)
+            watch["next"] = time.monotonic() + self.intermediate_interval
+
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             warnings.filterwarnings("ignore", category=FutureWarning)
             knn = _exact_knn(codes[fit_idx], n_neighbors, should_stop) if exact else None
-            reducer = self._make_umap(n_neighbors, on_epoch, knn)
+            reducer = self._make_umap(n_neighbors, on_fit_epoch, knn)
             embedding[fit_idx] = reducer.fit_transform(codes[fit_idx])
-            forward = NeighborIndex(codes[fit_idx]) if exact and len(rest_idx) else None
-            for start in range(0, len(rest_idx), self.transform_chunk):
-                chunk = rest_idx[start:start + self.transform_chunk]
-                phase["start"], phase["size"] = n_fit + start, len(chunk)
+            for number, chunk in enumerate(chunks):
+                phase["start"], phase["size"] = n_fit + number * self.transform_chunk, len(chunk)
                 on_epoch(0, 1)
-                if forward is not None:
-                    embedding[chunk] = _place(forward, embedding[fit_idx], codes[chunk], self.n_neighbors)
+                if exact:
+                    find_placement(number + 1)
+                    embedding[chunk] = _blend_positions(embedding[fit_idx], *placement[number])
                 else:
                     embedding[chunk] = reducer.transform(codes[chunk])
                 on_epoch(1, 1)
@@ -871,6 +992,7 @@ class UMAPProjection(Projection):
     def _make_umap(self, n_neighbors: int, on_epoch, knn=None):
         import umap  # slow import (numba): only when a UMAP is actually fitted
 
+        cache_umap_kernels()
         return umap.UMAP(
             n_neighbors=n_neighbors, min_dist=self.min_dist, metric=self.metric,
             n_epochs=self.n_epochs, random_state=self.seed, n_jobs=1, verbose=False,
@@ -894,7 +1016,8 @@ class UMAPProjection(Projection):
         return {"n_neighbors": self.n_neighbors, "min_dist": self.min_dist, "seed": self.seed,
                 "max_fit": self.max_fit, "n_epochs": self.n_epochs, "metric": self.metric,
                 "inverse_k": self.inverse_k, "inverse_eps": self.inverse_eps,
-                "transform_chunk": self.transform_chunk, "knn": self.knn, "exact_knn_limit": self.exact_knn_limit}
+                "transform_chunk": self.transform_chunk, "knn": self.knn, "exact_knn_limit": self.exact_knn_limit,
+                "intermediate_interval": self.intermediate_interval}
 
     def _arrays(self):
         return {"codes": self.codes, "embedding": self.embedding}

@@ -9,6 +9,9 @@ application's :class:`explorer.jobs.encoding.EncodingJob` computes):
   (instant; *Refit* recomputes);
 * the projection switcher → fit in a worker with progress; *Cancel* stops it between
   UMAP epochs. A newer request cancels the running one and waits for it to stop.
+* while UMAP optimises, its intermediate layouts (about one a second, the first one as
+  soon as umap has initialised) are shown as provisional projections, so the points glide
+  into place; Cancel (or a failure) brings back what was shown before the fit.
 
 Jobs run as superqt ``create_worker`` function workers; progress crosses threads through a
 Qt signal (queued to the GUI thread). A UMAP fit goes one step further: the worker hands it
@@ -46,12 +49,14 @@ class _Job:
     worker: object = None
     label: str = ""
     switch: bool = False      # a projection switch (revert the switcher when cancelled)
+    before: tuple | None = None   # (projection, xy) shown before its first intermediate layout
 
 
 class _Relay(QtCore.QObject):
     """Carries progress from worker threads to the GUI thread."""
 
     progressed = QtCore.Signal(object, int, int)   # job, done, total
+    layout_streamed = QtCore.Signal(object, object, object)   # job, provisional projection, xy
 
 
 class MapJobs(QtCore.QObject):
@@ -61,6 +66,7 @@ class MapJobs(QtCore.QObject):
     progressed = QtCore.Signal(str, float)    # what, fraction in [0, 1] (or -1: unknown)
     message_posted = QtCore.Signal(str, str)  # level, text
     layout_applied = QtCore.Signal()
+    intermediate_layout_applied = QtCore.Signal()   # a UMAP layout shown while it is optimised
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -73,6 +79,7 @@ class MapJobs(QtCore.QObject):
         self._generation = 0
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_relay_progressed)
+        self._relay.layout_streamed.connect(self._on_relay_layout_streamed)
         self._last_progress = 0.0
         self._scheduled = False         # the first layout is queued on the event loop
         self._closed = False
@@ -153,6 +160,7 @@ class MapJobs(QtCore.QObject):
         if job is not None:
             job.cancel.set()
             self.progressed.emit("Cancelling…", -1.0)
+            self._restore_before(job)
             if job.switch:
                 self._revert_switcher()
 
@@ -231,10 +239,16 @@ class MapJobs(QtCore.QObject):
 
             fitter = shared_fit_process().fit
 
+        job = _Job("layout", gen, label=label, switch=switch)
+        relay = self._relay
+
         def run(progress=None, should_stop=None):
+            def intermediate(projection, xy):
+                relay.layout_streamed.emit(job, projection, xy)
+
             return compute(codes, kind, params, previous=previous, previous_xy=previous_xy, align=align,
                            keep_umap_layout=keep_umap_layout, progress=progress, should_stop=should_stop,
-                           fitter=fitter)
+                           fitter=fitter, intermediate=intermediate if should_stop is not None else None)
 
         quick = kind in ("dims", "pca") and codes.size <= SYNC_LAYOUT_ELEMENTS
         instant = (keep_umap_layout and kind == "umap" and previous is not None and previous.kind == "umap"
@@ -248,8 +262,7 @@ class MapJobs(QtCore.QObject):
                 return
             self._apply_layout(gen, result)
             return
-        self._submit(_Job("layout", gen, label=label, switch=switch), run,
-                     lambda result: self._apply_layout(gen, result))
+        self._submit(job, run, lambda result: self._apply_layout(gen, result))
 
     def _submit(self, job: _Job, func, on_done) -> None:
         if self._closed:
@@ -283,10 +296,31 @@ class MapJobs(QtCore.QObject):
         if job is self._job and not job.cancel.is_set() and not self._closed:
             self.progressed.emit(job.label + "…", done / total if total else -1.0)
 
+    def _on_relay_layout_streamed(self, job, projection, xy) -> None:
+        if (job is not self._job or job.cancel.is_set() or self._closed or job.generation != self._generation
+                or self.state.codes is None or len(xy) != len(self.state.codes)):
+            return
+        if job.before is None:
+            job.before = (self.map.projection, self.map.xy)
+        self.map.set_projection(projection, xy)
+        self.intermediate_layout_applied.emit()
+
+    def _restore_before(self, job) -> None:
+        """Show again what was shown before ``job``'s intermediate layouts (cancelled or failed)."""
+        before, job.before = job.before, None
+        if before is None or self._closed or job.generation != self._generation:
+            return
+        projection, xy = before
+        codes = self.state.codes
+        if projection is not None and (xy is None or codes is None or len(xy) != len(codes)):
+            projection, xy = None, None
+        self.map.set_projection(projection, xy)
+
     def _on_worker_errored(self, job, exc) -> None:
         if isinstance(exc, Cancelled) or job.cancel.is_set() or self._closed:
             return
         self.message_posted.emit("error", f"{job.label} failed: {exc}")
+        self._restore_before(job)
         if job.switch:
             self._revert_switcher()
 

@@ -4,7 +4,8 @@ umap-learn's epoch loop is numba code that keeps Python's global interpreter loc
 runs (~0.1 s per epoch on MNIST): fitted in a thread of the application, it freezes the
 window that long, again and again, for half a minute. :class:`FitProcess` runs fits in one
 long-lived child (``python -m explorer.jobs.umap_fit``, started on first use so numba compiles
-once per session), relays its progress and stops it between epochs when asked. No Qt here.
+once per session), relays its progress and its intermediate layouts (the map shows the layout
+while it is being optimised) and stops it between epochs when asked. No Qt here.
 
 The two processes talk over the child's stdin/stdout with length-prefixed pickles; both
 ends are this module, nothing else is ever unpickled. Usage (from a worker thread)::
@@ -76,20 +77,28 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
                     return
 
     threading.Thread(target=reader, daemon=True).start()
+    import torch
+
+    # The exact k-NN's top-k selection runs in torch: one thread, the other core is the GUI's.
+    torch.set_num_threads(1)
     from vae_core.projection import Projection
 
     while True:
         message = jobs.get()
         if message is None:
             return
-        job, meta, codes = message
+        job, meta, codes, stream = message
 
         def progress(done, total):
             _write(out, ("progress", int(done), int(total)))
 
+        def intermediate(xy):
+            _write(out, ("layout", np.ascontiguousarray(xy, dtype=np.float32)))
+
         try:
             proj = Projection.from_state(meta, {})
-            proj.fit(codes, progress=progress, should_stop=lambda job=job: job in stopped)
+            proj.fit(codes, progress=progress, should_stop=lambda job=job: job in stopped,
+                     intermediate=intermediate if stream else None)
             _write(out, ("done",) + proj.state())
         except Cancelled:
             _write(out, ("cancelled",))
@@ -131,9 +140,11 @@ class FitProcess:
         threading.Thread(target=reader, name="map-fit-replies", daemon=True).start()
         self._replies = replies
 
-    def fit(self, projection, codes, progress=None, should_stop=None):
+    def fit(self, projection, codes, progress=None, should_stop=None, intermediate=None):
         """Fit ``projection`` (unfitted, any kind) on ``codes`` in the child; returns the fitted copy.
 
+        ``intermediate(xy)`` receives the child's intermediate layouts (``N×2`` float32, see
+        :meth:`vae_core.projection.Projection.fit`) in this thread, until a stop is asked.
         Raises :class:`~vae_core.latent.Cancelled` when ``should_stop()`` turns True, and
         ``RuntimeError`` if the fit fails or the child dies.
         """
@@ -147,7 +158,7 @@ class FitProcess:
             self._jobs += 1
             job = self._jobs
             try:
-                _write(proc.stdin, (job, meta, codes))
+                _write(proc.stdin, (job, meta, codes, intermediate is not None))
             except OSError:
                 self._kill()
                 raise RuntimeError("The fitting process could not be reached.") from None
@@ -170,6 +181,9 @@ class FitProcess:
                 if kind == "progress":
                     if progress is not None and cancelled_at is None:
                         progress(reply[1], reply[2])
+                elif kind == "layout":
+                    if intermediate is not None and cancelled_at is None:
+                        intermediate(reply[1])
                 elif kind == "done":
                     if cancelled_at is not None:
                         raise Cancelled("Projection fitting was cancelled.")

@@ -183,7 +183,8 @@ class MapState:
             self.settings_changed.emit()
 
     def set_umap_params(self, **params) -> None:
-        unknown = set(params) - {"n_neighbors", "min_dist", "n_epochs", "seed", "max_fit", "metric"}
+        unknown = set(params) - {"n_neighbors", "min_dist", "n_epochs", "seed", "max_fit", "metric",
+                                  "intermediate_interval"}
         if unknown:
             raise ValueError(f"Unknown UMAP settings: {', '.join(sorted(unknown))}.")
         merged = {**self.umap_params, **params}
@@ -202,7 +203,7 @@ class MapState:
     @staticmethod
     def compute_layout(codes, kind: str, params: dict | None = None, *, previous=None, previous_xy=None,
                        align: bool = False, keep_umap_layout: bool = False, progress=None, should_stop=None,
-                       fitter=None):
+                       fitter=None, intermediate=None):
         """Fit a projection to ``codes`` and lay them out; pure, safe to call in a worker.
 
         Parameters
@@ -223,9 +224,14 @@ class MapState:
         progress, should_stop
             Passed to ``Projection.fit`` (``should_stop`` raises ``Cancelled``).
         fitter
-            ``fitter(projection, codes, progress=, should_stop=)`` returning the fitted
-            projection, instead of ``projection.fit`` (e.g. :mod:`explorer.jobs.umap_fit`
+            ``fitter(projection, codes, progress=, should_stop=, intermediate=)`` returning the
+            fitted projection, instead of ``projection.fit`` (e.g. :mod:`explorer.jobs.umap_fit`
             fits UMAP in another process).
+        intermediate
+            ``intermediate(projection, xy)``, called (in this thread) with each layout of a
+            UMAP fit while it is being optimised: a fitted provisional projection (aligned like
+            the result, its inverse built) and its ``N×2`` float32 positions, so a view can show
+            the points gliding into place. Not called for dims, PCA or a kept layout.
 
         Returns
         -------
@@ -244,12 +250,21 @@ class MapState:
             proj = Projection.from_state(meta, arrays)
         else:
             proj = make_projection(kind, **params)
+            align = (align and kind != "dims" and previous_xy is not None and len(previous_xy) == len(codes)
+                     and np.isfinite(previous_xy).all())
+            watch, template = None, proj
+            if intermediate is not None and kind == "umap":
+                def watch(raw):
+                    shown = template.with_layout(codes, raw)
+                    if align:
+                        shown.align_with(previous_xy, codes)
+                    _ = shown.knn_inverse   # built here, not on the GUI thread's first hover
+                    intermediate(shown, np.ascontiguousarray(shown.transform(codes), dtype=np.float32))
             if fitter is not None:
-                proj = fitter(proj, codes, progress=progress, should_stop=should_stop)
+                proj = fitter(proj, codes, progress=progress, should_stop=should_stop, intermediate=watch)
             else:
-                proj.fit(codes, progress=progress, should_stop=should_stop)
-            if (align and kind != "dims" and previous_xy is not None and len(previous_xy) == len(codes)
-                    and np.isfinite(previous_xy).all()):
+                proj.fit(codes, progress=progress, should_stop=should_stop, intermediate=watch)
+            if align:
                 proj.align_with(previous_xy, codes)
         xy = np.ascontiguousarray(proj.transform(codes), dtype=np.float32)
         if proj.kind == "umap":

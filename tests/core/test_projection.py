@@ -1,5 +1,7 @@
 """Tests for vae_core.projection: dims/PCA/UMAP projections, KNN inverse, alignment, save/load."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -325,3 +327,73 @@ def test_umap_fit_can_be_cancelled(umap_fit):
     worker.start()
     worker.join(10)
     assert made.is_set(), "a cancelled UMAP fit left tqdm's write lock held"
+
+
+# ---------------------------------------------------------------- UMAP while it is optimised
+def _fit_rows(n, max_fit, seed=0):
+    """The codes a UMAPProjection fits directly (the rest are placed after)."""
+    return np.sort(np.random.default_rng(seed).choice(n, max_fit, replace=False))
+
+
+@pytest.mark.slow
+def test_umap_intermediate_layouts_leave_the_final_layout_unchanged(umap_fit):
+    plain, codes, _ = umap_fit
+    seen = []
+    watched = UMAPProjection(n_neighbors=10, n_epochs=50, max_fit=500, seed=0, intermediate_interval=0.0)
+    watched.fit(codes, intermediate=lambda xy: seen.append(np.array(xy)))
+    # watching changes nothing, to the bit: same layout, same inverse
+    np.testing.assert_array_equal(watched.embedding, plain.embedding)
+    np.testing.assert_array_equal(watched.inverse(plain.embedding[:50]), plain.inverse(plain.embedding[:50]))
+    # one layout before the first epoch (umap's initialisation) and one after each epoch but the last
+    assert len(seen) == 50
+    assert all(xy.shape == (600, 2) and xy.dtype == np.float32 and np.isfinite(xy).all() for xy in seen)
+    gap = [np.abs(xy - plain.embedding).mean() for xy in seen]
+    assert gap[-1] < 0.25 * gap[0], gap
+    # the codes left out of the fit follow their nearest fitted codes in every layout
+    fit = _fit_rows(600, 500)
+    rest = np.setdiff1d(np.arange(600), fit)
+    from vae_core.latent import NeighborIndex
+
+    idx, dist = NeighborIndex(codes[fit]).query(codes[rest], k=10)
+    w = 1.0 / dist.astype(np.float64) ** 2
+    for xy in (seen[0], seen[-1]):
+        expected = np.einsum("mk,mkc->mc", w / w.sum(1, keepdims=True), xy[fit][idx].astype(np.float64))
+        np.testing.assert_allclose(xy[rest], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_umap_fit_stops_between_intermediate_layouts():
+    seen = []
+    with pytest.raises(Cancelled):
+        UMAPProjection(n_neighbors=10, n_epochs=200, seed=1, intermediate_interval=0.0).fit(
+            clustered_codes(300), intermediate=lambda xy: seen.append(1), should_stop=lambda: len(seen) >= 3)
+    assert len(seen) == 3
+
+
+@pytest.mark.slow
+def test_umap_with_layout_is_a_fitted_projection_of_that_layout(umap_fit):
+    proj, codes, _ = umap_fit
+    layout = proj.embedding * 2.0 + 1.0
+    shown = proj.with_layout(codes, layout)
+    assert shown.fitted and shown.kind == "umap" and shown is not proj
+    np.testing.assert_array_equal(shown.transform(codes), layout.astype(np.float64))
+    np.testing.assert_allclose(shown.inverse(layout[:30]), KNNInverse(layout, codes)(layout[:30]), rtol=1e-6)
+    assert shown.bounds() == (layout[:, 0].min(), layout[:, 1].min(), layout[:, 0].max(), layout[:, 1].max())
+    assert proj.embedding is not shown.embedding and np.array_equal(proj.transform(codes), proj.embedding)
+    with pytest.raises(ValueError):
+        proj.with_layout(codes, layout[:-1])
+
+
+@pytest.mark.slow
+def test_umap_kernels_are_kept_in_numbas_disk_cache(umap_fit):
+    """umap compiles these without cache=True; ours are the same functions, cached."""
+    import umap.layouts
+    import umap.umap_
+
+    for module, name in ((umap.umap_, "smooth_knn_dist"), (umap.umap_, "compute_membership_strengths"),
+                         (umap.layouts, "_nb_optimize_layout_euclidean_single_epoch")):
+        kernel = getattr(module, name)
+        assert type(kernel._cache).__name__ == "FunctionCache", name
+        assert kernel.signatures, f"{name} was not used by the fit"
+        index = f".{kernel.py_func.__name__}-"
+        assert any(index in f and f.endswith(".nbi") for f in os.listdir(kernel._cache._cache_path)), name

@@ -11,7 +11,7 @@ class NeighborIndex:
     """Exact Euclidean k-nearest-neighbour search over a fixed set of codes.
 
     Precomputes squared norms once; each query block costs one matrix product
-    (``|c|² - 2c·q + |q|²``) plus an ``argpartition``. Candidates are re-ranked with exact
+    (``|c|² - 2c·q + |q|²``) plus a top-k selection. Candidates are re-ranked with exact
     float64 distances, so cancellation in the float32 expansion cannot reorder results.
 
     Parameters
@@ -19,11 +19,12 @@ class NeighborIndex:
     codes
         ``N×d`` reference codes.
     block_elements
-        Distance-matrix entries per query block (default 256 k = 1 MB: cache-sized blocks
-        make the per-row selection about twice as fast as large ones).
+        Distance-matrix entries per query block (default 4 M = 16 MB: with a top-k
+        selection the cost per block, not the cache, dominates; placing 50,000 codes among
+        20,000 takes 4.4 s of CPU in such blocks and 8.3 s in 1 MB ones).
     """
 
-    def __init__(self, codes, *, block_elements: int = 1 << 18):
+    def __init__(self, codes, *, block_elements: int = 1 << 22):
         self.codes = np.ascontiguousarray(codes, dtype=np.float32)
         if self.codes.ndim != 2:
             raise ValueError("codes must be an N×d array.")
@@ -56,12 +57,24 @@ class NeighborIndex:
         d2 = self.sq_norms[None, :] - 2.0 * (q @ self.codes.T)
         # A few spare candidates absorb float32 rounding before the exact re-rank.
         m = min(n, k + max(4, k // 2))
-        cand = np.argpartition(d2, m - 1, axis=1)[:, :m] if m < n else np.broadcast_to(np.arange(n), (len(q), n))
+        cand = _smallest(d2, m) if m < n else np.broadcast_to(np.arange(n), (len(q), n))
         diff = self.codes[cand].astype(np.float64) - q[:, None, :].astype(np.float64)
         exact = np.einsum("mkd,mkd->mk", diff, diff)
         order = np.argsort(exact, axis=1, kind="stable")[:, :k]
         return (np.take_along_axis(cand, order, axis=1),
                 np.sqrt(np.take_along_axis(exact, order, axis=1)).astype(np.float32))
+
+
+def _smallest(d2: np.ndarray, m: int) -> np.ndarray:
+    """Column indices of the ``m`` smallest entries of each row (in no particular order).
+
+    ``torch.topk`` (a radix selection) is about five times faster here than NumPy's
+    ``argpartition`` (introselect): 20,000 rows of 20,000 candidates take ~1 s of CPU
+    instead of ~5 s, which is most of an exact k-NN graph for UMAP.
+    """
+    import torch
+
+    return torch.topk(torch.from_numpy(d2), m, dim=1, largest=False, sorted=False).indices.numpy()
 
 
 def nearest_neighbors(codes, query, k: int = 8) -> tuple[np.ndarray, np.ndarray]:

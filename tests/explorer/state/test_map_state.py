@@ -308,3 +308,51 @@ def test_fit_process_matches_an_in_process_fit_and_stops(state):
     np.testing.assert_allclose(remote.transform(codes), local.transform(codes), atol=1e-4)
     assert seen and seen[-1] == (300, 300)
     np.testing.assert_allclose(xy, local.transform(codes), atol=1e-4)
+
+
+STREAMED = {"n_neighbors": 10, "n_epochs": 30, "min_dist": 0.1, "intermediate_interval": 0.0}
+
+
+def test_compute_layout_hands_over_aligned_provisional_umaps(state):
+    """While UMAP optimises, each layout arrives as a usable projection, aligned like the result."""
+    from vae_core.projection import align_to
+
+    codes = state.codes[:300]
+    _, previous_xy = MapState.compute_layout(codes, "pca")
+    seen = []
+    proj, xy = MapState.compute_layout(codes, "umap", STREAMED, previous_xy=previous_xy, align=True,
+                                       intermediate=lambda p, layout: seen.append((p, layout)))
+    _, unwatched = MapState.compute_layout(codes, "umap", STREAMED, previous_xy=previous_xy, align=True)
+    np.testing.assert_array_equal(xy, unwatched)
+    assert len(seen) == STREAMED["n_epochs"]
+    for shown, layout in seen:
+        assert shown.fitted and shown.kind == "umap" and shown is not proj
+        assert layout.shape == (300, 2) and layout.dtype == np.float32
+        np.testing.assert_allclose(shown.transform(codes), layout, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(shown.affine, align_to(previous_xy, shown.embedding), rtol=1e-6, atol=1e-9)
+        assert shown._inverse is not None   # built in the worker, not on the first hover
+    gap = [np.abs(layout - xy).mean() for _, layout in seen]
+    assert gap[-1] < 0.5 * gap[0], gap   # the points glide towards the result
+
+
+def test_fit_process_streams_layouts_and_stops_after_one(state):
+    from explorer.jobs.umap_fit import FitProcess
+    from vae_core.projection import make_projection
+
+    codes = state.codes[:300]
+    service = FitProcess()
+    try:
+        seen = []
+        remote = service.fit(make_projection("umap", **STREAMED), codes, intermediate=seen.append)
+        stopped = []
+        with pytest.raises(Cancelled):
+            service.fit(make_projection("umap", **STREAMED), codes, intermediate=stopped.append,
+                        should_stop=lambda: len(stopped) >= 2)
+        again = service.fit(make_projection("umap", **STREAMED), codes)
+    finally:
+        service.close()
+    local = make_projection("umap", **STREAMED).fit(codes)
+    assert len(seen) == STREAMED["n_epochs"] and all(xy.shape == (300, 2) for xy in seen)
+    np.testing.assert_allclose(remote.embedding, local.embedding, atol=1e-4)
+    assert len(stopped) == 2   # nothing is handed over once a stop was asked
+    np.testing.assert_array_equal(again.embedding, remote.embedding)

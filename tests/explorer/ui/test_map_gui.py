@@ -353,6 +353,35 @@ def test_umap_switch_runs_in_a_worker_and_can_be_cancelled(setup, qtbot):
     np.testing.assert_allclose(state.map.cursor_z, state.map.projection.inverse(np.array([x, y])))
 
 
+def test_umap_layouts_glide_in_while_optimised_and_cancel_brings_back_the_map(setup, qtbot):
+    state, panel, *_ = setup
+    # enough epochs that the fit is still running when Cancel is clicked
+    state.map.set_umap_params(n_epochs=3000, n_neighbors=8, intermediate_interval=0.0)
+    shown, shown_xy = state.map.projection, state.map.xy.copy()
+    streamed = []
+    panel.jobs.intermediate_layout_applied.connect(lambda: streamed.append(state.map.projection))
+    panel.set_projection("umap")
+    qtbot.waitUntil(lambda: len(streamed) >= 3, timeout=180_000)
+    assert panel.jobs.busy and not panel.progress.isHidden()
+    assert len({id(p) for p in streamed}) == len(streamed) and all(p.kind == "umap" for p in streamed)
+    # the points travel to the newest layout (the end point of the running transition)...
+    np.testing.assert_array_equal(panel.view.points.positions, state.map.xy)
+    # ...and hovering decodes through the layout on screen
+    rect = panel.view.vb.sceneBoundingRect()
+    panel.view.hover_at(*_map_pos(panel, panel.view.mapFromScene(rect.center())))
+    x, y = state.map.cursor_xy
+    np.testing.assert_allclose(state.map.cursor_z, state.map.projection.inverse(np.array([x, y])))
+
+    qtbot.mouseClick(panel.cancel_button, LEFT)
+    assert state.map.projection is shown and state.map.kind == "pca"
+    np.testing.assert_array_equal(state.map.xy, shown_xy)
+    count = len(streamed)
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=60_000)
+    qtbot.wait(200)
+    assert len(streamed) == count and state.map.projection is shown
+    assert panel.kind_combo.currentData() == "pca"
+
+
 def test_backdrop_thumbnails_neighbours_and_legend(setup, qtbot):
     state, panel, decoder, *_ = setup
     view = panel.view
