@@ -151,7 +151,9 @@ def load_data_from_args(args: argparse.Namespace, spec: str | None = None,
         bar = tqdm(desc=f"Loading {spec}", unit="img", dynamic_ncols=True, file=sys.stderr, leave=False)
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()   # tqdm may skip updates that come fast; the size shows at least once
         bar.update(done - bar.n)
 
     try:
