@@ -27,14 +27,12 @@ from bench._common import data_root, machine, write_section  # noqa: E402
 PICTURE = REPO / "docs" / "screenshots" / "rate-distortion-mnist.png"
 
 
-def run_sweep(args, root: Path) -> float:
+def run_sweep(args, root: Path) -> None:
     cmd = [sys.executable, "-m", "vae_core", "sweep", "--dataset", "mnist", "--data-root", str(root),
            "--model", "mlp", "--latent-dim", "10", "--hidden", "400", "--epochs", str(args.epochs),
            "--batch-size", "128", "--beta", args.betas, "--jobs", str(args.jobs), "--threads", "1",
            "--out", str(args.out), "--quiet"]
-    start = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, check=True)
-    return time.perf_counter() - start
 
 
 def render(folder: Path, picture: Path) -> None:
@@ -57,7 +55,7 @@ def render(folder: Path, picture: Path) -> None:
     panel.close()
 
 
-def report(args, table, sweep_seconds: float) -> str:
+def report(args, table) -> str:
     from explorer.state.runs import curves
 
     rows = ["| β | rate: test KL (nats) | distortion: test reconstruction (nats) | test −ELBO | active units |",
@@ -68,10 +66,11 @@ def report(args, table, sweep_seconds: float) -> str:
         rows.append(f"| {r.number('beta'):g} | {r.number('kl'):.2f} | {r.number('recon'):.2f} | "
                     f"{r.number('neg_elbo'):.2f} | {r.value('active_units')} |")
     joined = len(curves(table, "beta"))
+    seconds = [r.number("train_seconds") for r in table.runs]
     return "\n".join([
         f"`python bench/bench_rate_distortion.py --epochs {args.epochs} --betas {args.betas} --jobs {args.jobs} "
-        f"--write` on {machine()} (the sweep took {sweep_seconds / 60:.1f} minutes of wall time here, "
-        "on a machine shared with other jobs; 0 when it was resumed from a finished folder).",
+        f"--write` on {machine()}; each run trained for {min(seconds):.0f}–{max(seconds):.0f} s of wall time "
+        f"(1 torch thread, {args.jobs} runs at once, on a machine shared with other jobs).",
         "",
         f"A β sweep of `mlp` 784-400-10 on MNIST (Bernoulli, batch 128, Adam 1e-3, seed 0, {args.epochs} epochs "
         "each), written by `python -m vae_core sweep` and opened in the Runs panel, which joins runs that "
@@ -97,11 +96,11 @@ def main(argv=None) -> int:
     if root is None:
         print("MNIST is not in ../shared/data (or $LATENT_EXPLORER_DATA): nothing to measure.", file=sys.stderr)
         return 0
-    seconds = run_sweep(args, root)
+    run_sweep(args, root)
     from explorer.state.runs import read_runs
 
     table = read_runs(args.out)
-    text = report(args, table, seconds)
+    text = report(args, table)
     print(text)
     if args.write:
         render(args.out, PICTURE)
