@@ -217,3 +217,12 @@ def test_unreadable_csv(state, tmp_path):
         state.measures.load_csv(path)
     with pytest.raises(CSVError, match="could not be read"):
         state.measures.load_csv(tmp_path / "missing.csv")
+
+
+def test_the_torch_free_measure_names_are_the_librarys():
+    # The state keeps its own copy so listing choices does not import torch; it must not drift.
+    from explorer.state.measures import MEASURE_LABELS
+    from vae_core.measures import MEASURE_LABELS as LIBRARY_LABELS
+    from vae_core.measures import MEASURES
+
+    assert MEASURE_KEYS == MEASURES and MEASURE_LABELS == LIBRARY_LABELS
