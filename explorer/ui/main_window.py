@@ -348,13 +348,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         The dataset is ``dataset`` (a spec), else the Training panel's choice, resampled to the
         model's image size when needed. The caller has made sure the user wants the code run.
         """
-        if self.state.is_training:
-            self.show_error("Training is running", "Stop training before opening another model.", level="info")
-            return False
-        if self.busy:
-            self.statusBar().showMessage("Still loading; try again in a moment.", 4000)
-            return False
-        if not initial and not self._confirm_discard("opening another model"):
+        if not self._may_open_model(initial):
             return False
         spec = dataset or self.training_panel.current_dataset_spec() or None
         current, root = self.state.dataset, self._data_root()
@@ -374,6 +368,16 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             task.failed.connect(lambda *_: self.initial_load_finished.emit(False))
         return True
 
+    def _may_open_model(self, initial: bool) -> bool:
+        """Whether another model may replace the current one now (asks about unsaved training)."""
+        if self.state.is_training:
+            self.show_error("Training is running", "Stop training before opening another model.", level="info")
+            return False
+        if self.busy:
+            self.statusBar().showMessage("Still loading; try again in a moment.", 4000)
+            return False
+        return initial or self._confirm_discard("opening another model")
+
     def open_default(self) -> None:
         path = default_checkpoint()
         if path is None:
@@ -386,13 +390,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
     def open_checkpoint(self, path, *, initial: bool = False, dataset: str | None = None) -> bool:
         """Open a checkpoint and its dataset in a worker; False if the user cancelled or training runs."""
         path = Path(path)
-        if self.state.is_training:
-            self.show_error("Training is running", "Stop training before opening another model.", level="info")
-            return False
-        if self.busy:
-            self.statusBar().showMessage("Still loading; try again in a moment.", 4000)
-            return False
-        if not initial and not self._confirm_discard("opening another model"):
+        if not self._may_open_model(initial):
             return False
         data = None
         if dataset:
