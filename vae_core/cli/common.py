@@ -11,7 +11,7 @@ from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.data import DatasetSplits, load_dataset
 from vae_core.errors import CLIError
 from vae_core.ranges import range_text
-from vae_core.training import check_compatible
+from vae_core.training import DEVICES, LIMITS, SEED_MAX, check_compatible
 
 __all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "OneLineErrorParser", "IntermixedParser", "add_data_options", "positive_int",
            "int_range", "float_range", "one_line", "load_data_from_args", "load_checkpoint_for", "print_warnings",
@@ -249,3 +249,19 @@ def load_model_for(args: argparse.Namespace, *, dataset_required: bool = True, l
         return ckpt.model, ckpt.model_name, None
     ckpt, data = load_checkpoint_for(args, dataset_required=dataset_required)
     return ckpt.model, ckpt.model_name, data
+
+
+def add_optimisation_options(parser, *, batch_default: int, batch_help: str) -> None:
+    """``--epochs``, ``--batch-size``, ``--lr``, ``--seed``, ``--device`` and ``--threads``, as
+    ``train`` and ``train-prior`` take them (``parser``: anything with argparse's ``add_argument``)."""
+    parser.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
+                        help="epochs, 1 to 100000 (default: 10)")
+    parser.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=batch_default, metavar="N",
+                        help=f"{batch_help}, 1 to 1000000 (default: {batch_default})")
+    parser.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
+                        help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
+    parser.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
+                        help=f"random seed, 0 to {SEED_MAX} (default: 0)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
+    parser.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
+                        help="torch CPU threads, 1 to 1024 (default: torch's choice)")

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 from vae_core.checkpoint import CONFIG_FILE, HISTORY_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, save_checkpoint
-from vae_core.cli.common import EXIT_INTERRUPTED, add_data_options, float_range, int_range, load_checkpoint_for
+from vae_core.cli.common import EXIT_INTERRUPTED, add_data_options, add_optimisation_options, load_checkpoint_for
 from vae_core.errors import CLIError, OutputError
 from vae_core.prior import PriorConfig, train_prior
 from vae_core.resources import check_writable
-from vae_core.training import DEVICES, LIMITS, SEED_MAX
 
 __all__ = ["add_commands", "cmd_train_prior"]
 
@@ -26,17 +25,7 @@ def add_commands(subparsers) -> None:
     cmd.add_argument("checkpoint", metavar="CHECKPOINT", help="a vqvae checkpoint (folder or .safetensors)")
     cmd.add_argument("--dataset", metavar="SPEC", help="dataset spec (default: the one the checkpoint was trained on)")
     add_data_options(cmd)
-    cmd.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
-                     help="epochs, 1 to 100000 (default: 10)")
-    cmd.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=64, metavar="N",
-                     help="code grids per step, 1 to 1000000 (default: 64)")
-    cmd.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
-                     help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
-    cmd.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
-                     help=f"random seed, 0 to {SEED_MAX} (default: 0)")
-    cmd.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
-    cmd.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
-                     help="torch CPU threads, 1 to 1024 (default: torch's choice)")
+    add_optimisation_options(cmd, batch_default=64, batch_help="code grids per step")
     cmd.add_argument("--out", metavar="CHECKPOINT",
                      help="output checkpoint (default: rewrite CHECKPOINT, keeping its other files)")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")

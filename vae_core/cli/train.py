@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from vae_core.checkpoint import load_checkpoint, save_checkpoint
-from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, add_model_source, float_range, int_range,
-                                 load_data_from_args, load_model_for, print_warnings)
+from vae_core.cli.common import (EXIT_INTERRUPTED, add_data_options, add_model_source, add_optimisation_options,
+                                 float_range, int_range, load_data_from_args, load_model_for, print_warnings)
 from vae_core.cli.family import add_family_options, check_resume_family, model_settings, objective_settings
 from vae_core.cli.metrics import add_metric_options, check_metric_input, print_metrics, run_metrics
 from vae_core.data import DATASET_SPECS, DatasetSplits
@@ -97,17 +97,7 @@ def add_train_options(train) -> None:
     train.add_argument("--kl-anneal", choices=KL_ANNEALING, default="none", help="KL warm-up schedule")
     train.add_argument("--warmup-epochs", type=float_range(*LIMITS["warmup_epochs"]), default=0.0, metavar="E",
                        help="epochs of linear KL warm-up, 0 to 100000 (default: 0)")
-    train.add_argument("--epochs", type=int_range(*LIMITS["epochs"]), default=10, metavar="N",
-                       help="epochs, 1 to 100000 (default: 10)")
-    train.add_argument("--batch-size", type=int_range(*LIMITS["batch_size"]), default=128, metavar="N",
-                       help="batch size, 1 to 1000000 (default: 128)")
-    train.add_argument("--lr", type=float_range(*LIMITS["lr"], low_open=True), default=1e-3, metavar="LR",
-                       help="Adam learning rate, > 0 and ≤ 10 (default: 1e-3)")
-    train.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, metavar="S",
-                       help=f"random seed, 0 to {SEED_MAX} (default: 0)")
-    train.add_argument("--device", choices=DEVICES, default="auto", help="device (default: auto)")
-    train.add_argument("--threads", type=int_range(*LIMITS["num_threads"]), metavar="N",
-                       help="torch CPU threads, 1 to 1024 (default: torch's choice)")
+    add_optimisation_options(train, batch_default=128, batch_help="batch size")
     add_family_options(train)
 
 
