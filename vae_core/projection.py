@@ -41,6 +41,7 @@ __all__ = [
     "KNNInverse",
     "warm_up_umap",
     "cache_umap_kernels",
+    "precompile_umap",
     "PROJECTION_KINDS",
     "make_projection",
     "align_to",
@@ -816,6 +817,26 @@ def warm_up_umap() -> float:
     x = np.random.default_rng(0).standard_normal((4200, 4)).astype(np.float32)
     UMAPProjection(n_neighbors=5, n_epochs=6, knn="nndescent", max_fit=4100).fit(x)
     UMAPProjection(n_neighbors=5, n_epochs=6, knn="exact").fit(x[:500])
+    return time.perf_counter() - start
+
+
+def precompile_umap() -> float:
+    """Fill numba's on-disk cache with what the map's UMAP compiles; returns seconds spent.
+
+    The first UMAP on a machine otherwise compiles umap-learn and pynndescent (those of
+    their functions numba can cache, plus the kernels :func:`cache_umap_kernels` makes
+    cacheable) while the user waits: about 25 s more before the first layout on a 2-core
+    machine. Run once per install (``latent-explorer --precompile``; ``scripts/bootstrap.sh``
+    does it) with the same ``NUMBA_CACHE_DIR`` as the app. It fits the map's default
+    path -- exact neighbours, watched layouts, the codes left out of the fit placed by
+    their neighbours -- on synthetic float32 codes: numba compiles per dtype, not per size.
+    What numba cannot cache is compiled again by every process either way.
+    """
+    import time
+
+    start = time.perf_counter()
+    x = np.random.default_rng(0).standard_normal((1500, 8)).astype(np.float32)
+    UMAPProjection(n_epochs=20, max_fit=1000, knn="exact", intermediate_interval=0).fit(x, intermediate=lambda xy: None)
     return time.perf_counter() - start
 
 

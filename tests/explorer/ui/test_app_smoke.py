@@ -127,3 +127,25 @@ def test_fuzzed_config_documents_open_or_give_a_sentence(tmp_path_factory):
 
     check()
     assert "refused" in outcomes    # the mutations do break documents
+
+
+@pytest.mark.slow
+def test_precompile_fills_the_numba_cache_with_all_a_map_umap_compiles(tmp_path):
+    """``--precompile`` (run once by scripts/bootstrap.sh) leaves nothing cacheable for the first UMAP."""
+    cache = tmp_path / "numba"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "explorer", "--precompile"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    compiled = files_under(cache)
+    assert any("umap" in p.name and p.suffix == ".nbc" for p in compiled), compiled
+    # The map's default UMAP (exact neighbours, watched layouts, codes beyond max_fit placed)
+    # on codes of another size and width, in a new process: numba finds all it needs.
+    fit = ("import numpy as np; from vae_core.projection import make_projection; "
+           "codes = np.random.default_rng(1).standard_normal((2600, 5)).astype(np.float32); "
+           "make_projection('umap', n_neighbors=15, min_dist=0.1, max_fit=2000, n_epochs=30)"
+           ".fit(codes, intermediate=lambda xy: None)")
+    result = subprocess.run([sys.executable, "-c", fit], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert files_under(cache) == compiled
