@@ -32,6 +32,7 @@ POSTERIOR_SAMPLES = 4           # images in the posterior-samples row
 POSTERIOR_SEED = 0              # the same point always shows the same samples
 SAMPLES_DELAY_MS = 30           # the cursor rests this long before samples are drawn
 SAMPLES_CACHE = 512             # points whose samples are kept
+DETAIL_INTERVAL_MS = 33         # the hovered point's box follows a moving cursor at most this often
 
 
 class TimedImageItem(pg.ImageItem):
@@ -224,6 +225,14 @@ class DecoderView(QtWidgets.QWidget):
                              (state.vq.cells.cells_changed, self._on_cells_changed)):
             self._connections.connect(signal, slot)
         self._last_z = None
+        # The hovered point's original, reconstruction and caption cost a decode and two
+        # repaints: shown at once for a new point, then at most every DETAIL_INTERVAL_MS while
+        # the cursor sweeps across points, so they never delay the image under the cursor.
+        self._detail_timer = QtCore.QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(DETAIL_INTERVAL_MS)
+        self._detail_timer.timeout.connect(self._flush_hovered_detail)
+        self._detail_pending = False
         self._text_timer = QtCore.QTimer(self)
         self._text_timer.setSingleShot(True)
         self._text_timer.setInterval(40)
@@ -307,6 +316,19 @@ class DecoderView(QtWidgets.QWidget):
             self.distance.setText(f"Distance to nearest data: <b>{d:.3g}</b>")
 
     def _on_hovered_index_changed(self, index) -> None:
+        if self._detail_timer.isActive():
+            self._detail_pending = True
+            return
+        self._show_hovered_detail(index)
+        self._detail_timer.start()
+
+    def _flush_hovered_detail(self) -> None:
+        if self._detail_pending:
+            self._detail_pending = False
+            self._show_hovered_detail(self.map.hovered_index)
+            self._detail_timer.start()
+
+    def _show_hovered_detail(self, index) -> None:
         if index is None:
             self.hover_box.setTitle("Data point under the cursor")
             return

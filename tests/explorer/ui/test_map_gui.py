@@ -512,3 +512,27 @@ def test_a_saved_checkpoint_reopens_with_the_same_map_and_pins(setup, qtbot, tmp
     finally:
         other.jobs.shutdown()
         encoder.shutdown()
+
+
+def test_the_hovered_point_box_follows_a_sweeping_cursor_without_going_stale(setup, qtbot):
+    """The original/reconstruction box shows a new point at once, then at most every
+    DETAIL_INTERVAL_MS while the cursor sweeps; once the cursor rests it shows the last point."""
+    from explorer.ui.map.decoder_view import DETAIL_INTERVAL_MS
+
+    state, panel, decoder, *_ = setup
+    xy = state.map.xy
+    qtbot.wait(2 * DETAIL_INTERVAL_MS)
+    panel.view.hover_at(*map(float, xy[3]))
+    first = state.map.hovered_index
+    assert first is not None and f"#{first:,}" in decoder.hover_caption.text()
+    np.testing.assert_array_equal(decoder.original.image, state.images[first][0])
+    # A sweep across other points within one interval: the image under the cursor follows
+    # every move, the box waits for the interval.
+    for i in (10, 20, 30):
+        panel.view.hover_at(*map(float, xy[i]))
+    last = state.map.hovered_index
+    assert last != first
+    np.testing.assert_array_equal(decoder.original.image, state.images[first][0])
+    qtbot.waitUntil(lambda: f"#{last:,}" in decoder.hover_caption.text(), timeout=4 * DETAIL_INTERVAL_MS + 500)
+    np.testing.assert_array_equal(decoder.original.image, state.images[last][0])
+    np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[last])[0][0], atol=1e-6)
