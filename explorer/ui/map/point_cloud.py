@@ -96,6 +96,7 @@ class PointCloudItem(pg.GraphicsObject):
         self._cache = None
         self._buffers = None
         self._pad_px = 4.0
+        self._brect: QtCore.QRectF | None = None   # boundingRect, until the bounds or the view change
         self.render_count = 0
         self.last_render_ms = 0.0
         self._finite = True       # every position is a finite number (else clip each point)
@@ -111,6 +112,7 @@ class PointCloudItem(pg.GraphicsObject):
             self._color_keys = self._key_palette = self._dimmed = None
         self._n = len(xy)
         self._xy = xy
+        self._brect = None
         self._labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         if colors is not None:
             self._palette = list(colors) or [UNLABELED_COLOR]
@@ -230,6 +232,7 @@ class PointCloudItem(pg.GraphicsObject):
         self._layers = []
         if n == 0:
             self._bounds = QtCore.QRectF()
+            self._brect = None
             self._invalidate(geometry=True)
             return
         perm = self._perm
@@ -298,15 +301,24 @@ class PointCloudItem(pg.GraphicsObject):
 
     def _set_bounds(self, lo, hi) -> None:
         self._bounds = QtCore.QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+        self._brect = None
 
     def _invalidate(self, geometry: bool = False) -> None:
         self._cache = None
         if geometry:
             self.prepareGeometryChange()
+            self._brect = None
         self.update()
 
     # -- QGraphicsItem / pyqtgraph protocol ---------------------------------------------------------
     def boundingRect(self) -> QtCore.QRectF:
+        # Asked ~10 times per mouse move (the scene's hover lookup, painting): the padding's
+        # pixelVectors cost 0.1 ms a call, and they change only with the view.
+        if self._brect is None:
+            self._brect = self._padded_bounds()
+        return self._brect
+
+    def _padded_bounds(self) -> QtCore.QRectF:
         if self._n == 0:
             return QtCore.QRectF()
         px = self.pixelVectors()
@@ -318,6 +330,7 @@ class PointCloudItem(pg.GraphicsObject):
 
     def viewTransformChanged(self) -> None:
         self.prepareGeometryChange()
+        self._brect = None
 
     def dataBounds(self, ax, frac=1.0, orthoRange=None):
         if self._n == 0:

@@ -536,3 +536,25 @@ def test_the_hovered_point_box_follows_a_sweeping_cursor_without_going_stale(set
     qtbot.waitUntil(lambda: f"#{last:,}" in decoder.hover_caption.text(), timeout=4 * DETAIL_INTERVAL_MS + 500)
     np.testing.assert_array_equal(decoder.original.image, state.images[last][0])
     np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[last])[0][0], atol=1e-6)
+
+
+def test_the_point_clouds_bounding_rect_follows_the_view_and_the_data(setup, qtbot):
+    """boundingRect is kept between calls (the scene asks for it on every mouse move); it must
+    still be the padded data bounds after a zoom, a resize and new positions."""
+    state, panel, *_ = setup
+    item, vb = panel.view.points, panel.view.vb
+
+    def fresh():
+        return item._padded_bounds()
+
+    assert item.boundingRect() == fresh()
+    before = item.boundingRect()
+    vb.scaleBy(s=(0.5, 0.5))
+    qtbot.wait(10)
+    assert item.boundingRect() == fresh() and item.boundingRect() != before   # padding in pixels shrinks
+    panel.view.resize(panel.view.width() // 2, panel.view.height())
+    qtbot.wait(50)
+    assert item.boundingRect() == fresh()
+    item.set_positions(state.map.xy * 3.0)
+    assert item.boundingRect() == fresh()
+    assert item.boundingRect().width() > 2.5 * before.width()
