@@ -43,6 +43,13 @@ def test_a_new_run_builds_the_model_from_the_options(document, digits):
     expected = build_model_for(digits, "mlp", latent_dim=5, hidden=(24, 12), seed=3)
     for key, value in expected.state_dict().items():
         assert torch.equal(value, run.model.state_dict()[key])
+    # The run trains its own weights: the document's model (which the window decodes with)
+    # shares no storage with it and is not trainable.
+    assert run.model is not document.model and run.model.training
+    assert all(p.requires_grad for p in run.model.parameters())
+    ours = {p.data_ptr() for p in document.model.parameters()}
+    assert not ours & {p.data_ptr() for p in run.model.parameters()}
+    assert not any(p.requires_grad for p in document.model.parameters())
 
 
 def test_refusals_are_one_sentence_and_change_nothing(document, digits, tmp_path):
