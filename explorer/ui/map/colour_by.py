@@ -379,14 +379,19 @@ class MeasuresPanel(QtWidgets.QWidget):
             job.busy_changed.connect(self._on_job_busy_changed)
             job.progressed.connect(self._on_job_progressed)
             self.cancel_button.clicked.connect(job.cancel)
+        self._refresh_timer = QtCore.QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.refresh)
         self._connections = Connections(self)
         ms = self.measures
         self._connections.connect_all([(ms.measures_changed, self.refresh), (ms.columns_changed, self.refresh),
                                        (ms.colour_by_changed, self.refresh), (ms.filter_changed, self._sync_filter),
                                        (ms.wanted_changed, self.refresh),
                                        (self.map.filter_changed, self._update_count),
-                                       (state.model_changed, self.refresh), (state.dataset_changed, self.refresh),
-                                       (state.codes_changed, self.refresh)])
+                                       (state.model_changed, self._refresh_soon),
+                                       (state.dataset_changed, self._refresh_soon),
+                                       (state.codes_changed, self._refresh_soon)])
         colouring.changed.connect(self._refresh_histogram)
         self._apply_plot_colors()
         self._on_job_busy_changed(False)
@@ -407,7 +412,14 @@ class MeasuresPanel(QtWidgets.QWidget):
         super().changeEvent(ev)
 
     # -- chooser -------------------------------------------------------------------------------------
+    def _refresh_soon(self, *args) -> None:
+        # A new model or dataset emits several of these in one event-loop turn, each of which
+        # would rebuild the chooser and the histogram: once, on the next turn, is enough.
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
     def refresh(self, *args) -> None:
+        self._refresh_timer.stop()
         ms = self.measures
         with signals_blocked(self.combo):
             self.combo.clear()

@@ -254,6 +254,8 @@ def test_a_vqvae_greys_out_what_it_cannot_measure(setup, qtbot, digits):
     p = setup
     p.state.set_model(build_model("vqvae", image_shape=digits.image_shape, latent_dim=2, codebook_size=8))
     combo = p.panel.combo
+    # The chooser is rebuilt once on the next event-loop turn after a model change.
+    qtbot.waitUntil(lambda: not combo.model().item(combo.findData("iwae_ll")).isEnabled(), timeout=2000)
     item = combo.model().item(combo.findData("iwae_ll"))
     assert not item.isEnabled() and "point mass" in item.toolTip()
     assert combo.model().item(combo.findData("recon_nll")).isEnabled()
