@@ -28,12 +28,8 @@ SYNC_ENCODE_ELEMENTS = 4_000_000     # N × pixels below which encoding runs in 
 class EncodingJob(BackgroundJob):
     """Encodes ``document``'s dataset with its model whenever either changes.
 
-    Signals
-    -------
-    busy_changed(bool)
-    progressed(text, fraction)
-        ``fraction`` in [0, 1], or -1 when unknown.
-    message_posted(level, text)
+    Signals as :class:`~explorer.jobs.background.BackgroundJob` (``busy_changed``,
+    ``progressed``, ``message_posted``).
     """
 
     LABEL = "Encoding the dataset"

@@ -20,11 +20,8 @@ from explorer.state.measures import compute_for
 class MeasuresJob(BackgroundJob):
     """Keeps ``document.measures`` computed while it is wanted.
 
-    Signals
-    -------
-    busy_changed(bool)
-    progressed(text, fraction)
-    message_posted(level, text)
+    Signals as :class:`~explorer.jobs.background.BackgroundJob` (``busy_changed``,
+    ``progressed``, ``message_posted``).
     """
 
     LABEL = "Computing per-point measures"
