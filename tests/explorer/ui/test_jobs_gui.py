@@ -84,7 +84,7 @@ def test_task_relays_progress_thinned_and_the_window_shows_it(qtbot, make_main_w
 
 
 # -- EncodingJob in its worker (digits are small enough to encode in the GUI thread otherwise) -------
-def _encoding_job_in_a_worker(digits, monkeypatch, *, hold_result: bool = False):
+def _encoding_job_in_a_worker(digits, make_document, monkeypatch, *, hold_result: bool = False):
     """A document with an untrained mlp, an EncodingJob that always uses its worker, the
     record of what it reported, and a gate that holds every encode until it is opened:
     before it starts (a cancel stops it), or with ``hold_result`` after it has encoded (it
@@ -95,7 +95,6 @@ def _encoding_job_in_a_worker(digits, monkeypatch, *, hold_result: bool = False)
 
     from explorer.jobs import encoding
     from explorer.jobs.encoding import EncodingJob
-    from explorer.state import ExplorerState
     from vae_core import build_model, latent
 
     monkeypatch.setattr(encoding, "SYNC_ENCODE_ELEMENTS", 0)
@@ -111,9 +110,7 @@ def _encoding_job_in_a_worker(digits, monkeypatch, *, hold_result: bool = False)
 
     monkeypatch.setattr(latent, "encode_dataset", gated_encode)
     torch.manual_seed(0)
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(16,)))
+    state = make_document(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(16,)))
     job = EncodingJob(state)
     seen = {"busy": [], "progressed": [], "messages": [], "codes": []}
     job.busy_changed.connect(seen["busy"].append)
@@ -123,13 +120,14 @@ def _encoding_job_in_a_worker(digits, monkeypatch, *, hold_result: bool = False)
     return state, job, gate, real_encode, seen
 
 
-def test_encoding_job_drops_a_superseded_run_and_encodes_the_new_model(qtbot, digits, monkeypatch):
+def test_encoding_job_drops_a_superseded_run_and_encodes_the_new_model(qtbot, digits, make_document, monkeypatch):
     import numpy as np
     import torch
 
     from vae_core import build_model
 
-    state, job, gate, real_encode, seen = _encoding_job_in_a_worker(digits, monkeypatch, hold_result=True)
+    state, job, gate, real_encode, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch,
+                                                                    hold_result=True)
     qtbot.waitUntil(lambda: job.busy, timeout=5_000)   # the first model's codes, held at the gate
     assert seen["busy"] == [True] and seen["progressed"][0] == ("Encoding the dataset…", 0.0)
     torch.manual_seed(1)
@@ -147,8 +145,8 @@ def test_encoding_job_drops_a_superseded_run_and_encodes_the_new_model(qtbot, di
     job.shutdown()
 
 
-def test_encoding_job_cancel_keeps_no_codes_and_says_nothing(qtbot, digits, monkeypatch):
-    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, monkeypatch)
+def test_encoding_job_cancel_keeps_no_codes_and_says_nothing(qtbot, digits, make_document, monkeypatch):
+    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
     qtbot.waitUntil(lambda: job.busy, timeout=5_000)
     job.cancel()
     assert seen["progressed"][-1] == ("Cancelling…", -1.0)
@@ -159,10 +157,10 @@ def test_encoding_job_cancel_keeps_no_codes_and_says_nothing(qtbot, digits, monk
     job.shutdown()
 
 
-def test_encoding_job_reports_a_failed_encode_as_a_message(qtbot, digits, monkeypatch):
+def test_encoding_job_reports_a_failed_encode_as_a_message(qtbot, digits, make_document, monkeypatch):
     from vae_core import latent
 
-    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, monkeypatch)
+    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
 
     def failing_encode(*args, **kwargs):
         gate.wait(10)
