@@ -1,15 +1,16 @@
-"""The lifecycle that the document's background jobs share: one superqt worker at a time.
+"""The lifecycle that the background jobs share: one current superqt worker at a time.
 
-:class:`BackgroundJob` is the common base of :class:`explorer.jobs.encoding.EncodingJob` and
-:class:`explorer.jobs.measures.MeasuresJob`. It holds the running worker and its cancel
-event, relays the worker's progress to the GUI thread (at most every 0.1 s), queues a start
-on the event loop, reports errors as messages, and cancels on ``aboutToQuit``. A subclass
-decides *what* runs and *when*: it calls :meth:`BackgroundJob._launch` with a function and
-the GUI-thread handler of its result, and implements :meth:`BackgroundJob._start_due`.
+:class:`BackgroundJob` is the common base of :class:`explorer.jobs.encoding.EncodingJob`,
+:class:`explorer.jobs.measures.MeasuresJob` and :class:`explorer.jobs.compare.CompareJob`.
+It holds the current worker and its cancel event, relays the worker's progress to the GUI
+thread (at most every 0.1 s), queues a start on the event loop, reports errors as
+messages, and cancels on ``aboutToQuit``. A subclass decides *what* runs and *when*: it
+calls :meth:`BackgroundJob._launch` with a function and the GUI-thread handler of its
+result, and implements :meth:`BackgroundJob._start_due`.
 
 A result arrives only while its worker's cancel event is clear and the job is open; a
 cancelled worker's errors are silent. The cancel event doubles as the worker's identity:
-progress and the finished signal of a worker that is no longer the running one are ignored.
+progress and the finished signal of a worker that is no longer the current one are ignored.
 """
 
 from __future__ import annotations

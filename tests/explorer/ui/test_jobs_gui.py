@@ -172,3 +172,52 @@ def test_encoding_job_reports_a_failed_encode_as_a_message(qtbot, digits, make_d
     assert state.codes is None
     assert seen["messages"] == [("error", "Encoding the dataset failed: the pixels are not numbers")]
     job.shutdown()
+
+
+# -- CompareJob: a newer request supersedes the running one ------------------------------------------
+def test_compare_job_applies_only_the_newest_request_and_stays_busy_until_it_ends(qtbot, digits, monkeypatch):
+    import threading
+
+    import torch
+
+    from explorer.jobs import compare as compare_job
+    from explorer.jobs.compare import CompareJob
+    from explorer.state.compare import CompareState, compute_layouts
+    from vae_core import build_model
+
+    gate, kinds_computed = threading.Event(), []
+
+    def gated_layouts(*args, **kwargs):
+        result = compute_layouts(*args, **kwargs)
+        kinds_computed.append(result.kind)
+        gate.wait(10)
+        return result
+
+    monkeypatch.setattr(compare_job, "compute_layouts", gated_layouts)
+    torch.manual_seed(0)
+    left, right = (build_model("mlp", image_shape=digits.image_shape, latent_dim=2, hidden=(16,)) for _ in "lr")
+    compare = CompareState()
+    compare.set_models(left, right, digits)
+    compare.set_kind("dims")
+    job = CompareJob(compare)
+    seen = {"busy": [], "applied": 0, "messages": []}
+    job.busy_changed.connect(seen["busy"].append)
+    job.applied.connect(lambda: seen.__setitem__("applied", seen["applied"] + 1))
+    job.message_posted.connect(lambda level, text: seen["messages"].append((level, text)))
+    job.request()
+    qtbot.waitUntil(lambda: kinds_computed == ["dims"], timeout=10_000)   # done, held at the gate
+    compare.set_kind("pca")
+    job.request()                                                          # supersedes the "dims" run
+    gate.set()
+    assert job.wait(30)
+    assert sorted(kinds_computed) == ["dims", "pca"] and seen["applied"] == 1
+    assert compare.left.map.projection.kind == "pca" and compare.right.map.projection.kind == "pca"
+    # Busy from the first request until the newest one ends; the superseded run's end is not the job's.
+    assert seen["busy"] == [True, True, False] and not job.busy
+    assert seen["messages"] == []
+
+    monkeypatch.setattr(compare_job, "compute_layouts", lambda *args, **kwargs: 1 / 0)
+    job.request()
+    assert job.wait(30)
+    assert seen["messages"] == [("error", "The comparison could not be computed: division by zero")]
+    job.shutdown()
