@@ -32,7 +32,7 @@ class _Relay(QtCore.QObject):
 
 
 class BackgroundJob(QtCore.QObject):
-    """One background computation at a time, with progress, cancel and messages.
+    """One current background computation, with progress, cancel and messages.
 
     Subclasses set :attr:`LABEL`, connect their triggers with ``self._connections`` and
     implement :meth:`_start_due`.
@@ -53,7 +53,7 @@ class BackgroundJob(QtCore.QObject):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._cancel: threading.Event | None = None   # the running worker's
+        self._cancel: threading.Event | None = None   # the current worker's
         self._worker = None
         self._scheduled = False         # a start is queued on the event loop
         self._closed = False
