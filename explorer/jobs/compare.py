@@ -11,42 +11,33 @@ between batches and epochs; its result is dropped.
 from __future__ import annotations
 
 import copy
-import threading
-import time
 
 from PySide6 import QtCore
-from superqt.utils import create_worker
 
+from explorer.jobs.background import BackgroundJob
 from explorer.state.compare import CompareState, compute_layouts
-from vae_core.latent import Cancelled
 
 
-class CompareJob(QtCore.QObject):
+class CompareJob(BackgroundJob):
     """Computes the comparison's codes and aligned layouts in a worker.
 
     Signals
     -------
-    busy_changed(bool)
-    message_posted(level, text)
     applied()
         New layouts are on both maps.
+    busy_changed, progressed, message_posted
+        As :class:`~explorer.jobs.background.BackgroundJob`.
     """
 
-    busy_changed = QtCore.Signal(bool)
-    message_posted = QtCore.Signal(str, str)
     applied = QtCore.Signal()
+
+    LABEL = "Comparing the models"
 
     def __init__(self, compare: CompareState, parent=None) -> None:
         super().__init__(parent)
         self.compare = compare
         self.fit_in_process = True
         self._generation = 0
-        self._cancel: threading.Event | None = None
-        self._worker = None
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
 
     def request(self) -> None:
         """Compute the layouts of the current models with the current projection kind."""
@@ -63,43 +54,19 @@ class CompareJob(QtCore.QObject):
             from explorer.jobs.umap_fit import shared_fit_process
 
             fitter = shared_fit_process().fit
-        cancel = threading.Event()
 
-        def run():
-            return compute_layouts(left, right, images, labels, kind=kind, should_stop=cancel.is_set, fitter=fitter)
+        def run(progress, should_stop):
+            return compute_layouts(left, right, images, labels, kind=kind, should_stop=should_stop, fitter=fitter)
 
-        worker = create_worker(run, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_worker_returned(generation, cancel, result))
-        worker.errored.connect(lambda exc: self._on_worker_errored(cancel, exc))
-        worker.finished.connect(lambda: self._on_worker_finished(cancel))
-        self._cancel, self._worker = cancel, worker
-        self.busy_changed.emit(True)
-        worker.start()
+        self._launch(run, lambda result: self._apply(generation, result))
 
-    def cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+    def _start_due(self) -> None:
+        self.request()
 
-    def wait(self, timeout_s: float = 60.0) -> bool:
-        """Process events until no computation runs (scripts and tests)."""
-        deadline = time.monotonic() + timeout_s
-        while self._worker is not None and time.monotonic() < deadline:
-            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            time.sleep(0.005)
-        QtCore.QCoreApplication.processEvents()
-        return self._worker is None
-
-    def _on_worker_returned(self, generation: int, cancel, result) -> None:
-        if generation == self._generation and not cancel.is_set():
+    def _apply(self, generation: int, result) -> None:
+        if generation == self._generation:
             self.compare.apply(result)
             self.applied.emit()
 
-    def _on_worker_errored(self, cancel, exc) -> None:
-        if isinstance(exc, Cancelled) or cancel.is_set():
-            return
-        self.message_posted.emit("error", f"The comparison could not be computed: {exc}")
-
-    def _on_worker_finished(self, cancel) -> None:
-        if cancel is self._cancel:
-            self._cancel = self._worker = None
-            self.busy_changed.emit(False)
+    def _error_text(self, exc: BaseException) -> str:
+        return f"The comparison could not be computed: {exc}"

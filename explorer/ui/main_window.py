@@ -8,7 +8,8 @@ Other panels hook in through a few methods (see :class:`MainWindow`):
 
 * :meth:`MainWindow.set_central_panel` — the central view (the latent map);
 * :meth:`MainWindow.add_panel_dock` — a dockable panel, listed in View ▸ Panels with a
-  shortcut and restored with the saved layout;
+  shortcut and restored with the saved layout; :meth:`MainWindow.tab_docks` puts a
+  feature's docks in tabs beside an existing panel;
 * ``window.menus["File" | "Edit" | "View" | "Training" | "Export" | "Help"]`` — QMenus to
   add actions to (:meth:`MainWindow.add_menu_action` does it in one line);
 * :meth:`MainWindow.run_task` — run a slow function in a worker thread with the busy

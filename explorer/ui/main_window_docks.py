@@ -77,6 +77,32 @@ class DockLayoutMixin:
             self.restoreDockWidget(dock)  # place it where the saved layout had it
         return dock
 
+    def tab_docks(self, *groups: tuple[QDockWidget | None, Qt.DockWidgetArea, list[QDockWidget]]) -> None:
+        """Put each group of docks in one set of tabs and show them.
+
+        Parameters
+        ----------
+        *groups : (beside, area, docks)
+            ``docks`` join ``beside``'s tabs, in order; where ``beside`` is None (that
+            panel is not in this window), the first of them starts new tabs in ``area``.
+        """
+        # Every dock leaves its area before any is tabified: docks still stacked in an area
+        # when they become tabs keep Qt (6.12) reserving their height, and the window grows.
+        for _beside, _area, docks in groups:
+            for dock in docks:
+                self.removeDockWidget(dock)
+        for beside, area, docks in groups:
+            first, *rest = docks
+            if beside is not None:
+                self.tabifyDockWidget(beside, first)
+            else:
+                self.addDockWidget(area, first)
+            for dock in rest:
+                self.tabifyDockWidget(first, dock)   # joins first's tabs, wherever they are
+        for _beside, _area, docks in groups:
+            for dock in docks:
+                dock.show()
+
     def _build_panels(self) -> None:
         s = self.state
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,

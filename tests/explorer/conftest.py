@@ -19,23 +19,30 @@ def _one_torch_thread_for_the_gui():
     torch.set_num_threads(1)
 
 
-# -- documents with a briefly trained model (shared by the studio tests) -------------------------
+# -- documents ------------------------------------------------------------------------------------
+def document_with(data, model, *, history=None, encode: bool = False):
+    """An ExplorerState on ``data`` with ``model`` (and ``history``); with ``encode``, its codes too."""
+    from explorer.state import ExplorerState
+
+    state = ExplorerState()
+    state.set_dataset(data)
+    state.set_model(model, history=history)
+    if encode:
+        state.encode()
+    return state
+
+
 def trained_document(data, model_name: str = "mlp", latent_dim: int = 4, **config):
     """An ExplorerState on ``data`` with a model trained for 3 epochs, and its codes."""
     import torch
 
-    from explorer.state import ExplorerState
     from vae_core import TrainConfig, build_model, fit
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model = build_model(model_name, image_shape=data.image_shape, latent_dim=latent_dim, hidden=(64,), **config)
     history = fit(model, data, TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0))
-    state = ExplorerState()
-    state.set_dataset(data)
-    state.set_model(model, history=history)
-    state.encode()
-    return state
+    return document_with(data, model, history=history, encode=True)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +50,12 @@ def digits():
     from vae_core import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def make_document(digits):
+    """``make_document(model, history=None, encode=False)``: :func:`document_with` on digits."""
+    return lambda model, **kwargs: document_with(digits, model, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -46,23 +46,8 @@ class MeasureDocks(QtCore.QObject):
                              tip="The selected points as images and a table; export them"),
         }
         d = self.docks
-        # Taken out of their area before tabifying (see explorer/ui/studio/docks.py: Qt 6.12
-        # keeps reserving the height of docks stacked in an area when they become tabs).
-        for dock in d.values():
-            window.removeDockWidget(dock)
-        samples = window.docks.get("samples")
-        if samples is not None:
-            window.tabifyDockWidget(samples, d["measures"])
-        else:
-            window.addDockWidget(right, d["measures"])
-        window.tabifyDockWidget(d["measures"], d["outliers"])
-        groups = map_docks.docks.get("groups")
-        if groups is not None:
-            window.tabifyDockWidget(groups, d["selection"])
-        else:
-            window.addDockWidget(bottom, d["selection"])
-        for dock in d.values():
-            dock.show()
+        window.tab_docks((window.docks.get("samples"), right, [d["measures"], d["outliers"]]),
+                         (map_docks.docks.get("groups"), bottom, [d["selection"]]))
         map_docks.docks.get("pins", d["selection"]).raise_()
         state.marks.selection_changed.connect(self._on_marks_selection_changed)
 

@@ -290,30 +290,16 @@ class StudioDocks(QObject):
         }
         d = self.docks
         # The player shares the bottom with the loss curves (wide: frame beside controls);
-        # the panels that feed it are tabs on the right, beside the map. Docks are taken
-        # out of their area before tabifying: tabifying docks still stacked there leaves
-        # Qt (6.12) reserving their height, and the window grows.
-        for dock in d.values():
-            window.removeDockWidget(dock)
-        bottom_anchor = window.docks.get("loss_curves")
-        if bottom_anchor is not None:
-            window.tabifyDockWidget(bottom_anchor, d["player"])
-        else:
-            window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["player"])
-        right_anchor = window.docks.get("samples")
-        if right_anchor is None:
-            window.addDockWidget(right, d["interpolation"])
-            right_anchor = d["interpolation"]
-        for key in ("interpolation", "arithmetic", "attributes", "traversals"):
-            if d[key] is not right_anchor:
-                window.tabifyDockWidget(right_anchor, d[key])
-        for dock in d.values():
-            dock.show()
+        # the panels that feed it are tabs on the right, beside the map.
+        samples = window.docks.get("samples")
+        window.tab_docks((window.docks.get("loss_curves"), Qt.DockWidgetArea.BottomDockWidgetArea, [d["player"]]),
+                         (samples, right, [d[key] for key in ("interpolation", "arithmetic", "attributes",
+                                                              "traversals")]))
         d["player"].raise_()
         d["interpolation"].raise_()
         window.resizeDocks([d["interpolation"]], [460], Qt.Orientation.Horizontal)
         recon = window.docks.get("reconstructions")
-        if recon is not None and right_anchor is not d["interpolation"]:
+        if recon is not None and samples is not None:
             # the studio tabs get most of the column; reconstructions stay visible above
             window.resizeDocks([recon, d["interpolation"]], [28, 72], Qt.Orientation.Vertical)
         hide_stale_tab_bars(window)

@@ -9,19 +9,14 @@ import pytest
 import torch
 
 from explorer.state.map import MapState, Nearest, PickedPoint, Pin, points_in_polygon
-from explorer.state import ExplorerState
 from vae_core import build_model
 from vae_core.latent import Cancelled
 
 
 @pytest.fixture
-def state(digits):
+def state(digits, make_document):
     torch.manual_seed(0)
-    s = ExplorerState()
-    s.set_dataset(digits)
-    s.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,)))
-    s.encode()
-    return s
+    return make_document(build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,)), encode=True)
 
 
 def _fit(state, kind="pca", **kw):

@@ -7,19 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.state import ExplorerState
 from explorer.state.measures import CSVError, MEASURE_KEYS
 from vae_core import build_model
 from vae_core.measures import compute_measures
 
 
 @pytest.fixture
-def state(digits):
+def state(digits, make_document):
     torch.manual_seed(0)
-    s = ExplorerState()
-    s.set_dataset(digits)
-    s.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(32,)))
-    s.encode()
+    s = make_document(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(32,)), encode=True)
     s.measures.k = 2
     s.map.fit("pca")
     return s

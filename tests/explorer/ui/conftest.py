@@ -79,6 +79,65 @@ def make_main_window(qtbot, settings_path, monkeypatch):
     qtbot.wait(10)
 
 
+# -- a map panel without a main window ----------------------------------------------------------
+class MapHost:
+    """What :func:`make_map_host` built: ``state``, ``panel``, ``encoder``, ``host`` and ``side``."""
+
+    def __init__(self, state, host, encoder, panel) -> None:
+        self.state, self.host, self.encoder, self.panel = state, host, encoder, panel
+        self.side: list = []
+
+
+@pytest.fixture
+def make_map_host(qtbot, make_document):
+    """Factory: ``make_map_host(model, side=None, size=(1200, 900), side_stretch=1) -> MapHost``.
+
+    A fresh document of ``model`` on digits, the application's ``EncodingJob`` (the panel
+    only projects), a ``MapPanel`` and, in a column at its right (``side_stretch`` to the
+    map's 3), the widgets that ``side(map_host)`` returns; shown, encoded, laid out and
+    drawn. Teardown shuts the panel's jobs and the encoder.
+    """
+    from PySide6 import QtWidgets
+
+    from explorer.jobs.encoding import EncodingJob
+    from explorer.ui.map.panel import MapPanel
+
+    built = []
+
+    def factory(model, side=None, *, size=(1200, 900), side_stretch: int = 1) -> MapHost:
+        state = make_document(model)
+        host = QtWidgets.QWidget()
+        encoder = EncodingJob(state, host)
+        m = MapHost(state, host, encoder, MapPanel(state, encoder=encoder))
+        built.append(m)
+        m.side = list(side(m)) if side is not None else []
+        layout = QtWidgets.QHBoxLayout(host)
+        layout.addWidget(m.panel, 3)
+        column = QtWidgets.QVBoxLayout()
+        for widget in m.side:
+            column.addWidget(widget)
+        layout.addLayout(column, side_stretch)
+        host.resize(*size)
+        qtbot.addWidget(host)
+        host.show()
+        qtbot.waitExposed(host)
+        assert encoder.wait(30)
+        assert m.panel.jobs.wait(30)
+        qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
+        m.panel.view.finish_animation()
+        qtbot.waitUntil(lambda: m.panel.view.points.has_render, timeout=5_000)
+        return m
+
+    yield factory
+
+    for m in built:
+        try:
+            m.panel.jobs.shutdown()
+            m.encoder.shutdown()
+        except RuntimeError:  # already deleted by the test
+            pass
+
+
 # -- the end of the session ---------------------------------------------------------------------
 # A Python job still running in Qt's thread pool when the interpreter shuts down deadlocks it:
 # the pool's destructor waits for the job, the job waits for the interpreter lock. So ask every

@@ -6,13 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
-from explorer.jobs.encoding import EncodingJob
-from explorer.state import ExplorerState
 from explorer.ui.map.decoder_view import POSTERIOR_SAMPLES, POSTERIOR_SEED, DecoderView
-from explorer.ui.map.panel import MapPanel
 from explorer.ui.training.panel import TrainingOptions
 from vae_core import build_model
 
@@ -129,35 +125,16 @@ def test_the_panel_shows_each_family_with_its_rows_description_and_checks(qtbot,
 
 
 # -- the map and the decoder, without a window ------------------------------------------------------
-def _map_setup(qtbot, digits, model):
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(model)
-    host = QtWidgets.QWidget()
-    encoder = EncodingJob(state, host)
-    panel = MapPanel(state, encoder=encoder)
-    decoder = DecoderView(state)
-    layout = QtWidgets.QHBoxLayout(host)
-    layout.addWidget(panel, 3)
-    layout.addWidget(decoder, 1)
-    host.resize(1100, 800)
-    qtbot.addWidget(host)
-    host.show()
-    qtbot.waitExposed(host)
-    assert encoder.wait(30) and panel.jobs.wait(30)
-    qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
-    panel.host = host   # keeps the window alive as long as the panel is used
-    return state, panel, decoder, encoder
+def _map_setup(make_map_host, model):
+    m = make_map_host(model, lambda m: [DecoderView(m.state)], size=(1100, 800))
+    return m.state, m.panel, m.side[0], m.encoder
 
 
 @pytest.fixture
-def hvae_map(qtbot, digits):
+def hvae_map(make_map_host, digits):
     torch.manual_seed(0)
     model = build_model("hvae", image_shape=digits.image_shape, latent_dim=3, lower_dims=(6, 5), hidden=(16, 16, 16))
-    state, panel, decoder, encoder = _map_setup(qtbot, digits, model)
-    yield state, panel, decoder, encoder
-    panel.jobs.shutdown()
-    encoder.shutdown()
+    return _map_setup(make_map_host, model)
 
 
 def test_the_layer_picker_re_encodes_and_the_map_shows_that_layer(hvae_map, qtbot):
@@ -223,20 +200,18 @@ def test_sampling_the_lower_layers_changes_the_decoding_not_the_codes(hvae_map, 
     assert not check.isVisibleTo(panel)
 
 
-def test_the_picker_is_hidden_for_models_with_one_code(qtbot, digits):
+def test_the_picker_is_hidden_for_models_with_one_code(make_map_host, digits):
     torch.manual_seed(0)
-    state, panel, _decoder, encoder = _map_setup(qtbot, digits, build_model("iaf", image_shape=digits.image_shape,
-                                                                             latent_dim=2, hidden=(16,)))
+    state, panel, _decoder, encoder = _map_setup(make_map_host, build_model("iaf", image_shape=digits.image_shape,
+                                                                            latent_dim=2, hidden=(16,)))
     assert not panel.code_box.isVisibleTo(panel)
-    panel.jobs.shutdown()
-    encoder.shutdown()
 
 
 @pytest.mark.parametrize("name, config", [("iaf", dict(latent_dim=2, hidden=(16,), flow_steps=2)),
                                           ("hvae", dict(latent_dim=2, lower_dims=(4,), hidden=(16, 16)))])
-def test_posterior_samples_are_the_models_samples_decoded(name, config, qtbot, digits):
+def test_posterior_samples_are_the_models_samples_decoded(name, config, qtbot, make_map_host, digits):
     torch.manual_seed(0)
-    state, panel, decoder, encoder = _map_setup(qtbot, digits, build_model(name, image_shape=digits.image_shape,
+    state, panel, decoder, encoder = _map_setup(make_map_host, build_model(name, image_shape=digits.image_shape,
                                                                            **config))
     decoder.samples_toggle.setChecked(True)
     assert decoder.samples_row.isVisibleTo(decoder)
@@ -257,8 +232,6 @@ def test_posterior_samples_are_the_models_samples_decoded(name, config, qtbot, d
     state.map.set_hovered_index(None)
     state.map.set_hovered_index(index)
     assert decoder.samples_index == index
-    panel.jobs.shutdown()
-    encoder.shutdown()
 
 
 def test_a_vqvae_trains_from_the_panel_and_hovering_decodes_a_snapped_code(qtbot, make_main_window):

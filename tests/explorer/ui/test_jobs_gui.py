@@ -81,3 +81,143 @@ def test_task_relays_progress_thinned_and_the_window_shows_it(qtbot, make_main_w
     with qtbot.waitSignal(task.succeeded, timeout=10_000):
         gate.set()
     qtbot.waitUntil(lambda: not window.busy_bar.isVisible(), timeout=5_000)
+
+
+# -- EncodingJob in its worker (digits are small enough to encode in the GUI thread otherwise) -------
+def _encoding_job_in_a_worker(digits, make_document, monkeypatch, *, hold_result: bool = False):
+    """A document with an untrained mlp, an EncodingJob that always uses its worker, the
+    record of what it reported, and a gate that holds every encode until it is opened:
+    before it starts (a cancel stops it), or with ``hold_result`` after it has encoded (it
+    returns its codes however late)."""
+    import threading
+
+    import torch
+
+    from explorer.jobs import encoding
+    from explorer.jobs.encoding import EncodingJob
+    from vae_core import build_model, latent
+
+    monkeypatch.setattr(encoding, "SYNC_ENCODE_ELEMENTS", 0)
+    gate, real_encode = threading.Event(), latent.encode_dataset
+
+    def gated_encode(*args, **kwargs):
+        if hold_result:
+            result = real_encode(*args, **kwargs)
+            gate.wait(10)
+            return result
+        gate.wait(10)
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(latent, "encode_dataset", gated_encode)
+    torch.manual_seed(0)
+    state = make_document(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(16,)))
+    job = EncodingJob(state)
+    seen = {"busy": [], "progressed": [], "messages": [], "codes": []}
+    job.busy_changed.connect(seen["busy"].append)
+    job.progressed.connect(lambda text, fraction: seen["progressed"].append((text, fraction)))
+    job.message_posted.connect(lambda level, text: seen["messages"].append((level, text)))
+    state.codes_changed.connect(lambda: seen["codes"].append(state.codes))
+    return state, job, gate, real_encode, seen
+
+
+def test_encoding_job_drops_a_superseded_run_and_encodes_the_new_model(qtbot, digits, make_document, monkeypatch):
+    import numpy as np
+    import torch
+
+    from vae_core import build_model
+
+    state, job, gate, real_encode, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch,
+                                                                    hold_result=True)
+    qtbot.waitUntil(lambda: job.busy, timeout=5_000)   # the first model's codes, held at the gate
+    assert seen["busy"] == [True] and seen["progressed"][0] == ("Encoding the dataset…", 0.0)
+    torch.manual_seed(1)
+    second = build_model("mlp", image_shape=digits.image_shape, latent_dim=2, hidden=(16,))
+    state.set_model(second)   # the running encode is stale now: its codes must never arrive
+    qtbot.wait(50)            # the new model's encode is asked for while the old one still runs
+    gate.set()
+    assert job.wait(30)
+    expected, _ = real_encode(second, state.images)
+    assert len(seen["codes"]) == 1 and seen["codes"][0].shape == (len(expected), 2)
+    np.testing.assert_allclose(state.codes, expected, rtol=1e-5, atol=1e-6)
+    # Busy throughout: the second encode starts before the first one reports that it stopped.
+    assert seen["busy"][-1] is False and all(seen["busy"][:-1]) and seen["progressed"][-1] == ("", 1.0)
+    assert seen["messages"] == []
+    job.shutdown()
+
+
+def test_encoding_job_cancel_keeps_no_codes_and_says_nothing(qtbot, digits, make_document, monkeypatch):
+    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
+    qtbot.waitUntil(lambda: job.busy, timeout=5_000)
+    job.cancel()
+    assert seen["progressed"][-1] == ("Cancelling…", -1.0)
+    gate.set()
+    assert job.wait(30)
+    assert state.codes is None and seen["codes"] == [] and seen["messages"] == []
+    assert seen["busy"] == [True, False] and seen["progressed"][-1] == ("", 1.0)
+    job.shutdown()
+
+
+def test_encoding_job_reports_a_failed_encode_as_a_message(qtbot, digits, make_document, monkeypatch):
+    from vae_core import latent
+
+    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
+
+    def failing_encode(*args, **kwargs):
+        gate.wait(10)
+        raise ValueError("the pixels are not numbers")
+
+    monkeypatch.setattr(latent, "encode_dataset", failing_encode)
+    gate.set()
+    qtbot.waitUntil(lambda: seen["busy"] == [True, False], timeout=10_000)
+    assert state.codes is None
+    assert seen["messages"] == [("error", "Encoding the dataset failed: the pixels are not numbers")]
+    job.shutdown()
+
+
+# -- CompareJob: a newer request supersedes the running one ------------------------------------------
+def test_compare_job_applies_only_the_newest_request_and_stays_busy_until_it_ends(qtbot, digits, monkeypatch):
+    import threading
+
+    import torch
+
+    from explorer.jobs import compare as compare_job
+    from explorer.jobs.compare import CompareJob
+    from explorer.state.compare import CompareState, compute_layouts
+    from vae_core import build_model
+
+    gate, kinds_computed = threading.Event(), []
+
+    def gated_layouts(*args, **kwargs):
+        result = compute_layouts(*args, **kwargs)
+        kinds_computed.append(result.kind)
+        gate.wait(10)
+        return result
+
+    monkeypatch.setattr(compare_job, "compute_layouts", gated_layouts)
+    torch.manual_seed(0)
+    left, right = (build_model("mlp", image_shape=digits.image_shape, latent_dim=2, hidden=(16,)) for _ in "lr")
+    compare = CompareState()
+    compare.set_models(left, right, digits)
+    compare.set_kind("dims")
+    job = CompareJob(compare)
+    seen = {"busy": [], "applied": 0, "messages": []}
+    job.busy_changed.connect(seen["busy"].append)
+    job.applied.connect(lambda: seen.__setitem__("applied", seen["applied"] + 1))
+    job.message_posted.connect(lambda level, text: seen["messages"].append((level, text)))
+    job.request()
+    qtbot.waitUntil(lambda: kinds_computed == ["dims"], timeout=10_000)   # done, held at the gate
+    compare.set_kind("pca")
+    job.request()                                                          # supersedes the "dims" run
+    gate.set()
+    assert job.wait(30)
+    assert sorted(kinds_computed) == ["dims", "pca"] and seen["applied"] == 1
+    assert compare.left.map.projection.kind == "pca" and compare.right.map.projection.kind == "pca"
+    # Busy from the first request until the newest one ends; the superseded run's end is not the job's.
+    assert seen["busy"] == [True, True, False] and not job.busy
+    assert seen["messages"] == []
+
+    monkeypatch.setattr(compare_job, "compute_layouts", lambda *args, **kwargs: 1 / 0)
+    job.request()
+    assert job.wait(30)
+    assert seen["messages"] == [("error", "The comparison could not be computed: division by zero")]
+    job.shutdown()

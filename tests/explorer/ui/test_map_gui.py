@@ -23,36 +23,12 @@ LEFT = QtCore.Qt.MouseButton.LeftButton
 
 
 @pytest.fixture
-def setup(qtbot, digits):
+def setup(make_map_host, digits):
     """A map panel, decoder, pins and groups on one state, shown and laid out."""
     torch.manual_seed(0)
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,)))
-    host = QtWidgets.QWidget()
-    encoder = EncodingJob(state, host)   # the application's job; the panel only projects
-    panel = MapPanel(state, encoder=encoder)
-    decoder = DecoderView(state)
-    pins = PinGallery(state)
-    groups = GroupsPanel(state)
-    layout = QtWidgets.QHBoxLayout(host)
-    layout.addWidget(panel, 3)
-    side = QtWidgets.QVBoxLayout()
-    for w in (decoder, pins, groups):
-        side.addWidget(w)
-    layout.addLayout(side, 1)
-    host.resize(1200, 900)
-    qtbot.addWidget(host)
-    host.show()
-    qtbot.waitExposed(host)
-    assert encoder.wait(30)
-    assert panel.jobs.wait(30)
-    qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
-    panel.view.finish_animation()
-    qtbot.waitUntil(lambda: panel.view.points.has_render, timeout=5_000)
-    yield state, panel, decoder, pins, groups
-    panel.jobs.shutdown()
-    encoder.shutdown()
+    model = build_model("mlp", image_shape=digits.image_shape, latent_dim=4, hidden=(32,))
+    m = make_map_host(model, lambda m: [DecoderView(m.state), PinGallery(m.state), GroupsPanel(m.state)])
+    return (m.state, m.panel, *m.side)
 
 
 def _pixel_of(panel, x, y) -> QtCore.QPoint:

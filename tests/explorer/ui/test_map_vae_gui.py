@@ -12,12 +12,9 @@ pytest.importorskip("pytestqt")
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
-from explorer.jobs.encoding import EncodingJob
-from explorer.state import ExplorerState
 from explorer.ui.dialogs import ErrorDialog
 from explorer.ui.map.decoder_view import DecoderView
 from explorer.ui.map.holes import holes_lut, holes_rgba
-from explorer.ui.map.panel import MapPanel
 from vae_core import TrainConfig, build_model, fit
 from vae_core.data import image_to_input
 from vae_core.latent import encode_dataset
@@ -34,29 +31,9 @@ def trained_model(digits):
 
 
 @pytest.fixture
-def setup(qtbot, digits, trained_model):
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(trained_model)
-    host = QtWidgets.QWidget()
-    encoder = EncodingJob(state, host)
-    panel = MapPanel(state, encoder=encoder)
-    decoder = DecoderView(state)
-    layout = QtWidgets.QHBoxLayout(host)
-    layout.addWidget(panel, 3)
-    layout.addWidget(decoder, 1)
-    host.resize(1200, 850)
-    qtbot.addWidget(host)
-    host.show()
-    qtbot.waitExposed(host)
-    assert encoder.wait(30)
-    assert panel.jobs.wait(30)
-    qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
-    panel.view.finish_animation()
-    qtbot.waitUntil(lambda: panel.view.points.has_render, timeout=5_000)
-    yield state, panel, decoder
-    panel.jobs.shutdown()
-    encoder.shutdown()
+def setup(make_map_host, trained_model):
+    m = make_map_host(trained_model, lambda m: [DecoderView(m.state)], size=(1200, 850))
+    return m.state, m.panel, m.side[0]
 
 
 def _pixel_of(panel, x, y) -> QtCore.QPoint:

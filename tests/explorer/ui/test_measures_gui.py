@@ -13,15 +13,12 @@ import torch
 pytest.importorskip("pytestqt")
 
 from PIL import Image  # noqa: E402
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PySide6 import QtCore  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-from explorer.jobs.encoding import EncodingJob  # noqa: E402
 from explorer.jobs.measures import MeasuresJob  # noqa: E402
-from explorer.state import ExplorerState  # noqa: E402
 from explorer.ui.map.colour_by import ColourKey, MapColouring, MeasuresPanel, colour_map_rgb, numeric_keys  # noqa: E402
 from explorer.ui.map.outliers import OutliersPanel  # noqa: E402
-from explorer.ui.map.panel import MapPanel  # noqa: E402
 from explorer.ui.map.selection_view import SelectionView  # noqa: E402
 from vae_core import build_model  # noqa: E402
 
@@ -33,43 +30,25 @@ class Parts:
 
 
 @pytest.fixture
-def setup(qtbot, digits):
+def setup(make_map_host, digits):
     torch.manual_seed(0)
-    state = ExplorerState()
-    state.set_dataset(digits)
-    state.set_model(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(32,)))
-    host = QtWidgets.QWidget()
     p = Parts()
-    p.state = state
-    p.encoder = EncodingJob(state, host)
-    p.job = MeasuresJob(state, host)
-    p.map_panel = MapPanel(state, encoder=p.encoder)
-    p.view = p.map_panel.view
-    p.colouring = MapColouring(p.view, state)
-    p.key = ColourKey(p.colouring)
-    p.map_panel.body.addWidget(p.key)
-    p.panel = MeasuresPanel(state, p.view, p.colouring, p.job)
-    p.outliers = OutliersPanel(state, p.view)
-    p.selection = SelectionView(state)
-    layout = QtWidgets.QHBoxLayout(host)
-    layout.addWidget(p.map_panel, 3)
-    side = QtWidgets.QVBoxLayout()
-    for w in (p.panel, p.outliers, p.selection):
-        side.addWidget(w)
-    layout.addLayout(side, 2)
-    host.resize(1400, 950)
-    qtbot.addWidget(host)
-    host.show()
-    qtbot.waitExposed(host)
-    assert p.encoder.wait(30)
-    assert p.map_panel.jobs.wait(30)
-    qtbot.waitUntil(lambda: state.map.ready, timeout=10_000)
-    p.view.finish_animation()
-    qtbot.waitUntil(lambda: p.view.points.has_render, timeout=5_000)
+
+    def side(m):
+        p.state, p.encoder, p.map_panel, p.view = m.state, m.encoder, m.panel, m.panel.view
+        p.job = MeasuresJob(m.state, m.host)
+        p.colouring = MapColouring(p.view, m.state)
+        p.key = ColourKey(p.colouring)
+        p.map_panel.body.addWidget(p.key)
+        p.panel = MeasuresPanel(m.state, p.view, p.colouring, p.job)
+        p.outliers = OutliersPanel(m.state, p.view)
+        p.selection = SelectionView(m.state)
+        return [p.panel, p.outliers, p.selection]
+
+    make_map_host(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(32,)), side,
+                  size=(1400, 950), side_stretch=2)
     yield p
     p.job.shutdown()
-    p.map_panel.jobs.shutdown()
-    p.encoder.shutdown()
 
 
 def _choose(p, qtbot, key):

@@ -79,6 +79,25 @@ def test_window_has_menus_docks_tooltips_and_hooks(make_main_window):
     assert ("Open Checkpoint", "Ctrl+O") in rows and ("Train", "Ctrl+T") in rows and ("Animation", "Ctrl+E") in rows
 
 
+
+def test_tab_docks_joins_a_panels_tabs_or_starts_them_in_an_area(qtbot, make_main_window):
+    window = make_main_window()
+    qtbot.waitUntil(lambda: window.engine_ready, timeout=60_000)
+    d = window.docks
+    # The map's measures and the studio's panels joined the tabs of the panels beside them.
+    assert {d["map_measures"], d["map_outliers"], d["studio_interpolation"], d["studio_arithmetic"],
+            d["studio_attributes"], d["studio_traversals"]} <= set(window.tabifiedDockWidgets(d["samples"]))
+    assert d["studio_player"] in window.tabifiedDockWidgets(d["loss_curves"])
+    assert d["map_selection"] in window.tabifiedDockWidgets(d["map_groups"])
+    # Without a panel to join, the first dock starts the tabs in the area given.
+    right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+    a, b, c = (window.add_panel_dock(name, QLabel(name), right, f"extra_{name}", shortcut="", visible=False)
+               for name in "abc")
+    window.tab_docks((None, bottom, [a, b]), (d["latent_units"], right, [c]))
+    assert window.dockWidgetArea(a) == bottom and window.tabifiedDockWidgets(a) == [b]
+    assert c in window.tabifiedDockWidgets(d["latent_units"]) and window.dockWidgetArea(c) == bottom
+    assert not any(dock.isHidden() for dock in (a, b, c))
+
 def test_history_exports_as_csv(tmp_path):
     import csv
 
