@@ -22,6 +22,8 @@ from collections.abc import Callable
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.training import lower_thread_priority
+
 from explorer.state.connections import Connections
 
 
@@ -138,7 +140,13 @@ class BackgroundJob(QtCore.QObject):
                 last[0] = now
                 relay.progressed.emit(cancel, int(done), int(total))
 
-        worker = create_worker(run, progress=progress, should_stop=cancel.is_set, _start_thread=False,
+        def background(**kwargs):
+            # Encoding or measuring 70,000 images must not take a core from the window (a
+            # switch of model repaints every panel while the new codes are computed).
+            lower_thread_priority()
+            return run(**kwargs)
+
+        worker = create_worker(background, progress=progress, should_stop=cancel.is_set, _start_thread=False,
                                _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_worker_returned(cancel, on_returned, result))
         worker.errored.connect(lambda exc: self._on_worker_errored(cancel, exc))

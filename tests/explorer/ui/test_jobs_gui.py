@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 
 def test_prefetcher_imports_in_order_in_the_background_and_takes_late_requests(qtbot, tmp_path, monkeypatch):
     from explorer.jobs.prefetch import Prefetcher
@@ -220,4 +222,32 @@ def test_compare_job_applies_only_the_newest_request_and_stays_busy_until_it_end
     job.request()
     assert job.wait(30)
     assert seen["messages"] == [("error", "The comparison could not be computed: division by zero")]
+    job.shutdown()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_background_jobs_run_at_the_training_threads_lower_priority(qtbot, digits, make_document, monkeypatch):
+    """Encoding (and every BackgroundJob) yields the CPU to the window like training does."""
+    import os
+    import threading
+
+    from explorer.jobs.training import TRAINING_NICENESS
+    from vae_core import latent
+
+    niceness = []
+    real_encode = latent.encode_dataset
+
+    def recording_encode(*args, **kwargs):
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real_encode(*args, **kwargs)
+
+    state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
+    monkeypatch.setattr(latent, "encode_dataset", recording_encode)
+    job.cancel()
+    gate.set()
+    assert job.wait(30)
+    state.set_model(state.model)   # a fresh encode, through the recording function
+    assert job.wait(30) and state.codes is not None
+    assert niceness and min(niceness) >= TRAINING_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < TRAINING_NICENESS   # not the GUI thread
     job.shutdown()
