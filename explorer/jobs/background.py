@@ -58,6 +58,13 @@ class BackgroundJob(QtCore.QObject):
         self._cancel: threading.Event | None = None   # the current worker's
         self._worker = None
         self._scheduled = False         # a start is queued on the event loop
+        # A timer, not QTimer.singleShot(0, ...): Qt delivers the latter as a posted event, in
+        # the same pass as the repaints the document change just posted, so the window would
+        # run both back to back without serving its timers in between.
+        self._schedule_timer = QtCore.QTimer(self)
+        self._schedule_timer.setSingleShot(True)
+        self._schedule_timer.setInterval(0)
+        self._schedule_timer.timeout.connect(self._run_scheduled)
         self._closed = False
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_relay_progressed)
@@ -112,7 +119,7 @@ class BackgroundJob(QtCore.QObject):
         # After the current event: the document may still be changing (a dataset, then a model).
         if not self._scheduled and not self._closed:
             self._scheduled = True
-            QtCore.QTimer.singleShot(0, self._run_scheduled)
+            self._schedule_timer.start()
 
     def _run_scheduled(self) -> None:
         self._scheduled = False

@@ -137,6 +137,9 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         s.dirty_changed.connect(self._update_title)
         s.checkpoint_path_changed.connect(self._update_title)
         s.model_changed.connect(self._on_state_model_changed)
+        # Before any panel's own slot: a new model, dataset or set of codes redraws them all.
+        for signal in (s.model_changed, s.dataset_changed, s.codes_changed, s.map.layout_changed):
+            signal.connect(self._hold_repaints_for_change, priority=1000)
         s.weights_changed.connect(self._update_model_label)
         s.dataset_changed.connect(self._on_state_dataset_changed)
         s.training_status_changed.connect(self._on_state_training_status_changed)
@@ -582,9 +585,24 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         from vae_core import load_dataset
 
         self.run_task(f"Loading {dataset_display_name(options.dataset)}…", load_dataset, options.dataset,
-                      self._data_root(), on_done=lambda data: self._start_training_with(data, options, config),
+                      self._data_root(), on_done=lambda data: self._start_training_soon(data, options, config),
                       error_title="Could not load the dataset", progress=True)
         return True
+
+    def _start_training_soon(self, data, options: TrainingOptions, config) -> None:
+        # A task's result arrives as a posted event; the model switch it starts posts the
+        # repaint of every panel. Run from a timer, the switch and those repaints fall into
+        # two turns of the event loop, with the window's own timers served between them.
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+
+        def start() -> None:
+            timer.deleteLater()
+            if not self._closing and not self.state.is_training:
+                self._start_training_with(data, options, config)
+
+        timer.timeout.connect(start)
+        timer.start(0)
 
     def _start_training_with(self, data, options: TrainingOptions, config) -> None:
         try:
@@ -636,6 +654,10 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         name = self.state.display_name
         self.setWindowTitle(f"{name}[*] — Latent Explorer" if name else "Latent Explorer")
         self.setWindowModified(self.state.dirty)
+
+    def _hold_repaints_for_change(self, *_args) -> None:
+        if self.isVisible() and not self._closing:
+            self.hold_repaints()
 
     def _on_state_model_changed(self, _model) -> None:
         self.checkpoint_warnings = []   # an opened checkpoint sets its own right after

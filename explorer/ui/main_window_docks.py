@@ -6,7 +6,8 @@ their default sizes.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
@@ -18,6 +19,38 @@ from explorer.ui.training.panel import TrainingPanel
 
 class DockLayoutMixin:
     """Docks and layout of :class:`~explorer.ui.main_window.MainWindow`."""
+
+    def hold_repaints(self) -> None:
+        """Hold the repaint of every panel, then let them repaint one per event-loop turn.
+
+        Called before a change that redraws every panel at once (a new model): Qt would
+        paint them all in one pass, after the change itself and before the window's timers
+        run again (~60 ms of painting on two busy cores). Each panel is repainted whole
+        when its turn comes.
+        """
+        widgets = [self.centralWidget()] + [dock.widget() for dock in self.docks.values() if dock.isVisible()]
+        held = getattr(self, "_held_repaints", None)
+        if held is None:
+            held = self._held_repaints = []
+            self._release_timer = QTimer(self)
+            self._release_timer.setInterval(0)
+            self._release_timer.timeout.connect(self._release_one_repaint)
+        for widget in widgets:
+            if widget is not None and widget.updatesEnabled() and widget not in held:
+                widget.setUpdatesEnabled(False)
+                held.append(widget)
+        if held:
+            self._release_timer.start()
+
+    def _release_one_repaint(self) -> None:
+        held = self._held_repaints
+        while held:
+            widget = held.pop(0)
+            if shiboken6.isValid(widget):
+                widget.setUpdatesEnabled(True)
+                break
+        if not held:
+            self._release_timer.stop()
 
     def set_central_panel(self, widget: QWidget) -> None:
         """Make ``widget`` the central view (the window takes ownership).

@@ -454,22 +454,30 @@ class LatentMapView(pg.PlotWidget):
         x, y = pending
         self.cursor_item.setPos(x, y)
         self.cursor_item.show()
-        index = self.points.pick(x, y, self.pick_radius_px) if not self.animating else None
-        if index is None and not self.points.has_render:
-            radius = self.pick_radius_px * abs(self.vb.viewPixelSize()[0])
-            index = self.map.nearest_index((x, y), radius)
+        index = self._point_at(x, y) if not self.animating else None
         self.map.set_hovered_index(index)
         self.map.set_cursor((x, y))
         self.hover_count += 1
         self.last_hover_ms = (time.perf_counter() - t0) * 1e3
+
+    def _point_at(self, x: float, y: float) -> int | None:
+        """The data point drawn under map position (x, y), or None.
+
+        From the index image of the last rasterisation; before the first one of a new layout
+        (its repaint may wait a few event-loop turns), the nearest point within the pick radius.
+        """
+        index = self.points.pick(x, y, self.pick_radius_px)
+        if index is None and not self.points.has_render:
+            radius = self.pick_radius_px * abs(self.vb.viewPixelSize()[0])
+            index = self.map.nearest_index((x, y), radius)
+        return index
 
     # -- clicks and selection ---------------------------------------------------------------------------
     def _on_box_clicked(self, view_pos, modifiers) -> None:
         if not self.map.ready:
             return
         x, y = view_pos.x(), view_pos.y()
-        index = self.points.pick(x, y, self.pick_radius_px)
-        picked = self.map.pick((x, y), index=index)
+        picked = self.map.pick((x, y), index=self._point_at(x, y))
         if picked is None:
             return
         studio_picks = getattr(getattr(self.state, "studio", None), "pick_target", None) is not None

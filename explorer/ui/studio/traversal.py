@@ -163,21 +163,26 @@ class TraversalPanel(QWidget):
         self._conn.connect(self.studio.traversal.changed, self._on_studio_traversal_changed)
         self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
         self._conn.connect(self.studio.context.decode_label_changed, self._on_studio_traversal_changed)
-        self._conn.connect(state.model_changed, self._rebuild_rows)
-        self._conn.connect(state.codes_changed, self._rebuild_rows)
-        self._conn.connect(state.history_changed, self._rebuild_rows)
+        self._conn.connect(state.model_changed, self._on_document_changed)
+        self._conn.connect(state.codes_changed, self._on_document_changed)
+        self._conn.connect(state.history_changed, self._on_document_changed)
         self._conn.connect(state.weights_changed, self._on_studio_traversal_changed)
         self._rebuild_rows()
 
     # -- slider rows ---------------------------------------------------------------------------
-    def _rebuild_rows(self, *_) -> None:
+    def _on_document_changed(self, *_) -> None:
+        # The turn that switches the model already redraws every panel: new rows wait.
+        self._rebuild_rows(build=False)
+
+    def _rebuild_rows(self, *_, build: bool = True) -> None:
         """One row per dimension, in KL order (rebuilt when the model or its codes change).
 
         Rows of dimensions that remain are kept: their texts are updated in place and, if
         the KL order changed, they are moved to their new grid rows. Missing rows are
-        created at most :data:`ROWS_PER_TURN` per event-loop turn: a row costs 2-7 ms (its
-        labelled slider is four widgets), and a new 20-dimension model replacing a 2-D one
-        made the window stall for 40-130 ms right after Train was clicked.
+        created at most :data:`ROWS_PER_TURN` per event-loop turn, and none in the turn of a
+        change of model or codes (``build=False``): a row costs 2-7 ms (its labelled slider is
+        four widgets), and a new 20-dimension model replacing a 2-D one made the window stall
+        for 40-130 ms right after Train was clicked.
         """
         s = self.studio
         d = s.context.latent_dim or 0
@@ -191,7 +196,7 @@ class TraversalPanel(QWidget):
             self._order = []
         # While a continuation is pending, this turn has had its rows (a model change emits
         # several signals in one turn).
-        batch = 0 if self._more_rows.isActive() else ROWS_PER_TURN
+        batch = 0 if self._more_rows.isActive() or not build else ROWS_PER_TURN
         for dim in [dim for dim in wanted if dim not in self._rows][:batch]:
             row = _DimRow(dim)
             row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.traversal.set_value(dim, v))

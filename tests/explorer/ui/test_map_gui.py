@@ -534,3 +534,17 @@ def test_the_point_clouds_bounding_rect_follows_the_view_and_the_data(setup, qtb
     item.set_positions(state.map.xy * 3.0)
     assert item.boundingRect() == fresh()
     assert item.boundingRect().width() > 2.5 * before.width()
+
+
+def test_a_click_before_the_new_layout_is_drawn_still_pins_the_data_point(setup, qtbot):
+    """After a layout change the map repaints a few turns later (the window staggers its
+    panels); a click in between finds the data point from the positions, not the old raster."""
+    state, panel, *_ = setup
+    view = panel.view
+    xy = state.map.xy.astype(float)
+    i = int(np.argmin(np.linalg.norm(xy - xy.mean(0), axis=1)))
+    view.points.set_positions(state.map.xy)   # new positions, not rasterised yet
+    assert not view.points.has_render
+    view._on_box_clicked(QtCore.QPointF(*xy[i]), QtCore.Qt.KeyboardModifier.NoModifier)
+    assert state.map.pins[-1].index == i
+    np.testing.assert_allclose(state.map.pins[-1].z, state.codes[i], rtol=1e-6)

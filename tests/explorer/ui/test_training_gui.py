@@ -384,3 +384,26 @@ def test_app_smoke_and_no_display_message():
     out = subprocess.run([sys.executable, "-m", "explorer"], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "xvfb-run" in out.stderr and "QT_QPA_PLATFORM=offscreen" in out.stderr
+
+
+def test_a_model_switch_repaints_the_panels_one_per_event_loop_turn(qtbot, make_main_window):
+    """A new model redraws every panel: the window holds their repaints and lets them go one
+    per turn, so its timers run between them; none is left without updates."""
+    window = make_main_window(open_default=True)
+    qtbot.waitUntil(lambda: window.engine_ready and window.state.codes is not None, timeout=60_000)
+    qtbot.wait(100)
+    panels = [window.centralWidget()] + [d.widget() for d in window.docks.values() if d.isVisible()]
+    assert len(panels) > 3
+    qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in panels), timeout=5000)   # the opening's own
+    seen_by_a_panel_slot = []
+    window.state.model_changed.connect(lambda *_: seen_by_a_panel_slot.append(panels[0].updatesEnabled()))
+    window.state.set_model(window.state.model)
+    assert seen_by_a_panel_slot == [False]   # held before any panel's own slot could post its repaint
+    held = [p for p in panels if not p.updatesEnabled()]
+    assert held == panels
+    window._release_timer.stop()
+    window._release_one_repaint()   # one turn's worth
+    assert sum(p.updatesEnabled() for p in panels) == 1
+    window._release_timer.start()
+    qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in panels), timeout=5000)
+    assert not window._release_timer.isActive()
