@@ -282,3 +282,33 @@ def test_point_cloud_draws_colour_keys_and_dims(qtbot, monkeypatch, density):
     assert (back.red(), back.green(), back.blue(), back.alpha()) == (c, c, c, a)
     with pytest.raises(ValueError):
         item.set_color_keys([0, 1], palette)
+
+
+def test_point_cloud_recomputes_its_layers_once_for_a_burst_of_changes(qtbot, monkeypatch):
+    """A new layout sets positions, colours, dimming, visibility and selection in one turn:
+    the draw-order layers are computed once, when drawn, and from the last of those settings."""
+    from PySide6 import QtCore, QtGui
+
+    from explorer.ui.map.point_cloud import PointCloudItem
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-0.9, 0.9, size=(500, 2)).astype(np.float32)
+    item = PointCloudItem()
+    builds = []
+    real = item._build_layers
+    monkeypatch.setattr(item, "_build_layers", lambda: (builds.append(1), real())[1])
+    item.set_data(xy, np.zeros(500, dtype=np.int64), [(200, 200, 200)])
+    item.set_visible_mask(xy[:, 0] < 0.5)
+    item.set_color_keys(np.arange(500) % 2, [(0, 0, 255), (255, 0, 0)])
+    item.set_dimmed(xy[:, 1] < -0.5)
+    item.set_selection([1, 2, 3])
+    assert builds == []
+    rect = QtCore.QRectF(-1, -1, 2, 2)
+    image = item.render_to_image(rect, 101, 101)
+    assert builds == [1]
+    item.render_to_image(rect, 101, 101)
+    assert builds == [1]
+    # what was drawn follows the last settings: hidden points are not in any layer
+    shown = sum(len(layer["idx"]) for layer in item._layers)
+    assert shown == int((xy[:, 0] < 0.5).sum())
+    assert isinstance(image, QtGui.QImage)
