@@ -235,9 +235,8 @@ def _verdict(label: str, r: dict) -> str:
     slowest, slowest_ms = handlers[0] if handlers else ("", 0.0)
     cause = (f"the GUI thread's handling of `{slowest}` ({slowest_ms:.0f} ms; in the full window that is the latent "
              "map and the studio taking in the new codes after an epoch)" if slowest_ms >= 50 else
-             "work outside the window's own signal handlers (all under 50 ms): `LE_STALL_TRACE=1` runs of the "
-             "stall worker put the long beats in Qt's repaint of the window after the new model and dataset "
-             "(C++ painting inside the event loop, and the map's first paint of 70,000 points)")
+             "work outside the window's own signal handlers (all under 50 ms): consecutive events of one turn of "
+             "the event loop (a state change and the repaints it causes), or the GUI thread waiting for a core")
     return (f"- **{label}: goal (< 50 ms) met by the 99th percentile ({r['p99']:.0f} ms), not by the worst single "
             f"stall ({r['worst']:.0f} ms)**, which comes from {cause}.")
 
@@ -375,8 +374,20 @@ def main() -> int:
                  "now built six per event-loop turn. (3) An epoch end decoded the traversal grid three "
                  "times in a row (weights, codes, the traversal's own change); it now redraws once, on the "
                  "next turn. At that load, the longest handling of `codes_changed` fell from 85-233 ms to "
-                 "29-40 ms and of `model_changed` from 39-132 ms to 28-43 ms; the remaining long beats "
-                 "were the GUI thread waiting for a core, with no other thread holding the lock."),
+                 "29-40 ms and of `model_changed` from 39-132 ms to 28-43 ms. A second pass timed every "
+                 "event the GUI thread handled (an override of `QApplication.notify`, wall and thread CPU "
+                 "time per event) and found long beats made of several events in a row: Qt delivers every "
+                 "posted event of a turn (a worker's result, `QTimer.singleShot(0, …)`, the repaints the "
+                 "widgets asked for) before it serves a timer. (4) The switch to the new model (37 ms of "
+                 "CPU at a load of 2) ran inside the delivery of the dataset loader's result, followed in "
+                 "the same pass by the repaint of every panel (~60 ms); the run now starts from a timer, "
+                 "and a new model, dataset, set of codes or layout holds every panel's repaint and lets "
+                 "them go one per turn (`MainWindow.hold_repaints`). (5) A new layout made the map's point "
+                 "cloud recompute its draw order six times (positions, colours, dimming, visibility, "
+                 "selection: 36 of 53 ms); it is now recomputed once, when drawn. (6) The colour-by chooser "
+                 "rebuilt itself three times per model switch (now once, a turn later), new traversal rows "
+                 "wait for the next turn, and the encoding and measures workers run at the training "
+                 "thread's lower OS priority."),
                 "",
                 "| | idle | full window: training | idle | training docks only: training |",
                 "|---|---|---|---|---|",
