@@ -17,6 +17,7 @@ import time
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.workers import start_worker
 from explorer.state.compare import CompareState, compute_layouts
 from vae_core.latent import Cancelled
 
@@ -74,7 +75,7 @@ class CompareJob(QtCore.QObject):
         worker.finished.connect(lambda: self._on_worker_finished(cancel))
         self._cancel, self._worker = cancel, worker
         self.busy_changed.emit(True)
-        worker.start()
+        start_worker(worker)
 
     def cancel(self) -> None:
         if self._cancel is not None:

@@ -24,6 +24,7 @@ import time
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.workers import start_worker
 from explorer.state.connections import Connections
 from explorer.state.document import code_stats
 from vae_core.latent import Cancelled
@@ -122,7 +123,7 @@ class EncodingJob(QtCore.QObject):
         self._cancel, self._worker = cancel, worker
         self.busy_changed.emit(True)
         self.progressed.emit(self.LABEL + "…", 0.0)
-        worker.start()
+        start_worker(worker)
 
     def cancel(self) -> None:
         """Stop the running encode (between batches); the codes stay as they were."""

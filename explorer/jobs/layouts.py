@@ -34,6 +34,7 @@ import numpy as np
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.workers import keep_until, start_worker
 from explorer.state.connections import Connections
 from vae_core.latent import Cancelled
 
@@ -290,7 +291,7 @@ class MapJobs(QtCore.QObject):
         self._job = job
         self.busy_changed.emit(True)
         self.progressed.emit(job.label + "…", 0.0)
-        worker.start()
+        start_worker(worker)
 
     def _on_relay_progressed(self, job, done, total) -> None:
         if job is self._job and not job.cancel.is_set() and not self._closed:
@@ -376,6 +377,9 @@ class NearestQuery(QtCore.QObject):
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="map-nearest", daemon=True)
         self._thread.start()
+        # The thread holds this QObject until it ends (close() may give up waiting): let it
+        # be released on the GUI thread, never by the thread's last reference.
+        keep_until(self, self._thread.is_alive)
 
     def submit(self, z, k: int = 1) -> None:
         if z is None:

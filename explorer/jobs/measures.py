@@ -18,6 +18,7 @@ import time
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.workers import start_worker
 from explorer.state.connections import Connections
 from explorer.state.measures import compute_for
 
@@ -93,7 +94,7 @@ class MeasuresJob(QtCore.QObject):
         self._cancel, self._worker = cancel, worker
         self.busy_changed.emit(True)
         self.progressed.emit(self.LABEL + "…", 0.0)
-        worker.start()
+        start_worker(worker)
 
     def cancel(self) -> None:
         """Stop the running computation; the measures stay missing until asked for again."""
