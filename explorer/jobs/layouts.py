@@ -377,9 +377,6 @@ class NearestQuery(QtCore.QObject):
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="map-nearest", daemon=True)
         self._thread.start()
-        # The thread holds this QObject until it ends (close() may give up waiting): let it
-        # be released on the GUI thread, never by the thread's last reference.
-        keep_until(self, self._thread.is_alive)
 
     def submit(self, z, k: int = 1) -> None:
         if z is None:
@@ -400,6 +397,10 @@ class NearestQuery(QtCore.QObject):
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            # Still in a query: its thread holds this QObject until it ends. Keep it so that it
+            # is released on the GUI thread, never by the thread's last reference.
+            keep_until(self, self._thread.is_alive)
 
     def _run(self) -> None:
         pause = 0.0
