@@ -23,6 +23,7 @@ from PySide6 import QtCore
 from superqt.utils import create_worker
 
 from explorer.jobs.training import lower_thread_priority
+from explorer.jobs.workers import start_worker
 
 from explorer.state.connections import Connections
 
@@ -161,7 +162,7 @@ class BackgroundJob(QtCore.QObject):
         self._cancel, self._worker = cancel, worker
         self.busy_changed.emit(True)
         self.progressed.emit(self.LABEL + "…", 0.0)
-        worker.start()
+        start_worker(worker)
 
     def _error_text(self, exc: BaseException) -> str:
         """The message for a worker's error."""

@@ -34,6 +34,7 @@ import numpy as np
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.workers import keep_until, start_worker
 from explorer.state.connections import Connections
 from vae_core.latent import Cancelled
 
@@ -290,7 +291,7 @@ class MapJobs(QtCore.QObject):
         self._job = job
         self.busy_changed.emit(True)
         self.progressed.emit(job.label + "…", 0.0)
-        worker.start()
+        start_worker(worker)
 
     def _on_relay_progressed(self, job, done, total) -> None:
         if job is self._job and not job.cancel.is_set() and not self._closed:
@@ -396,6 +397,10 @@ class NearestQuery(QtCore.QObject):
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            # Still in a query: its thread holds this QObject until it ends. Keep it so that it
+            # is released on the GUI thread, never by the thread's last reference.
+            keep_until(self, self._thread.is_alive)
 
     def _run(self) -> None:
         pause = 0.0

@@ -18,6 +18,8 @@ import sys
 
 from PySide6.QtCore import QObject
 
+from explorer.jobs.workers import start_worker
+
 
 class Prefetcher(QObject):
     """Import modules one after the other in a worker thread.
@@ -57,7 +59,7 @@ class Prefetcher(QObject):
 
         self._worker = FunctionWorker(load)
         self._worker.finished.connect(self._on_worker_finished)
-        self._worker.start()
+        start_worker(self._worker)
 
     def _on_worker_finished(self) -> None:
         self._worker = None

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from explorer.jobs.training import (ClosingGeneratorWorker, error_details, friendly_error, lower_thread_priority,
                                    training_threads)
+from explorer.jobs.workers import start_worker
 
 __all__ = ["PriorRunner"]
 
@@ -83,7 +84,7 @@ class PriorRunner(QObject):
         worker.errored.connect(self._on_worker_errored)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
-        worker.start()
+        start_worker(worker)
 
     def stop(self) -> None:
         """Cancel at the next report; epochs already applied stay."""

@@ -30,6 +30,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, QTimer, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker
 
+from explorer.jobs.workers import start_worker
+
 
 def training_threads() -> int:
     """torch threads for training: all cores but one, which stays with the window."""
@@ -303,7 +305,7 @@ class TrainingRunner(QObject):
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
         self.state.begin_training(config)
-        worker.start()
+        start_worker(worker)
 
     def pause(self) -> None:
         if self._worker is not None and not self._worker.is_paused and self.state.training_status == "running":
@@ -429,7 +431,7 @@ class Task(QObject):
     def start(self) -> "Task":
         if self._timer is not None:
             self._timer.start()
-        self.worker.start()
+        start_worker(self.worker)
         return self
 
     @property

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
+from explorer.jobs.workers import keep_until
 from explorer.ui.dialogs import show_error
 
 __all__ = ["ModelExportDialog", "FORMATS", "DEFAULT_EXPORT_DIR"]
@@ -61,6 +62,9 @@ class _ExportThread(QObject):
 
     def start(self) -> None:
         self._thread.start()
+        # The dialog drops this object on `finished`, emitted before the thread ends: keep it
+        # until then so that it is destroyed on the GUI thread (see explorer.jobs.workers).
+        keep_until(self, self._thread.is_alive)
 
     def _run(self) -> None:
         try:

@@ -13,6 +13,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import GeneratorWorker
 
+from explorer.jobs.workers import start_worker
 from explorer.ui.map.decoder_view import ImagePane
 from explorer.ui.map.own_image import unique_pin_name
 from explorer.ui.qt_utils import MutedLabel, to_qimage
@@ -293,7 +294,7 @@ class InpaintDialog(QtWidgets.QDialog):
         self.worker = worker
         self.fill_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        worker.start()
+        start_worker(worker)
 
     def stop(self) -> None:
         if self.worker is not None:

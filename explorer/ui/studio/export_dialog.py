@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 from superqt.utils import FunctionWorker, signals_blocked
 
 from explorer.jobs.training import error_details, friendly_error
+from explorer.jobs.workers import start_worker
 from explorer.ui.qt_utils import Connections, to_qimage, to_uint8_hwc
 from explorer.ui.studio.common import ImageView
 from vae_core.export import FPS_MAX, MAX_SIDE, UPSCALE_MAX
@@ -100,7 +101,7 @@ class ExportJob(QObject):
         self.worker.errored.connect(self._on_worker_errored)
 
     def start(self) -> "ExportJob":
-        self.worker.start()
+        start_worker(self.worker)
         return self
 
     def cancel(self) -> None:

@@ -251,3 +251,89 @@ def test_background_jobs_run_at_the_training_threads_lower_priority(qtbot, digit
     assert niceness and min(niceness) >= TRAINING_NICENESS
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < TRAINING_NICENESS   # not the GUI thread
     job.shutdown()
+# -- objects that another thread runs are released on the GUI thread ------------------------------
+# A job drops its worker when `finished` arrives, but the pool thread still holds the worker until
+# run() returns. When that reference was the last one, the worker's signals QObject (a GUI-thread
+# object) was destroyed on the pool thread, about once in 300 workers, and the test suite later
+# aborted in a garbage collection on the GUI thread. The sleep after `finished` makes the race certain.
+def _record_destruction_thread(qobject) -> list:
+    import threading
+
+    from PySide6.QtCore import Qt
+
+    threads = []
+    qobject.destroyed.connect(lambda *_: threads.append(threading.current_thread()), Qt.ConnectionType.DirectConnection)
+    return threads
+
+
+def test_a_finished_worker_is_destroyed_on_the_gui_thread_not_by_its_pool_thread(qtbot):
+    import threading
+    import time
+
+    from superqt.utils import FunctionWorker
+
+    from explorer.jobs.workers import kept_count, start_worker
+
+    class SlowToLeave(FunctionWorker):
+        def run(self):
+            super().run()      # emits finished
+            time.sleep(0.3)    # the pool thread still holds `self` here
+
+    jobs = {"worker": SlowToLeave(lambda: 42)}
+    destroyed_in = _record_destruction_thread(jobs["worker"].signals)
+    jobs["worker"].finished.connect(lambda: jobs.update(worker=None))   # what every job does
+    start_worker(jobs["worker"])
+    qtbot.waitUntil(lambda: jobs["worker"] is None, timeout=10_000)
+    assert destroyed_in == []   # the pool thread has not returned from run() yet
+    qtbot.waitUntil(lambda: bool(destroyed_in), timeout=10_000)
+    assert destroyed_in == [threading.main_thread()]
+    qtbot.waitUntil(lambda: kept_count() == 0, timeout=5_000)
+
+
+def test_a_qobject_run_by_a_plain_thread_is_destroyed_on_the_gui_thread(qtbot):
+    import threading
+    import time
+
+    from PySide6.QtCore import QObject, Signal
+
+    from explorer.jobs.workers import keep_until
+
+    class Job(QObject):   # the shape of the model export's job and of NearestQuery
+        finished = Signal()
+
+        def __init__(self):
+            super().__init__()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+
+        def start(self):
+            self._thread.start()
+            keep_until(self, self._thread.is_alive)
+
+        def _run(self):
+            self.finished.emit()
+            time.sleep(0.3)
+
+    jobs = {"job": Job()}
+    destroyed_in = _record_destruction_thread(jobs["job"])
+    jobs["job"].finished.connect(lambda: jobs.update(job=None))
+    jobs["job"].start()
+    qtbot.waitUntil(lambda: bool(destroyed_in), timeout=10_000)
+    assert destroyed_in == [threading.main_thread()]
+
+
+def test_every_worker_of_the_application_is_started_through_start_worker():
+    import re
+    from pathlib import Path
+
+    import explorer
+
+    # Modules that make superqt workers (QRunnables) name them `worker`/`_worker`; a bare
+    # .start() there would bring the race back. workers.py is the one place that may call it.
+    makes_workers = re.compile(r"(FunctionWorker|GeneratorWorker|create_worker)\(")
+    bare_start = re.compile(r"\b_?worker\.start\(\)")
+    offenders = []
+    for path in Path(explorer.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        if path.name != "workers.py" and makes_workers.search(text):
+            offenders += [f"{path.name}:{n}" for n, line in enumerate(text.splitlines(), 1) if bare_start.search(line)]
+    assert offenders == []
