@@ -148,7 +148,7 @@ def hover_latencies(app, panel, decoder, moves: int) -> tuple[list[float], int, 
     rect = view.mapFromScene(view.vb.sceneBoundingRect()).boundingRect()
     cx, cy = rect.center().x(), rect.center().y()
     ax, ay = rect.width() * 0.42, rect.height() * 0.42
-    item = decoder.preview.image_item
+    item = decoder.preview
     renders = view.points.render_count
     latencies, hover_ms, decode_ms, cpu_ms = [], [], [], []
     for k in range(moves):

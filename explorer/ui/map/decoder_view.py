@@ -21,10 +21,9 @@ import math
 import time
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.ui.qt_utils import Connections, MutedLabel, is_dark, safe_paint
+from explorer.ui.qt_utils import Connections, MutedLabel, is_dark, to_qimage
 from explorer.ui.theme import class_colors
 
 ON_DATA, NEAR_DATA = 1.5, 4.0   # distance thresholds, in typical nearest-neighbour spacings
@@ -33,21 +32,6 @@ POSTERIOR_SEED = 0              # the same point always shows the same samples
 SAMPLES_DELAY_MS = 30           # the cursor rests this long before samples are drawn
 SAMPLES_CACHE = 512             # points whose samples are kept
 DETAIL_INTERVAL_MS = 33         # the hovered point's box follows a moving cursor at most this often
-
-
-class TimedImageItem(pg.ImageItem):
-    """An ImageItem that records when it was last painted (latency measurements)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.paint_count = 0
-        self.last_paint = 0.0
-
-    @safe_paint
-    def paint(self, painter, *args):
-        super().paint(painter, *args)
-        self.paint_count += 1
-        self.last_paint = time.perf_counter()
 
 
 def _to_display(image: np.ndarray) -> np.ndarray:
@@ -60,30 +44,27 @@ def _to_display(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(image[:3], 0, -1))
 
 
-class ImagePane(pg.GraphicsLayoutWidget):
-    """One image, aspect locked, no mouse interaction, fixed [0, 1] levels.
+class ImagePane(QtWidgets.QWidget):
+    """One image scaled to fit (aspect kept, square pixels), fixed [0, 1] levels.
 
-    ``square=True`` asks layouts for a square (height for width) so spare space goes below.
+    A plain widget that draws a ``QImage``: the decoder repaints its panes on every mouse
+    move, and a pyqtgraph scene and view box around one small image cost about a
+    millisecond a paint. ``square=True`` asks layouts for a square (height for width) so
+    spare space goes below. ``paint_count`` and ``last_paint`` record the paints (latency
+    measurements).
     """
 
     def __init__(self, parent=None, *, minimum: int = 64, square: bool = False):
-        super().__init__(parent=parent, border=None)
+        super().__init__(parent)
         self._square = square
-        self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
-        self.ci.setContentsMargins(0, 0, 0, 0)
-        self.vb = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
-        self.vb.setDefaultPadding(0.0)
-        self.image_item = TimedImageItem(axisOrder="row-major")
-        self.vb.addItem(self.image_item)
-        self.image: np.ndarray | None = None
+        self.image: np.ndarray | None = None    # H×W or H×W×3 floats, as shown
+        self._qimage: QtGui.QImage | None = None
+        self.paint_count = 0
+        self.last_paint = 0.0
+        self.painted = None          # called after each paint (the decoder schedules its other views)
         self.setMinimumSize(minimum, minimum)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
-        self._shape = None
-
-    def changeEvent(self, ev) -> None:
-        if ev.type() == QtCore.QEvent.Type.PaletteChange:
-            self.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Window))
-        super().changeEvent(ev)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)   # the background is painted here
 
     def hasHeightForWidth(self) -> bool:
         return self._square
@@ -93,17 +74,33 @@ class ImagePane(pg.GraphicsLayoutWidget):
 
     def set_image(self, image: np.ndarray | None) -> None:
         if image is None:
-            self.image = None
-            self.image_item.clear()
-            return
-        disp = _to_display(image)
-        if not np.isfinite(disp).all():   # a diverged model: show its NaNs as black, not noise
-            disp = np.nan_to_num(disp, nan=0.0, posinf=1.0, neginf=0.0)
-        self.image = disp
-        self.image_item.setImage(disp, levels=(0.0, 1.0), autoLevels=False)
-        if disp.shape[:2] != self._shape:
-            self._shape = disp.shape[:2]
-            self.vb.setRange(xRange=(0, disp.shape[1]), yRange=(0, disp.shape[0]), padding=0)
+            self.image = self._qimage = None
+        else:
+            disp = _to_display(image)
+            if not np.isfinite(disp).all():   # a diverged model: show its NaNs as black, not noise
+                disp = np.nan_to_num(disp, nan=0.0, posinf=1.0, neginf=0.0)
+            self.image = disp
+            self._qimage = to_qimage(disp, channels_first=False)
+        self.update()
+
+    def image_rect(self) -> QtCore.QRectF:
+        """Where the image is drawn: the largest rectangle of its aspect, centred."""
+        if self._qimage is None:
+            return QtCore.QRectF()
+        w, h = self._qimage.width(), self._qimage.height()
+        scale = min(self.width() / w, self.height() / h)
+        return QtCore.QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        painter = QtGui.QPainter(self)
+        painter.fillRect(self.rect(), self.palette().color(QtGui.QPalette.ColorRole.Window))
+        if self._qimage is not None:
+            painter.drawImage(self.image_rect(), self._qimage)   # nearest neighbour: pixels stay sharp
+        painter.end()
+        self.paint_count += 1
+        self.last_paint = time.perf_counter()
+        if self.painted is not None:
+            self.painted()
 
 
 class DecoderView(QtWidgets.QWidget):
@@ -233,6 +230,13 @@ class DecoderView(QtWidgets.QWidget):
         self._detail_timer.setInterval(DETAIL_INTERVAL_MS)
         self._detail_timer.timeout.connect(self._flush_hovered_detail)
         self._detail_pending = False
+        self._detail_due = False     # the first change of a sweep: shown right after the image under the cursor
+        self._after_paint = QtCore.QTimer(self)
+        self._after_paint.setSingleShot(True)
+        self._after_paint.setInterval(0)
+        self._after_paint.timeout.connect(self._flush_after_paint)
+        self.preview.painted = self._on_preview_painted
+        self._nearest = None
         self._text_timer = QtCore.QTimer(self)
         self._text_timer.setSingleShot(True)
         self._text_timer.setInterval(40)
@@ -262,6 +266,7 @@ class DecoderView(QtWidgets.QWidget):
             self._text_timer.start()
 
     def _update_coords(self) -> None:
+        self._show_nearest(self._nearest)
         xy, z = self.map.cursor_xy, self.map.cursor_z
         if xy is None or z is None:
             return
@@ -296,6 +301,13 @@ class DecoderView(QtWidgets.QWidget):
             self.title.setText(title)
 
     def _on_nearest_changed(self, nearest) -> None:
+        # With the coordinates, at most every 40 ms: an answer comes for nearly every mouse
+        # move, and laying out this rich-text line each time cost more than the decode.
+        self._nearest = nearest
+        if not self._text_timer.isActive():
+            self._text_timer.start()
+
+    def _show_nearest(self, nearest) -> None:
         if nearest is None or not len(nearest.distances):
             self.distance.setText("Distance to nearest data: –")
             return
@@ -316,13 +328,24 @@ class DecoderView(QtWidgets.QWidget):
             self.distance.setText(f"Distance to nearest data: <b>{d:.3g}</b>")
 
     def _on_hovered_index_changed(self, index) -> None:
-        if self._detail_timer.isActive():
-            self._detail_pending = True
-            return
-        self._show_hovered_detail(index)
-        self._detail_timer.start()
+        # The image under the cursor comes first: the box follows once it is on screen (or
+        # after DETAIL_INTERVAL_MS if nothing is painted), then at most every interval.
+        self._detail_pending = True
+        if not self._detail_timer.isActive():
+            self._detail_due = True
+            self._detail_timer.start()
+
+    def _on_preview_painted(self) -> None:
+        if self._detail_due:
+            self._after_paint.start()   # after this frame reaches the screen, not inside its paint
+
+    def _flush_after_paint(self) -> None:
+        if self._detail_due and self._detail_pending:
+            self._detail_due = self._detail_pending = False
+            self._show_hovered_detail(self.map.hovered_index)
 
     def _flush_hovered_detail(self) -> None:
+        self._detail_due = False
         if self._detail_pending:
             self._detail_pending = False
             self._show_hovered_detail(self.map.hovered_index)

@@ -20,6 +20,10 @@ from explorer.ui.qt_utils import Connections, is_dark
 from explorer.ui.theme import UNLABELED_COLOR, class_colors
 
 
+def _no_hover_events(ev, exitOnly: bool = False) -> None:
+    return None
+
+
 class LatentMapView(pg.PlotWidget):
     """The plot of the latent map, bound to an :class:`~explorer.state.ExplorerState`.
 
@@ -48,6 +52,10 @@ class LatentMapView(pg.PlotWidget):
         self.pick_radius_px = 7.0
         self.setMinimumSize(240, 200)
         self.setMouseTracking(True)
+        # The map answers the cursor itself (cursor item, picking, the decoder). pyqtgraph's
+        # hover dispatch would look up and sort every item under the cursor on each move
+        # (~1 ms) for items that react to hovering, which the map's scene does not hold.
+        self.scene().sendHoverEvents = _no_hover_events
 
         self.plot_item = self.getPlotItem()
         self.plot_item.hideButtons()

@@ -156,6 +156,7 @@ def test_the_comparison_aligns_two_maps_and_links_the_hover(make_main_window, qt
     assert view.right.view.cursor_item.isVisible()
     np.testing.assert_allclose(view.right.view.cursor_item.pos().x(), right.map.xy[i, 0], rtol=1e-6)
     images = left.images
+    qtbot.waitUntil(lambda: view.right.decoder.original.image is not None, timeout=2000)
     np.testing.assert_array_equal(view.right.decoder.original.image, images[i, 0])
     left_image, right_image = view.linked_images()
     np.testing.assert_allclose(left_image, left.decode(left.codes[i])[0, 0], atol=1e-6)

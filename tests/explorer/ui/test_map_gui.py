@@ -60,7 +60,7 @@ def test_hover_decodes_the_inverse_projection(setup, qtbot):
     z = state.map.projection.inverse(np.array([x, y]))
     expected = state.decode(z)[0]
     np.testing.assert_allclose(decoder.preview_image, expected, atol=1e-6)
-    np.testing.assert_allclose(decoder.preview.image_item.image, expected[0], atol=1e-6)
+    np.testing.assert_allclose(decoder.preview.image, expected[0], atol=1e-6)
     before = decoder.preview_image.copy()
 
     seen = decoder.decode_count
@@ -142,9 +142,10 @@ def test_hovering_a_data_point_shows_it(setup, qtbot):
     j = state.map.hovered_index
     # the point drawn under the cursor: the same one, or one drawn on top of it within a pixel or two
     assert np.linalg.norm((xy[j] - xy[i]) / np.array([rect.width(), rect.height()])) < 0.01
+    # the box follows once the image under the cursor is on screen
+    qtbot.waitUntil(lambda: f"#{j:,}" in decoder.hover_caption.text(), timeout=2000)
     np.testing.assert_array_equal(decoder.original.image, state.images[j][0])
     np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[j])[0][0], atol=1e-6)
-    assert f"#{j:,}" in decoder.hover_caption.text()
     assert f"<b>{state.labels[j]}</b>" in decoder.hover_caption.text()
 
 
@@ -500,7 +501,9 @@ def test_the_hovered_point_box_follows_a_sweeping_cursor_without_going_stale(set
     qtbot.wait(2 * DETAIL_INTERVAL_MS)
     panel.view.hover_at(*map(float, xy[3]))
     first = state.map.hovered_index
-    assert first is not None and f"#{first:,}" in decoder.hover_caption.text()
+    # The image under the cursor is painted first; the box follows right after it.
+    assert first is not None
+    qtbot.waitUntil(lambda: f"#{first:,}<" in decoder.hover_caption.text(), timeout=2000)
     np.testing.assert_array_equal(decoder.original.image, state.images[first][0])
     # A sweep across other points within one interval: the image under the cursor follows
     # every move, the box waits for the interval.
@@ -509,7 +512,7 @@ def test_the_hovered_point_box_follows_a_sweeping_cursor_without_going_stale(set
     last = state.map.hovered_index
     assert last != first
     np.testing.assert_array_equal(decoder.original.image, state.images[first][0])
-    qtbot.waitUntil(lambda: f"#{last:,}" in decoder.hover_caption.text(), timeout=4 * DETAIL_INTERVAL_MS + 500)
+    qtbot.waitUntil(lambda: f"#{last:,}<" in decoder.hover_caption.text(), timeout=4 * DETAIL_INTERVAL_MS + 500)
     np.testing.assert_array_equal(decoder.original.image, state.images[last][0])
     np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[last])[0][0], atol=1e-6)
 
@@ -548,3 +551,40 @@ def test_a_click_before_the_new_layout_is_drawn_still_pins_the_data_point(setup,
     view._on_box_clicked(QtCore.QPointF(*xy[i]), QtCore.Qt.KeyboardModifier.NoModifier)
     assert state.map.pins[-1].index == i
     np.testing.assert_allclose(state.map.pins[-1].z, state.codes[i], rtol=1e-6)
+
+
+def test_image_pane_draws_the_image_scaled_to_fit_with_square_pixels(qtbot):
+    from explorer.ui.map.decoder_view import ImagePane
+    from explorer.ui.qt_utils import to_uint8
+
+    pane = ImagePane(minimum=40)
+    qtbot.addWidget(pane)
+    pane.resize(200, 100)
+    pane.show()
+    image = np.linspace(0, 1, 4 * 8, dtype=np.float32).reshape(1, 4, 8)   # C×H×W, twice as wide as high
+    pane.set_image(image)
+    np.testing.assert_array_equal(pane.image, image[0])
+    rect = pane.image_rect()
+    assert (rect.width(), rect.height()) == (200, 100)   # fills the pane: same aspect
+    pane.resize(100, 100)
+    rect = pane.image_rect()
+    assert (rect.left(), rect.top(), rect.width(), rect.height()) == (0, 25, 100, 50)   # letterboxed, centred
+    shot = pane.grab().toImage()
+    background = pane.palette().color(pane.backgroundRole())
+    assert QtGui_color(shot, 50, 10) == (background.red(), background.green(), background.blue())
+    expected = to_uint8(image[0])
+    for row in range(4):
+        for col in range(8):   # the centre of each image pixel, 12.5 screen pixels wide
+            x, y = int(col * 12.5 + 6), int(25 + row * 12.5 + 6)
+            v = int(expected[row, col])
+            assert QtGui_color(shot, x, y) == (v, v, v), (row, col)
+    pane.set_image(None)
+    assert pane.image is None
+    assert QtGui_color(pane.grab().toImage(), 50, 50) == (background.red(), background.green(), background.blue())
+
+
+def QtGui_color(image, x, y):
+    from PySide6 import QtGui
+
+    c = QtGui.QColor(image.pixel(x, y))
+    return c.red(), c.green(), c.blue()
