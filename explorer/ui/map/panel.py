@@ -160,6 +160,11 @@ class MapPanel(QtWidgets.QWidget):
             encoder.message_posted.connect(self._on_encoder_message_posted)
         self.view.status_posted.connect(self.show_status)
 
+        self._query_z = None
+        self._query_timer = QtCore.QTimer(self)
+        self._query_timer.setSingleShot(True)
+        self._query_timer.setInterval(0)
+        self._query_timer.timeout.connect(self._ask_nearest)
         self._connections = Connections(self)
         m = self.map
         pairs = [(m.settings_changed, self._sync_controls),
@@ -433,6 +438,15 @@ class MapPanel(QtWidgets.QWidget):
             self.jobs.query_nearest(self.map.cursor_z, self.neighbours_k)
 
     def _on_cursor_changed(self, z) -> None:
+        # Asked on the next turn, after the decoder has drawn the image under the cursor: the
+        # query thread's Python work would otherwise take the interpreter lock from that
+        # decode each time torch lets go of it.
+        self._query_z = z
+        if z is not None and not self._query_timer.isActive():
+            self._query_timer.start()
+
+    def _ask_nearest(self) -> None:
+        z = self._query_z
         if z is not None:
             self.jobs.query_nearest(z, self.neighbours_k if self.neighbours_check.isChecked() else 1)
 

@@ -588,3 +588,24 @@ def QtGui_color(image, x, y):
 
     c = QtGui.QColor(image.pixel(x, y))
     return c.red(), c.green(), c.blue()
+
+
+def test_the_nearest_data_query_is_asked_after_the_image_under_the_cursor_is_decoded(setup, qtbot, monkeypatch):
+    """The query thread would compete with the decode for the interpreter lock: it is asked
+    for on the next event-loop turn, with the newest cursor only, and still answered."""
+    state, panel, decoder, *_ = setup
+    asked = []
+    real = panel.jobs.query_nearest
+    monkeypatch.setattr(panel.jobs, "query_nearest",
+                        lambda z, k: (asked.append((decoder.decode_count, np.array(z))), real(z, k))[1])
+    xy = state.map.xy
+    before = decoder.decode_count
+    panel.view.hover_at(*map(float, xy[5]))
+    panel.view.hover_at(*map(float, xy[6]))
+    assert decoder.decode_count == before + 2 and asked == []   # decoded now, asked later
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=2000)
+    assert asked[0][0] == before + 2
+    np.testing.assert_allclose(asked[0][1], state.map.cursor_z)   # the newest position only
+    direct = state.map.query_nearest(state.map.cursor_z, 1)
+    qtbot.waitUntil(lambda: state.map.nearest is not None
+                    and state.map.nearest.indices[0] == direct.indices[0], timeout=5000)
