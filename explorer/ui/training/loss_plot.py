@@ -110,6 +110,12 @@ class LossPlot(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self.redraw)
+        # A new model or run redraws on the next turn: the turn that switches the model
+        # already updates every panel.
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self.redraw)
         self._apply_colors()
 
         state.history_changed.connect(self._on_state_history_changed)
@@ -260,12 +266,12 @@ class LossPlot(QWidget):
     def _on_state_model_changed(self, _model) -> None:
         if not self.state.is_training:
             self._clear_live()
-        self.redraw()
+        self._soon.start()
 
     def _on_state_training_started(self, _config) -> None:
         self._clear_live()
         self._run_start_epoch = self.state.epochs_trained
-        self.redraw()
+        self._soon.start()
 
     def _on_state_training_progressed(self, progress) -> None:
         # Reports carry running means since the start of the epoch; plotting them would draw

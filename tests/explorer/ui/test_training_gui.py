@@ -407,3 +407,19 @@ def test_a_model_switch_repaints_the_panels_one_per_event_loop_turn(qtbot, make_
     window._release_timer.start()
     qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in panels), timeout=5000)
     assert not window._release_timer.isActive()
+
+
+def test_the_loss_curves_follow_a_new_model_on_the_next_turn(qtbot, make_trained_document):
+    from explorer.ui.training.loss_plot import LossPlot
+
+    trained = make_trained_document(latent_dim=2)
+    plot = LossPlot(trained)
+    qtbot.addWidget(plot)
+    x, y = plot.series("loss")
+    np.testing.assert_allclose(y, [e["train_loss"] for e in trained.history])
+    other = make_trained_document(latent_dim=3)
+    trained.set_model(other.model)   # a new model without a history: the curves empty
+    qtbot.waitUntil(lambda: len(plot.series("loss")[0]) == 0, timeout=2000)
+    trained.set_model(other.model, history=other.history)
+    qtbot.waitUntil(lambda: len(plot.series("loss")[1]) == len(other.history), timeout=2000)
+    np.testing.assert_allclose(plot.series("loss")[1], [e["train_loss"] for e in other.history])
