@@ -276,8 +276,9 @@ def summarize(r: dict) -> str:
         "",
         f"Hover → new image painted: **p50 {pct(r['hover'], 50):.2f} ms, p95 {pct(r['hover'], 95):.2f} ms** "
         f"over {len(r['hover'])} moves (max {max(r['hover']):.1f} ms). GUI-thread CPU time per move "
-        f"p50 {pct(r['hover_cpu'], 50):.2f} ms, p95 {pct(r['hover_cpu'], 95):.2f} ms (the rest of the wall time is "
-        f"waiting for a core); the map's own work (inverse projection, cursor, picking, decode, `setImage`) "
+        f"p50 {pct(r['hover_cpu'], 50):.2f} ms, p95 {pct(r['hover_cpu'], 95):.2f} ms (from the move until the "
+        f"event loop is idle again: it includes what follows the image once it is painted, the hovered point's "
+        f"box and the text lines); the map's own work (inverse projection, cursor, picking, decode, `setImage`) "
         f"{pct(r['hover_stage'], 50):.2f} ms median, of which decode + `setImage` {pct(r['decode_stage'], 50):.2f} ms. "
         f"Points re-rasterised while hovering: {r['rerenders']}.",
     ]
