@@ -185,7 +185,7 @@ def main() -> int:
         print(rows[-1], flush=True)
         baseline = Path(args.baseline_repo) if args.baseline_repo else None
         if baseline is not None and (baseline / "explorer" / "jobs" / "umap_fit.py").exists():
-            rows.append((f"previous release ({_commit(baseline)})", "filled", measure(baseline, cache, codes)))
+            rows.append((f"baseline: {_commit(baseline)}, before live layouts", "filled", measure(baseline, cache, codes)))
             print(rows[-1], flush=True)
 
     def first(r):
