@@ -210,6 +210,8 @@ def main() -> int:
     maps.panel.set_tool("pan")
     wait_until(lambda: state.marks.groups, 5, "the lasso group")
     QTest.mouseMove(view.viewport(), at(0.6, 0.35))
+    maps.docks["groups"].raise_()   # a new selection raises the Selection tab beside it
+    pause_for(0.2)
     shot(window, "map-groups.png")
     state.map.select_group(None)
     maps.panel.backdrop_check.setChecked(True)

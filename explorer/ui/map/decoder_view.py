@@ -72,6 +72,13 @@ class ImagePane(QtWidgets.QWidget):
     def heightForWidth(self, width: int) -> int:
         return width
 
+    # The sizes the pyqtgraph view this pane replaced asked layouts for: panels keep their proportions.
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(600, 480)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(68, 68)
+
     def set_image(self, image: np.ndarray | None) -> None:
         if image is None:
             self.image = self._qimage = None
