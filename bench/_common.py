@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,14 @@ def machine() -> str:
 def data_root() -> Path | None:
     root = Path(os.environ.get("LATENT_EXPLORER_DATA", SHARED_DATA))
     return root if (root / "MNIST" / "raw").exists() else None
+
+
+def mnist_root_or_say() -> Path | None:
+    """:func:`data_root`, saying on stderr why there is nothing to measure when MNIST is absent."""
+    root = data_root()
+    if root is None:
+        print("MNIST is not in ../shared/data (or $LATENT_EXPLORER_DATA): nothing to measure.", file=sys.stderr)
+    return root
 
 
 def write_section(title: str, body: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench._common import data_root, machine, write_section  # noqa: E402
+from bench._common import machine, mnist_root_or_say, write_section  # noqa: E402
 
 PICTURE = REPO / "docs" / "screenshots" / "rate-distortion-mnist.png"
 
@@ -92,9 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "rd-mnist")
     p.add_argument("--write", action="store_true", help="write the section of docs/BENCHMARKS.md and the picture")
     args = p.parse_args(argv)
-    root = data_root()
+    root = mnist_root_or_say()
     if root is None:
-        print("MNIST is not in ../shared/data (or $LATENT_EXPLORER_DATA): nothing to measure.", file=sys.stderr)
         return 0
     run_sweep(args, root)
     from explorer.state.runs import read_runs
