@@ -17,11 +17,20 @@ A QObject that a plain Python thread runs
 :func:`start_worker` and :func:`keep_until` keep a reference on the GUI thread until the other
 thread has let go of the object (Qt's pool deletes the runnable right after ``run()`` returned;
 a thread is no longer alive after its target returned); a timer on the GUI thread then drops it.
+
+Python's cycle collector is the other way Qt objects die in the wrong thread: it runs in
+whichever thread's allocation crosses its threshold, and destroys every unreachable object it
+finds, Qt wrappers included (a closed panel's plot items, a former model's widgets). A worker
+deep-copying a model collected them once in the test suite, and the QObject destructor, run in
+the worker, deadlocked with the GUI thread. :func:`collect_garbage_on_gui_thread` turns
+automatic collection off and collects on a GUI-thread timer instead.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from typing import Callable
 
 import shiboken6
@@ -29,9 +38,15 @@ from PySide6.QtCore import QCoreApplication, QTimer
 
 #: Milliseconds between two looks at the objects kept alive.
 SWEEP_INTERVAL_MS = 100
+#: Milliseconds between two looks at the collector's counts (see collect_garbage_on_gui_thread).
+COLLECT_INTERVAL_MS = 100
+#: Seconds between two full collections at least (CPython waits for a quarter more long-lived objects).
+FULL_COLLECTION_INTERVAL_S = 10.0
 
 _kept: list[tuple[object, Callable[[], bool]]] = []
 _timer: QTimer | None = None
+_collector: QTimer | None = None
+_last_full = [0.0]
 
 
 def start_worker(worker) -> None:
@@ -81,3 +96,42 @@ def _sweep() -> None:
     _kept[:] = [(obj, busy) for obj, busy in _kept if busy()]
     if not _kept and _timer is not None:
         _timer.stop()
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Collect Python's reference cycles on the GUI thread only, from now on (call on it).
+
+    Automatic collection is turned off for the process; a timer on the GUI thread looks at
+    the collector's counts every :data:`COLLECT_INTERVAL_MS` and collects the generations
+    whose thresholds (``gc.get_threshold()``) were crossed, as the interpreter would have.
+    Full collections, the slow ones, come at most every :data:`FULL_COLLECTION_INTERVAL_S`.
+    pyqtgraph's ``GarbageCollector`` does the same but collects everything every hundred
+    young collections, which pauses the window more often. Calling it again changes nothing.
+    """
+    global _collector
+    app = QCoreApplication.instance()
+    if app is None or (_collector is not None and shiboken6.isValid(_collector)):
+        return
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("collect_garbage_on_gui_thread must be called on the GUI thread.")
+    gc.disable()
+    _last_full[0] = time.monotonic()
+    _collector = QTimer(app)
+    _collector.setInterval(COLLECT_INTERVAL_MS)
+    _collector.timeout.connect(_collect)
+    _collector.destroyed.connect(lambda *_: gc.enable())   # with the application: the interpreter collects again
+    _collector.start()
+
+
+def _collect() -> None:
+    young, middle, old = gc.get_count()
+    first, second, third = gc.get_threshold()
+    if young <= first:
+        return
+    if middle >= second and old >= third and time.monotonic() - _last_full[0] >= FULL_COLLECTION_INTERVAL_S:
+        gc.collect(2)
+        _last_full[0] = time.monotonic()
+    elif middle >= second:
+        gc.collect(1)
+    else:
+        gc.collect(0)

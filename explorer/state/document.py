@@ -170,9 +170,15 @@ class ExplorerState:
 
     # -- model -------------------------------------------------------------------------------
     def set_model(self, model: BaseVAE | None, *, history=None, path=None, train_config=None,
-                  optimizer_state=None, dirty=False) -> None:
-        """Make ``model`` current (a CPU eval copy is kept; the caller keeps its own)."""
-        self.model = _snapshot(model) if model is not None else None
+                  optimizer_state=None, dirty=False, own=False) -> None:
+        """Make ``model`` current (a CPU eval copy is kept; the caller keeps its own).
+
+        ``own=True``: ``model`` is already such a copy (:func:`eval_copy`, made e.g. in a
+        worker thread) and nobody else holds it; the document takes it as it is.
+        """
+        if own and model is not None and (model.training or any(p.requires_grad for p in model.parameters())):
+            raise ValueError("set_model(own=True) takes an eval_copy(), not a model that trains.")
+        self.model = (model if own else eval_copy(model)) if model is not None else None
         self.encoder_revision += 1
         self.history = list(history or [])
         self.train_config = train_config
@@ -693,8 +699,8 @@ def code_stats(mu: np.ndarray, logvar: np.ndarray | None) -> dict[str, np.ndarra
             if name != "kl" or logvar is not None}
 
 
-def _snapshot(model: BaseVAE) -> BaseVAE:
-    """An independent eval-mode CPU copy of ``model``."""
+def eval_copy(model: BaseVAE) -> BaseVAE:
+    """An independent eval-mode CPU copy of ``model`` without gradients: what the document holds."""
     clone = copy.deepcopy(model).to("cpu").eval()
     for p in clone.parameters():
         p.requires_grad_(False)

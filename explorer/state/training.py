@@ -209,10 +209,82 @@ def training_config(document, options: TrainingOptions) -> TrainConfig:
         raise TrainingProblem("Check the training settings", str(exc)) from None
 
 
-def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config: TrainConfig) -> TrainingRun:
+@dataclass
+class NewModel:
+    """A new run's model, built and checked ahead of :func:`prepare_run` (in a worker thread).
+
+    ``model`` is the copy that trains; ``snapshot`` the eval-mode copy the document takes as
+    its own (:func:`explorer.state.document.eval_copy`), so neither is copied on the GUI thread.
+    """
+
+    model: BaseVAE
+    snapshot: BaseVAE
+
+
+def build_new_model(data: DatasetSplits, options: TrainingOptions, config: TrainConfig) -> NewModel:
+    """The model a new run of ``options`` trains on ``data``, checked against ``config``'s objective.
+
+    Safe in a worker thread. It draws the initial weights from torch's global generator,
+    seeded by ``options.seed`` and restored afterwards; the window calls it only while no run
+    trains (training is the one job that draws from that generator; the others have their own).
+
+    Raises
+    ------
+    TrainingProblem
+        The model cannot be built for ``data``, or cannot train with the objective.
+    """
+    from explorer.state.document import eval_copy
+    from vae_core.objectives import check_objective
+
+    try:
+        model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
+                                likelihood=None if options.likelihood == "auto" else options.likelihood,
+                                seed=options.seed, settings=options.model_settings())
+    except ValueError as exc:
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        raise TrainingProblem("Cannot build this model", str(exc), details=details) from None
+    try:
+        check_objective(model, config.objective, config.samples)
+    except ValueError as exc:
+        raise TrainingProblem("This model cannot train with this objective", str(exc)) from None
+    return NewModel(model, eval_copy(model))
+
+
+def load_for_run(options: TrainingOptions, config: TrainConfig, data_root=None, *, current: DatasetSplits | None = None,
+                 progress=None) -> tuple[DatasetSplits, NewModel | TrainingProblem | None]:
+    """What a run needs that is slow to make, for a worker thread: the data and the new model.
+
+    The data is ``current`` when it is the dataset ``options`` ask for, else it is loaded. The
+    second item is the built model of a new run (:func:`build_new_model`), the
+    :class:`TrainingProblem` that prevented it, or None when the run continues the open model.
+
+    Raises
+    ------
+    Exception
+        Whatever :func:`vae_core.load_dataset` raises for data it cannot load.
+    """
+    from explorer.state.document import same_dataset
+
+    if current is not None and same_dataset(current, options.dataset):
+        data = current
+    else:
+        from vae_core import load_dataset
+
+        data = load_dataset(options.dataset, data_root, progress=progress)
+    if options.continue_training:
+        return data, None
+    try:
+        return data, build_new_model(data, options, config)
+    except TrainingProblem as problem:
+        return data, problem
+
+
+def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config: TrainConfig,
+                new: NewModel | None = None) -> TrainingRun:
     """Make ``data`` (and for a new run, the new model) the document's; return the run.
 
-    Nothing in the document changes when a :class:`TrainingProblem` is raised.
+    ``new``: the new run's model when it was built ahead (:func:`load_for_run`); otherwise it
+    is built here. Nothing in the document changes when a :class:`TrainingProblem` is raised.
 
     Raises
     ------
@@ -236,24 +308,13 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
         return TrainingRun(document.trainable_copy(), data, config, list(document.history),
                            with_learning_rate(document.optimizer_state, config.lr),
                            tensorboard_run_dir(options, data, document.model.name))
-    try:
-        model = build_model_for(data, options.model, latent_dim=options.latent_dim, hidden=options.hidden or None,
-                                likelihood=None if options.likelihood == "auto" else options.likelihood,
-                                seed=options.seed, settings=options.model_settings())
-    except ValueError as exc:
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        raise TrainingProblem("Cannot build this model", str(exc), details=details) from None
-    try:
-        check_objective(model, config.objective, config.samples)
-    except ValueError as exc:
-        raise TrainingProblem("This model cannot train with this objective", str(exc)) from None
+    if new is None:
+        new = build_new_model(data, options, config)
     if data is not document.dataset:
         document.set_dataset(data)
-    document.set_model(model, dirty=False)
-    # The document keeps its own copy of a model it is given: the new one itself can train
-    # (a second deep copy here cost the GUI thread ~10 ms right after Train was clicked).
-    return TrainingRun(model.train(), data, config, [], None,
-                       tensorboard_run_dir(options, data, model.name))
+    document.set_model(new.snapshot, own=True, dirty=False)
+    return TrainingRun(new.model.train(), data, config, [], None,
+                       tensorboard_run_dir(options, data, new.model.name))
 
 
 def with_learning_rate(optimizer_state: dict | None, lr: float) -> dict | None:

@@ -35,10 +35,12 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWid
 
 from explorer.jobs.prefetch import Prefetcher
 from explorer.jobs.training import Task, TrainingRunner
+from explorer.jobs.workers import collect_garbage_on_gui_thread
 from explorer.state import ExplorerState, describe_model, read_adapted_model, read_checkpoint, same_dataset
-from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, prepare_run,
-                                     training_config)
+from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, load_for_run,
+                                     prepare_run, training_config)
 from explorer.ui.dialogs import ask_run_code, ask_save_changes, show_error
+from explorer.ui.qt_utils import Deferred
 from explorer.ui.main_window_docks import DockLayoutMixin
 from explorer.ui.main_window_menus import EXPORT_MODEL_TIP, SAVE_AS_TIP, SAVE_TIP, MenuBarMixin
 from explorer.ui.training.panel import train_tooltip
@@ -98,6 +100,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
     def __init__(self, state: ExplorerState | None = None, *, settings: QSettings | None = None,
                  start_engine: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_gui_thread()   # before any worker can run Python's collector
         self.state = state or ExplorerState()
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
         self.menus: dict[str, QMenu] = {}
@@ -579,34 +582,35 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             self._show_problem(problem)
             return False
         current = self.state.dataset
-        if current is not None and same_dataset(current, options.dataset):
+        same = current is not None and same_dataset(current, options.dataset)
+        if options.continue_training and same:
             self._start_training_with(current, options, config)
             return True
-        from vae_core import load_dataset
-
-        self.run_task(f"Loading {dataset_display_name(options.dataset)}…", load_dataset, options.dataset,
-                      self._data_root(), on_done=lambda data: self._start_training_soon(data, options, config),
-                      error_title="Could not load the dataset", progress=True)
+        # Loading the data and building a new model (with the document's copy of it) run in a
+        # worker: on the GUI thread they were most of the longest pause of the window.
+        self.run_task(f"Loading {dataset_display_name(options.dataset)}…" if not same else "Building the model…",
+                      load_for_run, options, config, self._data_root(), current=current,
+                      on_done=lambda result: self._start_training_soon(*result, options, config),
+                      error_title="Could not load the dataset" if not same else "Could not build the model",
+                      progress=True)
         return True
 
-    def _start_training_soon(self, data, options: TrainingOptions, config) -> None:
+    def _start_training_soon(self, data, new, options: TrainingOptions, config) -> None:
+        if isinstance(new, TrainingProblem):
+            self._show_problem(new)
+            return
         # A task's result arrives as a posted event; the model switch it starts posts the
-        # repaint of every panel. Run from a timer, the switch and those repaints fall into
-        # two turns of the event loop, with the window's own timers served between them.
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-
+        # repaint of every panel. Run on a later turn, the switch and those repaints fall into
+        # separate turns of the event loop, with the window's own timers served between them.
         def start() -> None:
-            timer.deleteLater()
             if not self._closing and not self.state.is_training:
-                self._start_training_with(data, options, config)
+                self._start_training_with(data, options, config, new)
 
-        timer.timeout.connect(start)
-        timer.start(0)
+        Deferred(start, self).start()
 
-    def _start_training_with(self, data, options: TrainingOptions, config) -> None:
+    def _start_training_with(self, data, options: TrainingOptions, config, new=None) -> None:
         try:
-            run = prepare_run(self.state, options, data, config)
+            run = prepare_run(self.state, options, data, config, new)
         except TrainingProblem as problem:
             self._show_problem(problem)
             return

@@ -7,10 +7,11 @@ their default sizes.
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
+from explorer.ui.qt_utils import Deferred
 from explorer.ui.training.kl_bars import KLBars
 from explorer.ui.training.loss_plot import LossPlot
 from explorer.ui.training.model_previews import LatentGridView, ReconstructionView, SampleView
@@ -26,21 +27,20 @@ class DockLayoutMixin:
         Called before a change that redraws every panel at once (a new model): Qt would
         paint them all in one pass, after the change itself and before the window's timers
         run again (~60 ms of painting on two busy cores). Each panel is repainted whole
-        when its turn comes.
+        when its turn comes; the turns are those of the :class:`~explorer.ui.qt_utils.TurnQueue`,
+        shared with the panels' own deferred work.
         """
         widgets = [self.centralWidget()] + [dock.widget() for dock in self.docks.values() if dock.isVisible()]
         held = getattr(self, "_held_repaints", None)
         if held is None:
             held = self._held_repaints = []
-            self._release_timer = QTimer(self)
-            self._release_timer.setInterval(0)
-            self._release_timer.timeout.connect(self._release_one_repaint)
+            self._release_repaint = Deferred(self._release_one_repaint, self)
         for widget in widgets:
             if widget is not None and widget.updatesEnabled() and widget not in held:
                 widget.setUpdatesEnabled(False)
                 held.append(widget)
         if held:
-            self._release_timer.start()
+            self._release_repaint.start()
 
     def _release_one_repaint(self) -> None:
         held = self._held_repaints
@@ -49,8 +49,8 @@ class DockLayoutMixin:
             if shiboken6.isValid(widget):
                 widget.setUpdatesEnabled(True)
                 break
-        if not held:
-            self._release_timer.stop()
+        if held:
+            self._release_repaint.start()   # behind whatever the panels deferred meanwhile
 
     def set_central_panel(self, widget: QWidget) -> None:
         """Make ``widget`` the central view (the window takes ownership).

@@ -7,17 +7,22 @@ One place for what used to be written two or three times with different behaviou
 * :func:`is_dark` — the one test for a dark theme;
 * :class:`Connections` — signal connections that end with their widget;
 * :func:`safe_paint` and :class:`MutedLabel`;
-* :class:`FlowLayout` — a layout that wraps its widgets onto more rows.
+* :class:`FlowLayout` — a layout that wraps its widgets onto more rows;
+* :class:`Deferred` — work for a later turn of the event loop, one task of the whole window
+  a turn (:class:`TurnQueue`).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.state.connections import Connections
 
-__all__ = ["Connections", "FlowLayout", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
+__all__ = ["Connections", "Deferred", "FlowLayout", "TurnQueue", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,3 +239,92 @@ class FlowLayout(QtWidgets.QLayout):
                     item.setGeometry(QtCore.QRect(QtCore.QPoint(pos.x(), top + (height - hint.height()) // 2), hint))
         bottom = rows[-1][1] + rows[-1][2] if rows else area.y()
         return bottom - rect.y() + m.bottom()
+
+
+# ---------------------------------------------------------------------------------------
+# Work for later turns of the event loop
+# ---------------------------------------------------------------------------------------
+class TurnQueue(QtCore.QObject):
+    """The application's queue of deferred work: one task per turn of the event loop.
+
+    A new model, dataset or layout makes every panel want to redo something. Each panel
+    deferring with its own 0 ms timer is not enough: Qt fires every due timer of a turn
+    together, so all the deferred work would land in the one turn after the change, and the
+    window would pause for their sum. Queued here, they run one a turn, in the order they
+    were asked for, with the rest of the event loop (input, repaints, the window's own
+    timers) served between them. Use it through :class:`Deferred`.
+    """
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("turn_queue")
+        self._pending: dict[Deferred, None] = {}   # insertion-ordered
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._run_one)
+
+    @classmethod
+    def instance(cls) -> TurnQueue:
+        """The queue of the running application (made on first use)."""
+        app = QtCore.QCoreApplication.instance()
+        queue = app.findChild(cls, "turn_queue") if app is not None else None
+        return queue if queue is not None else cls(app)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, task: Deferred) -> None:
+        if task not in self._pending:
+            self._pending[task] = None
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def remove(self, task: Deferred) -> None:
+        self._pending.pop(task, None)
+        if not self._pending:
+            self._timer.stop()
+
+    def __contains__(self, task: Deferred) -> bool:
+        return task in self._pending
+
+    def _run_one(self) -> None:
+        task = None
+        while self._pending and task is None:
+            first = next(iter(self._pending))
+            del self._pending[first]
+            task = first if first.alive() else None
+        if not self._pending:
+            self._timer.stop()
+        if task is not None:
+            task.fn()
+
+
+class Deferred:
+    """``fn`` run on a later turn of the event loop through the :class:`TurnQueue`.
+
+    It reads like a single-shot 0 ms ``QTimer``: :meth:`start` asks for one run (asking
+    again before it ran changes nothing, so a burst of signals coalesces into one run),
+    :meth:`stop` withdraws it, :meth:`isActive` says whether it is waiting. It never runs
+    once ``owner`` (a ``QObject``, by default ``fn``'s) has been deleted.
+    """
+
+    def __init__(self, fn: Callable[[], object], owner: QtCore.QObject | None = None) -> None:
+        self.fn = fn
+        self.owner = owner if owner is not None else getattr(fn, "__self__", None)
+
+    def alive(self) -> bool:
+        return not isinstance(self.owner, QtCore.QObject) or shiboken6.isValid(self.owner)
+
+    def start(self) -> None:
+        TurnQueue.instance().add(self)
+
+    def stop(self) -> None:
+        TurnQueue.instance().remove(self)
+
+    def isActive(self) -> bool:  # noqa: N802 - reads like QTimer's
+        return self in TurnQueue.instance()
+
+    def run_now(self) -> None:
+        """Run now instead of on its turn (tests step through turns with it)."""
+        self.stop()
+        self.fn()

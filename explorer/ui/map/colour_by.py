@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import signals_blocked
 
 from explorer.state.measures import CSVError
-from explorer.ui.qt_utils import Connections, MutedLabel
+from explorer.ui.qt_utils import Connections, Deferred, MutedLabel
 from explorer.ui.theme import class_colors, plot_colors
 
 COLOUR_MAP = "viridis"
@@ -379,10 +379,7 @@ class MeasuresPanel(QtWidgets.QWidget):
             job.busy_changed.connect(self._on_job_busy_changed)
             job.progressed.connect(self._on_job_progressed)
             self.cancel_button.clicked.connect(job.cancel)
-        self._refresh_timer = QtCore.QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(0)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_later = Deferred(self.refresh, self)
         self._connections = Connections(self)
         ms = self.measures
         self._connections.connect_all([(ms.measures_changed, self.refresh), (ms.columns_changed, self.refresh),
@@ -415,11 +412,10 @@ class MeasuresPanel(QtWidgets.QWidget):
     def _refresh_soon(self, *args) -> None:
         # A new model or dataset emits several of these in one event-loop turn, each of which
         # would rebuild the chooser and the histogram: once, on the next turn, is enough.
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+        self._refresh_later.start()
 
     def refresh(self, *args) -> None:
-        self._refresh_timer.stop()
+        self._refresh_later.stop()
         ms = self.measures
         with signals_blocked(self.combo):
             self.combo.clear()

@@ -9,7 +9,7 @@ over ±span·σ around that code.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
@@ -17,7 +17,7 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
 from explorer.ui.image_grid import ImageGrid
-from explorer.ui.qt_utils import Connections
+from explorer.ui.qt_utils import Connections, Deferred
 from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 MUTED_STYLE = "color: palette(placeholder-text);"
@@ -60,14 +60,8 @@ class TraversalPanel(QWidget):
         self._rows: dict[int, _DimRow] = {}
         self._order: list[int] = []
         self._grid_codes: np.ndarray | None = None
-        self._more_rows = QTimer(self)
-        self._more_rows.setSingleShot(True)
-        self._more_rows.setInterval(0)
-        self._more_rows.timeout.connect(self._rebuild_rows)
-        self._redraw_timer = QTimer(self)
-        self._redraw_timer.setSingleShot(True)
-        self._redraw_timer.setInterval(0)
-        self._redraw_timer.timeout.connect(self._redraw)
+        self._more_rows = Deferred(self._rebuild_rows, self)
+        self._redraw_timer = Deferred(self._redraw, self)
 
         self.picker = OperandPicker(state, actions=(("set", "Start from"),))
         self.pick_button = QPushButton("Pick on map")

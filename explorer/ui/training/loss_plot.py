@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from explorer.ui.qt_utils import is_dark
+from explorer.ui.qt_utils import Deferred, is_dark
 from explorer.ui.theme import plot_colors, series_color
 
 __all__ = ["LossPlot"]
@@ -112,10 +112,7 @@ class LossPlot(QWidget):
         self._timer.timeout.connect(self.redraw)
         # A new model or run redraws on the next turn: the turn that switches the model
         # already updates every panel.
-        self._soon = QTimer(self)
-        self._soon.setSingleShot(True)
-        self._soon.setInterval(0)
-        self._soon.timeout.connect(self.redraw)
+        self._soon = Deferred(self.redraw, self)
         self._apply_colors()
 
         state.history_changed.connect(self._on_state_history_changed)

@@ -8,6 +8,7 @@ import torch
 
 from explorer.state import (ExplorerState, TrainingOptions, TrainingProblem, build_model_for, prepare_run,
                             training_config, with_learning_rate)
+from explorer.state.training import load_for_run
 from vae_core import load_dataset
 
 
@@ -50,6 +51,45 @@ def test_a_new_run_builds_the_model_from_the_options(document, digits):
     ours = {p.data_ptr() for p in document.model.parameters()}
     assert not ours & {p.data_ptr() for p in run.model.parameters()}
     assert not any(p.requires_grad for p in document.model.parameters())
+
+
+def test_a_new_model_built_ahead_in_a_worker_is_the_one_that_trains(document, digits):
+    options = TrainingOptions(dataset="digits", model="mlp", latent_dim=4, hidden=(20,), seed=7)
+    config = training_config(document, options)
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    data, new = load_for_run(options, config, current=digits)
+    assert torch.equal(torch.rand(3), before)          # the caller's random stream is left alone
+    assert data is digits                               # the open dataset is not loaded again
+    expected = build_model_for(digits, "mlp", latent_dim=4, hidden=(20,), seed=7)
+    for key, value in expected.state_dict().items():
+        assert torch.equal(value, new.model.state_dict()[key])
+        assert torch.equal(value, new.snapshot.state_dict()[key])
+    assert not new.snapshot.training and not any(p.requires_grad for p in new.snapshot.parameters())
+    run = prepare_run(document, options, data, config, new)
+    assert document.model is new.snapshot               # taken as it is: no copy on the GUI thread
+    assert run.model is new.model and run.model.training
+    assert not {p.data_ptr() for p in run.model.parameters()} & {p.data_ptr() for p in document.model.parameters()}
+
+
+def test_a_model_that_trains_is_never_taken_as_the_documents_own(document, digits):
+    model = build_model_for(digits, "mlp", latent_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="eval_copy"):
+        document.set_model(model, own=True)
+    assert document.model.latent_dim == 3
+
+
+def test_a_model_that_cannot_be_built_ahead_comes_back_as_the_problem(document, digits):
+    for options, title in ((TrainingOptions(dataset="digits", model="iaf", flow_steps=65), "Cannot build this model"),
+                           (TrainingOptions(dataset="digits", model="iaf", objective="tcvae"),
+                            "This model cannot train with this objective")):
+        data, problem = load_for_run(options, options.train_config(), current=digits)
+        assert data is digits and isinstance(problem, TrainingProblem) and problem.title == title
+    model = document.model
+    assert load_for_run(TrainingOptions(dataset="digits", continue_training=True), TrainingOptions().train_config(),
+                        current=digits) == (digits, None)
+    assert document.model is model
 
 
 def test_refusals_are_one_sentence_and_change_nothing(document, digits, tmp_path):

@@ -321,6 +321,35 @@ def test_a_qobject_run_by_a_plain_thread_is_destroyed_on_the_gui_thread(qtbot):
     assert destroyed_in == [threading.main_thread()]
 
 
+def test_reference_cycles_with_qt_objects_are_collected_on_the_gui_thread_not_by_a_worker(qtbot):
+    import gc
+    import threading
+
+    from PySide6.QtCore import QObject
+
+    from explorer.jobs.workers import collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread()   # what the window does first
+    assert not gc.isenabled()
+    garbage = QObject()
+    garbage.me = garbage              # a cycle: only the collector can free it
+    destroyed_in = _record_destruction_thread(garbage)
+    del garbage
+
+    kept = []
+
+    def allocate():                   # enough new containers to cross any generation's threshold
+        kept.extend([i] for i in range(20 * sum(gc.get_threshold())))
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+    assert destroyed_in == []         # the interpreter would have collected it in the worker
+    qtbot.waitUntil(lambda: bool(destroyed_in), timeout=10_000)
+    assert destroyed_in == [threading.main_thread()]
+    kept.clear()
+
+
 def test_every_worker_of_the_application_is_started_through_start_worker():
     import re
     from pathlib import Path

@@ -1,4 +1,5 @@
-"""The shared Qt helpers: pixel rounding, the QImage layout, the theme test, connections."""
+"""The shared Qt helpers: pixel rounding, the QImage layout, the theme test, connections,
+deferred work."""
 
 import os
 
@@ -10,7 +11,8 @@ import shiboken6  # noqa: E402
 from psygnal import Signal  # noqa: E402
 from PySide6 import QtGui, QtWidgets  # noqa: E402
 
-from explorer.ui.qt_utils import Connections, is_dark, to_qimage, to_uint8, to_uint8_hwc  # noqa: E402
+from explorer.ui.qt_utils import (Connections, Deferred, TurnQueue, is_dark, to_qimage, to_uint8,  # noqa: E402
+                                  to_uint8_hwc)
 from explorer.ui.theme import dark_palette  # noqa: E402
 
 # x · 255 lands exactly on k.5 for these float32 values: round half up gives k + 1, where
@@ -93,3 +95,36 @@ def test_connections_disconnect_all_and_end_with_their_owner(qapp):
     shiboken6.delete(widget)   # emits destroyed now
     source.changed.emit(3)
     assert seen == [1]
+
+
+def test_deferred_work_runs_one_task_a_turn_in_the_order_asked(qapp):
+    ran = []
+    a, b, c = (Deferred(lambda n=n: ran.append(n)) for n in "abc")
+    for task in (a, b, c, a, b):   # asking again before the run coalesces
+        task.start()
+    assert len(TurnQueue.instance()) == 3 and a.isActive()
+    after_each_turn = []
+    for _ in range(50):
+        qapp.processEvents()
+        after_each_turn.append(len(ran))
+        if len(ran) == 3:
+            break
+    assert ran == ["a", "b", "c"]
+    steps = np.diff([0] + after_each_turn)
+    assert steps.max() == 1   # never two of them in one turn of the event loop
+    assert not a.isActive() and len(TurnQueue.instance()) == 0
+
+
+def test_deferred_work_is_dropped_with_its_owner_and_can_be_withdrawn(qapp):
+    ran = []
+    owner = QtWidgets.QWidget()
+    orphan = Deferred(lambda: ran.append("orphan"), owner)
+    withdrawn = Deferred(lambda: ran.append("withdrawn"))
+    kept = Deferred(lambda: ran.append("kept"))
+    for task in (orphan, withdrawn, kept):
+        task.start()
+    withdrawn.stop()
+    shiboken6.delete(owner)
+    for _ in range(10):
+        qapp.processEvents()
+    assert ran == ["kept"]

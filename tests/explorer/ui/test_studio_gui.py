@@ -228,8 +228,7 @@ def test_traversal_rows_for_a_larger_model_are_built_over_several_turns(qtbot, s
     # No new row in the turn of the switch, then a few per turn: each costs milliseconds.
     assert sorted(panel._rows) == [0, 1, 2, 3] and panel._rows[0] is kept
     assert panel._more_rows.isActive()
-    panel._more_rows.stop()
-    panel._more_rows.timeout.emit()   # one turn's worth
+    panel._more_rows.run_now()   # one turn's worth
     assert len(panel._rows) == 4 + ROWS_PER_TURN and panel._more_rows.isActive()
     assert panel._rows[0] is kept
     qtbot.waitUntil(lambda: len(panel._rows) == 16, timeout=5000)

@@ -184,7 +184,8 @@ def test_train_pause_resume_stop_save_and_reopen(qtbot, make_main_window, tmp_pa
     for key, value in weights.items():
         assert torch.equal(other.state.model.state_dict()[key], value)
     assert other.state.history == state.history
-    assert len(other.loss_plot.series("test")[0]) == epochs
+    # The curves redraw a few event-loop turns later, after the panels' repaints.
+    qtbot.waitUntil(lambda: len(other.loss_plot.series("test")[0]) == epochs, timeout=3_000)
     assert other.state.optimizer_state is not None
 
 
@@ -192,6 +193,7 @@ def test_continue_training_extends_the_history(qtbot, make_main_window):
     window = make_main_window(open_default=True)
     state = window.state
     before = state.epochs_trained
+    qtbot.waitUntil(lambda: len(window.loss_plot.series("loss")[0]) > 0, timeout=3_000)
     x_before = window.loss_plot.series("loss")[0].max()
     window.training_panel.continue_radio.setChecked(True)
     assert not window.training_panel.latent_spin.isEnabled()
@@ -401,12 +403,11 @@ def test_a_model_switch_repaints_the_panels_one_per_event_loop_turn(qtbot, make_
     assert seen_by_a_panel_slot == [False]   # held before any panel's own slot could post its repaint
     held = [p for p in panels if not p.updatesEnabled()]
     assert held == panels
-    window._release_timer.stop()
-    window._release_one_repaint()   # one turn's worth
+    window._release_repaint.run_now()   # one turn's worth
     assert sum(p.updatesEnabled() for p in panels) == 1
-    window._release_timer.start()
+    assert window._release_repaint.isActive()
     qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in panels), timeout=5000)
-    assert not window._release_timer.isActive()
+    assert not window._release_repaint.isActive()
 
 
 def test_the_loss_curves_follow_a_new_model_on_the_next_turn(qtbot, make_trained_document):
