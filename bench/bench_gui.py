@@ -401,7 +401,9 @@ def main() -> int:
                 "queue that runs one task a turn (`qt_utils.TurnQueue`), the repaints held by the window "
                 "included. (9) Python's cycle collector runs on the GUI thread only "
                 "(`jobs.workers.collect_garbage_on_gui_thread`): run in a worker, it once destroyed a "
-                "former panel's Qt objects there and deadlocked the window."),
+                "former panel's Qt objects there and deadlocked the window. (10) Python's switch interval "
+                "is 0.5 ms instead of 5 (`jobs.workers.favour_gui_thread`): the GUI thread waits up to "
+                "the interval for the global lock after each call into Qt while a worker runs Python."),
                 "",
                 "| | idle | full window: training | idle | training docks only: training |",
                 "|---|---|---|---|---|",

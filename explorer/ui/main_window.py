@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWid
 
 from explorer.jobs.prefetch import Prefetcher
 from explorer.jobs.training import Task, TrainingRunner
-from explorer.jobs.workers import collect_garbage_on_gui_thread
+from explorer.jobs.workers import favour_gui_thread
 from explorer.state import ExplorerState, describe_model, read_adapted_model, read_checkpoint, same_dataset
 from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, load_for_run,
                                      prepare_run, training_config)
@@ -100,7 +100,7 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
     def __init__(self, state: ExplorerState | None = None, *, settings: QSettings | None = None,
                  start_engine: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        collect_garbage_on_gui_thread()   # before any worker can run Python's collector
+        favour_gui_thread()   # before any worker runs: the collector and the lock's switch interval
         self.state = state or ExplorerState()
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
         self.menus: dict[str, QMenu] = {}

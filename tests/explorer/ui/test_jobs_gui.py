@@ -350,6 +350,17 @@ def test_reference_cycles_with_qt_objects_are_collected_on_the_gui_thread_not_by
     kept.clear()
 
 
+def test_the_window_keeps_the_collector_and_the_global_lock_on_its_side(make_main_window):
+    import gc
+
+    from explorer.jobs.workers import GIL_SWITCH_INTERVAL_S
+
+    sys.setswitchinterval(0.005)
+    make_main_window()
+    assert not gc.isenabled()
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+
+
 def test_every_worker_of_the_application_is_started_through_start_worker():
     import re
     from pathlib import Path
