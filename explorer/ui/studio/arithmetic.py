@@ -19,7 +19,7 @@ from superqt.utils import signals_blocked
 
 from explorer.state.studio import AttributeSide
 from explorer.ui.image_grid import ImageGrid
-from explorer.ui.qt_utils import Connections
+from explorer.ui.qt_utils import Connections, Deferred
 from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 ERROR_STYLE = "QLineEdit { border: 1px solid #d32f2f; }"
@@ -123,7 +123,10 @@ class ArithmeticPanel(QWidget):
 
         self._conn.connect(self.studio.arithmetic.changed, self._on_studio_arithmetic_changed)
         self._conn.connect(self.studio.picking.target_changed, self._on_studio_pick_target_changed)
-        self._conn.connect(state.codes_changed, self._revalidate)
+        # New codes come with the map's new layout and every panel's update: the expression
+        # (which decodes) is evaluated again a turn later.
+        self._revalidate_later = Deferred(self._revalidate, self)
+        self._conn.connect(state.codes_changed, self._revalidate_later.start)
         self._conn.connect(state.marks.pins_changed, self._revalidate)
         self._conn.connect(state.marks.groups_changed, self._revalidate)
         self._on_studio_arithmetic_changed()
