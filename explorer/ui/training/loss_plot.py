@@ -242,8 +242,11 @@ class LossPlot(QWidget):
             return
         lo, hi = float(values.min()), float(values.max())
         pad = max((hi - lo) * 0.08, 1e-3 * max(1.0, abs(hi)))
-        axes.getViewBox().enableAutoRange(x=True)
-        axes.setYRange(lo - pad, hi + pad, padding=0)
+        live = self.state.is_training   # room for the next reports; a finished history fits exactly
+        if axes is self.loss_axes:   # the others follow its x axis
+            _keep_or_set(axes.getViewBox(), 0, lo_x, hi_x, after=0.5 * max(hi_x - lo_x, 0.05) if live else 0.0,
+                         keep=live)
+        _keep_or_set(axes.getViewBox(), 1, lo - pad, hi + pad, after=0.25 * (hi - lo) if live else 0.0, keep=live)
 
     def _on_view_range_changed_manually(self, *_args) -> None:
         self._auto_y = False
@@ -346,3 +349,21 @@ class LossPlot(QWidget):
             self._apply_colors()
             self.redraw()
         super().changeEvent(event)
+
+
+def _keep_or_set(view, axis: int, lo: float, hi: float, *, after: float, keep: bool = True) -> None:
+    """Show at least ``[lo, hi]`` on ``axis`` (0: x, 1: y) of ``view``; with ``keep``, keep the
+    range it has while that covers them and is at most twice as wide.
+
+    A new range makes pyqtgraph lay out the axis' ticks and text again, the most expensive part
+    of a repaint; moved to every report it cost most of the plot's time while training. A range
+    that has to change leaves ``after`` of room beyond ``hi`` (and below ``lo`` on y), so the
+    next reports fit in it.
+    """
+    (now_lo, now_hi) = view.viewRange()[axis]
+    if keep and now_lo <= lo and hi <= now_hi and now_hi - now_lo <= 2 * max(hi - lo + 2 * after, 1e-12):
+        return
+    if axis == 0:
+        view.setXRange(lo, hi + after, padding=0)
+    else:
+        view.setYRange(lo - after, hi + after, padding=0)

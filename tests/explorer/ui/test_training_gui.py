@@ -424,3 +424,34 @@ def test_the_loss_curves_follow_a_new_model_on_the_next_turn(qtbot, make_trained
     trained.set_model(other.model, history=other.history)
     qtbot.waitUntil(lambda: len(plot.series("loss")[1]) == len(other.history), timeout=2000)
     np.testing.assert_allclose(plot.series("loss")[1], [e["train_loss"] for e in other.history])
+
+
+def test_while_training_the_loss_axes_keep_their_range_until_the_curves_leave_it(qtbot, state):
+    from types import SimpleNamespace
+
+    from explorer.ui.training.loss_plot import LossPlot
+
+    plot = LossPlot(state)
+    qtbot.addWidget(plot)
+    plot.resize(500, 400)
+    plot.show()
+    state.history = []
+    state.training_status = "running"
+    plot._on_state_training_started(None)
+    view = plot.loss_axes.getViewBox()
+    ranges = []
+    for k in range(1, 80):   # a loss falling from 300 towards 100 over 0.7 epochs of reports
+        plot._on_state_training_progressed(SimpleNamespace(
+            kind="step", epoch=0, step=4 * k, steps_per_epoch=469,
+            losses={"loss": 100 + 200 * np.exp(-k / 20), "recon": 90 + 200 * np.exp(-k / 20), "kl": 10.0}))
+        plot.redraw()
+        (x0, x1), (y0, y1) = view.viewRange()
+        x, y = plot.series("loss")
+        assert x0 <= x.min() and x.max() <= x1 and y0 <= y[-1] <= y1   # the newest report is always in view
+        ranges.append((x0, x1, y0, y1))
+    # A new range makes pyqtgraph lay out the axis text again: it changes now and then, not per report.
+    changes = sum(a != b for a, b in zip(ranges, ranges[1:]))
+    assert 0 < changes < len(ranges) // 4
+    state.training_status = "idle"
+    plot.redraw()                 # a finished history fits exactly, without the room left for more
+    assert view.viewRange()[0][1] == pytest.approx(plot.series("loss")[0].max())
