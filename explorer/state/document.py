@@ -29,6 +29,10 @@ the GUI thread.
 
 The engine (``vae_core``, hence torch) is imported on first use rather than at
 import time, so the application window can appear before torch has loaded.
+
+Why this module is a little over 700 lines: saving and opening (checkpoints with the map's
+files beside them) stay with the document they write and restore; the parts it composes
+(marks, map, studio, measures) are modules of their own.
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ Start-up happens in two steps so the window shows before torch has loaded:
 fills the choices and installs the panels (``_install_panels``), then
 :meth:`MainWindow.open_initial` loads the default model or the file given on the command
 line in a worker.
+
+Why this module is long (~850 lines): everything that needs the window itself ends here
+(files, the planning and start of training runs, settings, closing, drag and drop), each a
+few short methods over the same window state; what could stand alone already does (docks,
+menus, dialogs, the Qt-free planning in :mod:`explorer.state.training`).
 """
 
 from __future__ import annotations

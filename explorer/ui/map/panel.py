@@ -17,6 +17,10 @@ For the studio
   clicks elsewhere (``state.studio.picking.target`` is set).
 * Pins (``state.marks.pins``) and groups (``state.marks.groups``) are operands:
   ``state.marks.named_vectors()`` gives ``pin:name`` and ``group:name`` vectors.
+
+Why this module is long (~720 lines): the panel's toolbar (projection, colour, overlays,
+layers, tools) is kept in step with ``state.map`` and the open model in both directions; the
+view, its items, the legend and the background jobs are modules of their own.
 """
 
 from __future__ import annotations

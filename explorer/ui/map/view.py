@@ -3,6 +3,10 @@
 :class:`LatentMapView` puts together the rasterised :class:`~explorer.ui.map.point_cloud.PointCloudItem`
 (why it is not a ``ScatterPlotItem`` is written at the top of that module), the small items
 of :mod:`explorer.ui.map.items` and stock pyqtgraph items for the few overlays.
+
+Why this module is long (~710 lines): hover, click, lasso, keyboard and the overlays all
+work in the view's coordinates and share its transform and throttles (the hover path is
+timed to the millisecond: docs/BENCHMARKS.md); the items they draw are in other modules.
 """
 
 from __future__ import annotations

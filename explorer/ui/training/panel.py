@@ -6,6 +6,11 @@ The panel is a view: :meth:`TrainingPanel.options` reads the form into a
 (loading data in a worker, building or copying the model, starting the run). The panel
 follows ``state.training_status`` for its buttons and ``state.training_progressed`` for the
 progress bar. The data root field mirrors ``state.data_root`` (the one place it is kept).
+
+Why this module is long (~770 lines): it is one form with a field per option of every model
+family and objective, each validated as it is typed and explained in its tooltip; the
+families' own fields are in :mod:`explorer.ui.training.family_options` and the options are a
+plain dataclass (:class:`TrainingOptions`), so what remains is the form's layout and its rules.
 """
 
 from __future__ import annotations
