@@ -106,7 +106,10 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
            "--quiet", "--out", str(out)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    # On failure, say what each rank said, not only torchrun's summary at the end.
+    said = [line for line in result.stderr.splitlines()
+            if any(w in line for w in ("Error", "error", "terminate", "what()", "Exception", "Traceback"))]
+    assert result.returncode == 0, "\n".join(said[:40]) + "\n...\n" + result.stderr[-2000:]
     from vae_core import load_checkpoint
 
     ckpt = load_checkpoint(out)

@@ -159,6 +159,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         gen.close()
         print(f"interrupted; {out} holds the last finished epoch" if history else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    else:
+        if world > 1:
+            # Every rank leaves together: a rank tearing its process group down while another
+            # still talks to it (rank 0 saves the checkpoint last) can abort the other one.
+            torch.distributed.barrier()
     finally:
         if bar is not None:
             bar.close()
