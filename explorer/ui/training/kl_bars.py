@@ -22,6 +22,12 @@ ACTIVE_KL_THRESHOLD = 0.01
 REDRAW_INTERVAL_MS = 250
 
 
+#: Width a dimension's label needs on the axis ("z10" and the gap to the next), in pixels.
+TICK_LABEL_PX = 26
+#: The y axis and the plot's margins, in pixels.
+AXIS_MARGIN_PX = 60
+
+
 class KLBars(QWidget):
     """Per-dimension KL of the current model, following ``state``."""
 
@@ -29,6 +35,7 @@ class KLBars(QWidget):
         super().__init__(parent)
         self.state = state
         self.values: np.ndarray | None = None
+        self.labelled: list[int] = []   # the dimensions whose bar has a label on the axis
         self.source = ""
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -70,6 +77,7 @@ class KLBars(QWidget):
         """Show ``kl_per_dim`` (nats per dimension); ``source`` says where it comes from."""
         if kl_per_dim is None:
             self.values = None
+            self.labelled = []
             self.bars.setOpts(x=[], height=[], brushes=[])
             self.summary.setText("No KL values yet: train the model or open a checkpoint.")
             return
@@ -80,8 +88,7 @@ class KLBars(QWidget):
         brushes = [pg.mkBrush(series_color("active" if a else "collapsed", self.palette())) for a in active]
         self.bars.setOpts(x=np.arange(d), height=values, width=0.7 if d > 1 else 0.5, brushes=brushes,
                           pens=[pg.mkPen(None)] * d)
-        ticks = [(i, f"z{i}") for i in range(d)] if d <= 24 else None
-        self.axes.getAxis("bottom").setTicks([ticks] if ticks else None)
+        self._label_dimensions()
         self.axes.setXRange(-0.6, d - 0.4, padding=0)
         top = float(values.max()) if d else 1.0
         self.axes.setYRange(0, max(top * 1.1, ACTIVE_KL_THRESHOLD * 5), padding=0)
@@ -90,6 +97,26 @@ class KLBars(QWidget):
         collapsed = d - n_active
         tail = f", {collapsed} collapsed" if collapsed else ""
         self.summary.setText(f"<b>{n_active} of {d}</b> dimensions above {ACTIVE_KL_THRESHOLD:g} nats of KL{tail}{where}")
+
+    def tick_step(self) -> int:
+        """Every how many dimensions a bar is labelled: as often as the labels fit side by side."""
+        d = 0 if self.values is None else len(self.values)
+        # The widget's own width, less the y axis and margins: the plot's inner layout is
+        # updated lazily and may not have followed a resize yet.
+        per_bar = max(1.0, self.width() - AXIS_MARGIN_PX) / max(d, 1)
+        wanted = TICK_LABEL_PX / per_bar
+        return next(step for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if step >= wanted)
+
+    def _label_dimensions(self) -> None:
+        d = 0 if self.values is None else len(self.values)
+        step = self.tick_step()
+        self.labelled = list(range(0, d, step))
+        self.axes.getAxis("bottom").setTicks([[(i, f"z{i}") for i in self.labelled], []] if d else None)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.values is not None:
+            self._label_dimensions()
 
     @property
     def active_count(self) -> int:

@@ -455,3 +455,24 @@ def test_while_training_the_loss_axes_keep_their_range_until_the_curves_leave_it
     state.training_status = "idle"
     plot.redraw()                 # a finished history fits exactly, without the room left for more
     assert view.viewRange()[0][1] == pytest.approx(plot.series("loss")[0].max())
+
+
+def test_kl_bars_label_as_many_dimensions_as_fit_side_by_side(qtbot, state):
+    from explorer.ui.training.kl_bars import AXIS_MARGIN_PX, TICK_LABEL_PX, KLBars
+
+    bars = KLBars(state)
+    qtbot.addWidget(bars)
+    bars.show()
+    for width, d in ((240, 20), (900, 20), (240, 4), (600, 128)):
+        bars.resize(width, 260)
+        bars.set_values(np.linspace(0.0, 2.0, d))
+        step = bars.labelled[1] - bars.labelled[0]
+        assert bars.labelled == list(range(0, d, step))
+        per_bar = (width - AXIS_MARGIN_PX) / d
+        assert step * per_bar >= TICK_LABEL_PX                       # neighbouring labels do not overlap
+        assert step == 1 or step * per_bar < 5 * TICK_LABEL_PX       # and are not sparser than needed
+    bars.resize(900, 260)
+    bars.set_values(np.ones(8))
+    assert bars.labelled == list(range(8))
+    bars.resize(200, 260)                                            # a narrower panel labels fewer
+    assert bars.labelled == list(range(0, 8, 2))
