@@ -22,7 +22,6 @@ from collections.abc import Callable
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
-from explorer.jobs.training import lower_thread_priority
 from explorer.jobs.workers import start_worker
 
 from explorer.state.connections import Connections
@@ -148,13 +147,9 @@ class BackgroundJob(QtCore.QObject):
                 last[0] = now
                 relay.progressed.emit(cancel, int(done), int(total))
 
-        def background(**kwargs):
-            # Encoding or measuring 70,000 images must not take a core from the window (a
-            # switch of model repaints every panel while the new codes are computed).
-            lower_thread_priority()
-            return run(**kwargs)
-
-        worker = create_worker(background, progress=progress, should_stop=cancel.is_set, _start_thread=False,
+        # start_worker lowers the worker's priority: encoding or measuring 70,000 images must
+        # not take a core from the window (a switch of model repaints every panel meanwhile).
+        worker = create_worker(run, progress=progress, should_stop=cancel.is_set, _start_thread=False,
                                _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_worker_returned(cancel, on_returned, result))
         worker.errored.connect(lambda exc: self._on_worker_errored(cancel, exc))

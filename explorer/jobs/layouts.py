@@ -34,6 +34,7 @@ import numpy as np
 from PySide6 import QtCore
 from superqt.utils import create_worker
 
+from explorer.jobs.priority import lower_thread_priority
 from explorer.jobs.workers import keep_until, start_worker
 from explorer.state.connections import Connections
 from vae_core.latent import Cancelled
@@ -403,6 +404,9 @@ class NearestQuery(QtCore.QObject):
             keep_until(self, self._thread.is_alive)
 
     def _run(self) -> None:
+        # Below the window like every worker: a new model's codes rebuild the index and measure
+        # the data spacing here while the GUI thread repaints every panel.
+        lower_thread_priority()
         pause = 0.0
         while True:
             if pause:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.jobs.training import (ClosingGeneratorWorker, error_details, friendly_error, lower_thread_priority,
-                                   training_threads)
+from explorer.jobs.training import ClosingGeneratorWorker, error_details, friendly_error, training_threads
 from explorer.jobs.workers import start_worker
 
 __all__ = ["PriorRunner"]
@@ -24,7 +23,6 @@ def _fit(model, data, config):
     """Generator run in the worker: yields (fraction, text, weights | None); returns (status, text, details)."""
     from vae_core.prior import train_prior
 
-    lower_thread_priority()
     gen = train_prior(model, data, config)
     try:
         for report in gen:

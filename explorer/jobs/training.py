@@ -11,17 +11,16 @@ on the GUI thread:
 
 Only floats, lists and CPU tensor copies cross threads. ``pause()``/``resume()`` and
 ``stop()`` are honoured at the next report (``TrainConfig.yield_interval``, 0.1 s by
-default). Training uses ``cpu_count - 1`` torch threads and runs at a lower OS priority,
-so the window keeps a core and wins when the machine is busy. Failures never escape as exceptions: they end the run with a short message
-for people and the traceback as details.
+default). Training uses ``cpu_count - 1`` torch threads and, like every worker
+(:func:`explorer.jobs.workers.start_worker`), runs at a lower OS priority, so the window
+keeps a core and wins when the machine is busy. Failures never escape as exceptions: they
+end the run with a short message for people and the traceback as details.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -36,25 +35,6 @@ from explorer.jobs.workers import start_worker
 def training_threads() -> int:
     """torch threads for training: all cores but one, which stays with the window."""
     return max(1, (os.cpu_count() or 1) - 1)
-
-
-TRAINING_NICENESS = 10
-
-
-def lower_thread_priority(increment: int = TRAINING_NICENESS) -> None:
-    """Make the calling thread yield the CPU to the window when cores are scarce (Linux).
-
-    On Linux every thread has its own nice value; a pool thread keeps it afterwards, which
-    suits background work. Elsewhere this does nothing.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, max(current, increment)))
-    except (AttributeError, OSError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -206,7 +186,6 @@ def _train(model, data, config, history, optimizer_state, tensorboard_dir=None):
     """
     from vae_core.training import iter_training
 
-    lower_thread_priority()
     history = list(history or [])
     gen = iter_training(model, data, config, history=history, optimizer_state=optimizer_state)
     logger = None

@@ -56,6 +56,9 @@ def _read(stream):
 # The child
 # ---------------------------------------------------------------------------------------
 def _serve() -> None:  # pragma: no cover - runs in the child process
+    from explorer.jobs.priority import lower_process_priority
+
+    lower_process_priority()   # a fit must not take a core from the window either
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)   # stray prints (umap, numba) go to stderr, never into the protocol
     src = sys.stdin.buffer
@@ -117,6 +120,11 @@ class FitProcess:
         self._proc: subprocess.Popen | None = None
         self._replies: queue.Queue | None = None
         self._jobs = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _ensure(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

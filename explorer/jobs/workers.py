@@ -18,6 +18,12 @@ A QObject that a plain Python thread runs
 thread has let go of the object (Qt's pool deletes the runnable right after ``run()`` returned;
 a thread is no longer alive after its target returned); a timer on the GUI thread then drops it.
 
+Every worker thread runs below the GUI thread's OS priority (:func:`start_worker` lowers it in
+the pool thread before the work starts). Qt's pool reuses its threads, and a nice value stays
+with the thread, so lowering it only in some jobs made the priority of the others depend on
+which pool thread they landed on: a map layout could run level with the window while
+training and encoding ran below it.
+
 Python's cycle collector is the other way Qt objects die in the wrong thread: it runs in
 whichever thread's allocation crosses its threshold, and destroys every unreachable object it
 finds, Qt wrappers included (a closed panel's plot items, a former model's widgets). A worker
@@ -38,7 +44,9 @@ import time
 from typing import Callable
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+
+from explorer.jobs.priority import lower_thread_priority
 
 #: Milliseconds between two looks at the objects kept alive.
 SWEEP_INTERVAL_MS = 100
@@ -62,6 +70,8 @@ def start_worker(worker) -> None:
     """
     if not worker.autoDelete():
         raise ValueError("start_worker needs a worker that Qt's thread pool deletes when it has run.")
+    # A direct connection runs in the emitting thread: the pool thread, as run() begins.
+    worker.started.connect(lower_thread_priority, Qt.ConnectionType.DirectConnection)
     # Valid until the pool deletes the runnable, which happens after run() returned.
     keep_until(worker, lambda: shiboken6.isValid(worker))
     worker.start()

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QWid
 
 from explorer.jobs.prefetch import Prefetcher
 from explorer.jobs.training import Task, TrainingRunner
+from explorer.jobs.priority import run_blas_on_calling_threads
 from explorer.jobs.workers import favour_gui_thread
 from explorer.state import ExplorerState, describe_model, read_adapted_model, read_checkpoint, same_dataset
 from explorer.state.training import (TrainingOptions, TrainingProblem, dataset_display_name, load_for_run,
@@ -222,6 +223,8 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
         from vae_core import list_models
         from vae_core.data import DATASET_SPECS
         from vae_core.training import available_devices
+
+        run_blas_on_calling_threads()   # numpy is imported now; see explorer.jobs.priority
 
         self.training_panel.set_choices(DATASET_SPECS, list_models(), available_devices())
         options = self._saved_options()

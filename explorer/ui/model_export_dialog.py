@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
+from explorer.jobs.priority import lower_thread_priority
 from explorer.jobs.workers import keep_until
 from explorer.ui.dialogs import show_error
 
@@ -67,6 +68,7 @@ class _ExportThread(QObject):
         keep_until(self, self._thread.is_alive)
 
     def _run(self) -> None:
+        lower_thread_priority()
         try:
             steps = _export_steps(*self._args)
             try:

@@ -231,7 +231,7 @@ def test_background_jobs_run_at_the_training_threads_lower_priority(qtbot, digit
     import os
     import threading
 
-    from explorer.jobs.training import TRAINING_NICENESS
+    from explorer.jobs.priority import BACKGROUND_NICENESS as TRAINING_NICENESS
     from vae_core import latent
 
     niceness = []
@@ -359,6 +359,35 @@ def test_the_window_keeps_the_collector_and_the_global_lock_on_its_side(make_mai
     make_main_window()
     assert not gc.isenabled()
     assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_every_worker_runs_below_the_gui_threads_priority_even_on_a_fresh_pool_thread(qtbot):
+    """start_worker lowers the priority itself: a job that did not ask (a map layout) ran level
+    with the window whenever it landed on a pool thread no lowering job had used before."""
+    import os
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+    from superqt.utils import FunctionWorker
+
+    from explorer.jobs.priority import BACKGROUND_NICENESS
+    from explorer.jobs.workers import start_worker
+
+    pool = QThreadPool.globalInstance()
+    expiry = pool.expiryTimeout()
+    pool.setExpiryTimeout(1)   # idle pool threads end: the next worker gets a new thread
+    try:
+        qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=10_000)
+        qtbot.wait(50)
+        seen = []
+        start_worker(FunctionWorker(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))))
+        qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    finally:
+        pool.setExpiryTimeout(expiry)
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert gui < BACKGROUND_NICENESS   # a new thread starts from this value
+    assert seen == [max(gui, BACKGROUND_NICENESS)]
 
 
 def test_every_worker_of_the_application_is_started_through_start_worker():
