@@ -275,10 +275,7 @@ class ExplorerState:
         """
         if self.model is None:
             raise ValueError("There is no model to train.")
-        clone = copy.deepcopy(self.model)
-        for p in clone.parameters():
-            p.requires_grad_(True)
-        return clone.train()
+        return trainable_copy(self.model)
 
     def apply_weights(self, weights: dict, *, history=None, optimizer_state=None) -> None:
         """Load a weight snapshot from training into the GUI's model copy."""
@@ -701,6 +698,14 @@ def code_stats(mu: np.ndarray, logvar: np.ndarray | None) -> dict[str, np.ndarra
         return {}
     return {name: compute(mu, logvar) for name, compute in CODE_STATS.items()
             if name != "kl" or logvar is not None}
+
+
+def trainable_copy(model: BaseVAE) -> BaseVAE:
+    """An independent copy of ``model`` in training mode with gradients (safe in a worker thread)."""
+    clone = copy.deepcopy(model)
+    for p in clone.parameters():
+        p.requires_grad_(True)
+    return clone.train()
 
 
 def eval_copy(model: BaseVAE) -> BaseVAE:

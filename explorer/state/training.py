@@ -250,13 +250,27 @@ def build_new_model(data: DatasetSplits, options: TrainingOptions, config: Train
     return NewModel(model, eval_copy(model))
 
 
+@dataclass(frozen=True)
+class ContinuedModel:
+    """A continued run's trainable copy of ``source``, the document's model, made in a worker.
+
+    :func:`prepare_run` uses it only while ``source`` is still the document's model.
+    """
+
+    source: BaseVAE
+    model: BaseVAE
+
+
 def load_for_run(options: TrainingOptions, config: TrainConfig, data_root=None, *, current: DatasetSplits | None = None,
-                 progress=None) -> tuple[DatasetSplits, NewModel | TrainingProblem | None]:
-    """What a run needs that is slow to make, for a worker thread: the data and the new model.
+                 progress=None, model: BaseVAE | None = None
+                 ) -> tuple[DatasetSplits, NewModel | ContinuedModel | TrainingProblem | None]:
+    """What a run needs that is slow to make, for a worker thread: the data and the model to train.
 
     The data is ``current`` when it is the dataset ``options`` ask for, else it is loaded. The
-    second item is the built model of a new run (:func:`build_new_model`), the
-    :class:`TrainingProblem` that prevented it, or None when the run continues the open model.
+    second item is the built model of a new run (:func:`build_new_model`) or the
+    :class:`TrainingProblem` that prevented it; for a run that continues ``model`` (the
+    document's), a :class:`ContinuedModel` with its trainable copy; None when a continued run
+    was given no model.
 
     Raises
     ------
@@ -272,7 +286,9 @@ def load_for_run(options: TrainingOptions, config: TrainConfig, data_root=None, 
 
         data = load_dataset(options.dataset, data_root, progress=progress)
     if options.continue_training:
-        return data, None
+        from explorer.state.document import trainable_copy
+
+        return data, None if model is None else ContinuedModel(model, trainable_copy(model))
     try:
         return data, build_new_model(data, options, config)
     except TrainingProblem as problem:
@@ -280,11 +296,13 @@ def load_for_run(options: TrainingOptions, config: TrainConfig, data_root=None, 
 
 
 def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config: TrainConfig,
-                new: NewModel | None = None) -> TrainingRun:
+                new: NewModel | ContinuedModel | None = None) -> TrainingRun:
     """Make ``data`` (and for a new run, the new model) the document's; return the run.
 
-    ``new``: the new run's model when it was built ahead (:func:`load_for_run`); otherwise it
-    is built here. Nothing in the document changes when a :class:`TrainingProblem` is raised.
+    ``new``: the model to train when it was made ahead (:func:`load_for_run`): a new run's
+    :class:`NewModel`, or a continued run's :class:`ContinuedModel` (used while its source is
+    still the document's model). Otherwise it is made here. Nothing in the document changes
+    when a :class:`TrainingProblem` is raised.
 
     Raises
     ------
@@ -305,10 +323,11 @@ def prepare_run(document, options: TrainingOptions, data: DatasetSplits, config:
                                   "or pick the dataset the model was trained on.")
         if data is not document.dataset:
             document.set_dataset(data)
-        return TrainingRun(document.trainable_copy(), data, config, list(document.history),
+        ahead = isinstance(new, ContinuedModel) and new.source is document.model
+        return TrainingRun(new.model if ahead else document.trainable_copy(), data, config, list(document.history),
                            with_learning_rate(document.optimizer_state, config.lr),
                            tensorboard_run_dir(options, data, document.model.name))
-    if new is None:
+    if not isinstance(new, NewModel):
         new = build_new_model(data, options, config)
     if data is not document.dataset:
         document.set_dataset(data)

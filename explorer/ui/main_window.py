@@ -591,16 +591,17 @@ class MainWindow(DockLayoutMixin, MenuBarMixin, QMainWindow):
             return False
         current = self.state.dataset
         same = current is not None and same_dataset(current, options.dataset)
-        if options.continue_training and same:
-            self._start_training_with(current, options, config)
-            return True
-        # Loading the data and building a new model (with the document's copy of it) run in a
-        # worker: on the GUI thread they were most of the longest pause of the window.
-        self.run_task(f"Loading {dataset_display_name(options.dataset)}…" if not same else "Building the model…",
-                      load_for_run, options, config, self._data_root(), current=current,
+        # Loading the data and making the model to train (a new one with the document's copy of
+        # it, or the copy of the open one that a continued run trains) run in a worker: on the
+        # GUI thread they were most of the longest pause of the window.
+        if not same:
+            label, title = f"Loading {dataset_display_name(options.dataset)}…", "Could not load the dataset"
+        else:
+            label, title = "Preparing the model…", "Could not prepare the model"
+        self.run_task(label, load_for_run, options, config, self._data_root(), current=current,
+                      model=self.state.model if options.continue_training else None,
                       on_done=lambda result: self._start_training_soon(*result, options, config),
-                      error_title="Could not load the dataset" if not same else "Could not build the model",
-                      progress=True)
+                      error_title=title, progress=True)
         return True
 
     def _start_training_soon(self, data, new, options: TrainingOptions, config) -> None:

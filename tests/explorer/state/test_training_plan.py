@@ -80,6 +80,27 @@ def test_a_model_that_trains_is_never_taken_as_the_documents_own(document, digit
     assert document.model.latent_dim == 3
 
 
+def test_a_continued_runs_copy_made_in_a_worker_trains_while_its_source_is_still_open(document, digits):
+    options = TrainingOptions(dataset="digits", continue_training=True, epochs=2)
+    config = training_config(document, options)
+    model = document.model
+    data, ahead = load_for_run(options, config, current=digits, model=model)
+    assert data is digits and ahead.source is model
+    assert ahead.model is not model and ahead.model.training and all(p.requires_grad for p in ahead.model.parameters())
+    assert not {p.data_ptr() for p in model.parameters()} & {p.data_ptr() for p in ahead.model.parameters()}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, ahead.model.state_dict()[key])
+    run = prepare_run(document, options, digits, config, ahead)
+    assert run.model is ahead.model and document.model is model
+    # Another model was opened meanwhile: the copy of the former one is not what continues.
+    _, stale = load_for_run(options, config, current=digits, model=model)
+    document.set_model(build_model_for(digits, "mlp", latent_dim=3, hidden=(16,), seed=2))
+    run = prepare_run(document, options, digits, config, stale)
+    assert run.model is not stale.model
+    for key, value in document.model.state_dict().items():
+        assert torch.equal(value, run.model.state_dict()[key])
+
+
 def test_a_model_that_cannot_be_built_ahead_comes_back_as_the_problem(document, digits):
     for options, title in ((TrainingOptions(dataset="digits", model="iaf", flow_steps=65), "Cannot build this model"),
                            (TrainingOptions(dataset="digits", model="iaf", objective="tcvae"),
