@@ -13,9 +13,10 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMenu, QMessageBox, QProgressBar
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMenu, QMessageBox
 
 from explorer.ui.dialogs import ShortcutsDialog
+from explorer.ui.qt_utils import ProgressBar
 from explorer.ui.theme import apply_theme
 
 
@@ -155,7 +156,7 @@ class MenuBarMixin:
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.busy_label = QLabel()
-        self.busy_bar = QProgressBar()
+        self.busy_bar = ProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.setMaximumHeight(14)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from explorer.jobs.priority import lower_thread_priority
 from explorer.jobs.workers import keep_until
 from explorer.ui.dialogs import show_error
+from explorer.ui.qt_utils import ProgressBar
 
 __all__ = ["ModelExportDialog", "FORMATS", "DEFAULT_EXPORT_DIR"]
 
@@ -129,7 +130,7 @@ class ModelExportDialog(QDialog):
         form.addRow("Formats:", self.onnx_check)
         form.addRow("", self.torchscript_check)
         form.addRow("&Folder:", folder_row)
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
         self.progress.setValue(0)

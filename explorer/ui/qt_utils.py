@@ -156,6 +156,25 @@ class MutedLabel(QtWidgets.QLabel):
             self._mute()
 
 
+class ProgressBar(QtWidgets.QProgressBar):
+    """A progress bar that repaints with the rest of the window, never in the middle of a handler.
+
+    ``QProgressBar.setValue`` repaints at once when the bar visibly changes, and a repaint made
+    at once paints every widget of the window that is waiting for one (a map, a plot) inside
+    the caller: the start of an encode thus painted the latent map inside the job's progress
+    report, one 42 ms event. Here the new value is shown at the next paint, like ``update()``.
+    """
+
+    def setValue(self, value: int) -> None:
+        if value == self.value():
+            return
+        self.setUpdatesEnabled(False)   # repaint() does nothing while updates are off
+        try:
+            super().setValue(value)
+        finally:
+            self.setUpdatesEnabled(True)   # schedules the repaint
+
+
 # ---------------------------------------------------------------------------------------
 # Layouts
 # ---------------------------------------------------------------------------------------

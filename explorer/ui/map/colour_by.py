@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt.utils import signals_blocked
 
 from explorer.state.measures import CSVError
-from explorer.ui.qt_utils import Connections, Deferred, MutedLabel
+from explorer.ui.qt_utils import Connections, Deferred, MutedLabel, ProgressBar
 from explorer.ui.theme import class_colors, plot_colors
 
 COLOUR_MAP = "viridis"
@@ -307,7 +307,7 @@ class MeasuresPanel(QtWidgets.QWidget):
         row.addWidget(self.combo, 1)
         layout.addLayout(row)
 
-        self.progress = QtWidgets.QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setObjectName("measures_progress")
         self.progress.setRange(0, 1000)
         self.cancel_button = QtWidgets.QPushButton("Cancel")

@@ -33,7 +33,7 @@ from explorer.jobs.layouts import MapJobs
 from explorer.state.map import KIND_NAMES, KINDS
 from explorer.ui.map.vae_tools import install_vae_tools
 from explorer.ui.map.view import LatentMapView
-from explorer.ui.qt_utils import Connections, FlowLayout, MutedLabel
+from explorer.ui.qt_utils import Connections, FlowLayout, MutedLabel, ProgressBar
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -288,7 +288,7 @@ class MapPanel(QtWidgets.QWidget):
         ul.addWidget(self.refit_button)
         row.addWidget(self.umap_box)
 
-        self.progress = QtWidgets.QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setObjectName("map_progress")
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)

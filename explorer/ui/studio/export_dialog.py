@@ -18,13 +18,13 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt.utils import FunctionWorker, signals_blocked
 
 from explorer.jobs.training import error_details, friendly_error
 from explorer.jobs.workers import start_worker
-from explorer.ui.qt_utils import Connections, to_qimage, to_uint8_hwc
+from explorer.ui.qt_utils import Connections, ProgressBar, to_qimage, to_uint8_hwc
 from explorer.ui.studio.common import ImageView
 from vae_core.export import FPS_MAX, MAX_SIDE, UPSCALE_MAX
 
@@ -188,7 +188,7 @@ class ExportDialog(QDialog):
         self.preview.setToolTip("The current frame exactly as it will be written")
         self.info = QLabel()
         self.info.setWordWrap(True)
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)

@@ -24,13 +24,14 @@ from pathlib import Path
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QStyle, QToolButton,
                                QVBoxLayout, QWidget)
 from superqt import QLargeIntSpinBox
 from superqt.utils import signals_blocked
 
 from explorer.state.training import TrainingOptions, dataset_display_name
+from explorer.ui.qt_utils import ProgressBar
 from explorer.ui.training.family_options import OWNED as FAMILY_FIELDS
 from explorer.ui.training.family_options import FamilyOptions
 
@@ -280,7 +281,7 @@ class TrainingPanel(QWidget):
             buttons.addWidget(b)
         layout.addLayout(buttons)
 
-        self.progress_bar = _tip(QProgressBar(), "Progress of this training run")
+        self.progress_bar = _tip(ProgressBar(), "Progress of this training run")
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)

@@ -11,13 +11,13 @@ the prior draw the rest.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from explorer.jobs.prior import PriorRunner
 from explorer.state.vq.sampling import TEMPERATURE_RANGE
 from explorer.ui.image_grid import ImageGrid
-from explorer.ui.qt_utils import Connections, MutedLabel
+from explorer.ui.qt_utils import Connections, MutedLabel, ProgressBar
 
 __all__ = ["PriorPanel", "COMPLETIONS"]
 
@@ -43,7 +43,7 @@ class PriorPanel(QWidget):
                                      "(in the background); Save then stores it in the checkpoint")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress_label = MutedLabel("")

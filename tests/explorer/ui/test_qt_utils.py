@@ -128,3 +128,38 @@ def test_deferred_work_is_dropped_with_its_owner_and_can_be_withdrawn(qapp):
     for _ in range(10):
         qapp.processEvents()
     assert ran == ["kept"]
+
+
+def test_a_progress_bar_shows_a_new_value_at_the_next_paint_not_inside_the_caller(qapp):
+    """QProgressBar.setValue repaints at once, and with it every widget waiting for a repaint."""
+    from PySide6.QtCore import QEvent, QObject
+
+    from explorer.ui.qt_utils import ProgressBar
+
+    window = QtWidgets.QWidget()
+    layout = QtWidgets.QVBoxLayout(window)
+    bar, other = ProgressBar(), QtWidgets.QLabel("a plot waiting for its repaint")
+    bar.setRange(0, 1000)
+    layout.addWidget(bar)
+    layout.addWidget(other)
+    window.show()
+    for _ in range(5):
+        qapp.processEvents()
+    painted = []
+
+    class Watch(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                painted.append(obj)
+            return False
+
+    watch = Watch()
+    bar.installEventFilter(watch)
+    other.installEventFilter(watch)
+    other.update()
+    bar.setValue(500)
+    assert painted == [] and bar.value() == 500
+    for _ in range(5):
+        qapp.processEvents()
+    assert bar in painted and other in painted
+    window.close()
