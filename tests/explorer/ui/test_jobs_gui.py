@@ -147,6 +147,44 @@ def test_encoding_job_drops_a_superseded_run_and_encodes_the_new_model(qtbot, di
     job.shutdown()
 
 
+def test_an_encode_uses_the_weights_it_was_asked_with_though_its_worker_copies_the_model_later(
+        qtbot, digits, make_document, monkeypatch):
+    """The worker copies the module; weights changed in place before that copy do not leak in."""
+    import copy
+    import threading
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from explorer.jobs import encoding
+    from explorer.jobs.encoding import EncodingJob
+    from vae_core import build_model, latent
+
+    monkeypatch.setattr(encoding, "SYNC_ENCODE_ELEMENTS", 0)
+    gate = threading.Event()
+
+    def late_deepcopy(obj):
+        gate.wait(10)
+        return copy.deepcopy(obj)
+
+    monkeypatch.setattr(encoding, "copy", SimpleNamespace(deepcopy=late_deepcopy))
+    torch.manual_seed(0)
+    state = make_document(build_model("mlp", image_shape=digits.image_shape, latent_dim=3, hidden=(16,)))
+    asked, _ = latent.encode_dataset(state.model, state.images)
+    job = EncodingJob(state)
+    qtbot.waitUntil(lambda: job.busy, timeout=5_000)   # asked, its worker waiting to copy the model
+    with torch.no_grad():
+        for p in state.model.parameters():
+            p.mul_(-2.0)
+    changed, _ = latent.encode_dataset(state.model, state.images)
+    gate.set()
+    assert job.wait(30) and state.codes is not None
+    np.testing.assert_allclose(state.codes, asked, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(state.codes, changed, atol=1e-3)
+    job.shutdown()
+
+
 def test_encoding_job_cancel_keeps_no_codes_and_says_nothing(qtbot, digits, make_document, monkeypatch):
     state, job, gate, _, seen = _encoding_job_in_a_worker(digits, make_document, monkeypatch)
     qtbot.waitUntil(lambda: job.busy, timeout=5_000)
