@@ -179,10 +179,16 @@ def test_attribute_panel_applies_and_animates(qtbot, state):
     np.testing.assert_allclose(studio.player.frame_codes[[0, -1]], np.stack([state.codes[5], shifted]), atol=1e-5)
 
 
+def _with_every_row(qtbot, panel):
+    """The panel once its slider rows are built (a few per event-loop turn)."""
+    qtbot.waitUntil(lambda: len(panel._rows) == panel.studio.context.latent_dim, timeout=5000)
+    return panel
+
+
 def test_traversal_panel_sliders_sorted_by_kl_decode_live(qtbot, state):
     from explorer.ui.studio.traversal import TraversalPanel
 
-    panel = _show(qtbot, TraversalPanel(state), (620, 700))
+    panel = _with_every_row(qtbot, _show(qtbot, TraversalPanel(state), (620, 700)))
     studio = state.studio
     order = studio.traversal.dimension_order().tolist()
     rows = [panel.slider_grid.itemAtPosition(r, 0).widget().text().split()[0] for r in range(len(order))]
@@ -221,7 +227,7 @@ def _player_with_animation(qtbot, state, steps=10):
 def test_traversal_rows_for_a_larger_model_are_built_over_several_turns(qtbot, state, make_trained_document):
     from explorer.ui.studio.traversal import ROWS_PER_TURN, TraversalPanel
 
-    panel = _show(qtbot, TraversalPanel(state), (620, 700))
+    panel = _with_every_row(qtbot, _show(qtbot, TraversalPanel(state), (620, 700)))
     kept = panel._rows[0]
     bigger = make_trained_document(latent_dim=16)
     state.set_model(bigger.model, history=bigger.history)
