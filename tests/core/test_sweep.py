@@ -104,12 +104,14 @@ def _done(out: Path) -> list[str]:
 
 def test_an_interrupted_sweep_resumes_without_training_finished_runs_again(tmp_path):
     out = tmp_path / "resume"
-    # One run at a time, long enough that Ctrl+C lands while a later run trains (at 6 epochs,
-    # 0.3 s a run, a busy machine once let all four finish before the signal arrived).
-    args = ["--dataset", "digits", "--epochs", "20", "--batch-size", "32", "--hidden", "32", "--latent-dim", "2",
+    # One run at a time, long enough that Ctrl+C lands while a later run trains.
+    args = ["--dataset", "digits", "--epochs", "6", "--batch-size", "32", "--hidden", "32", "--latent-dim", "2",
             "--beta", "0.5,1,2,4", "--threads", "1", "--jobs", "1", "--out", out]
+    # SIGINT as a terminal's sweep has it: a test run started in the background of a
+    # non-interactive shell inherits it ignored, and Python then never raises KeyboardInterrupt.
     process = subprocess.Popen(sweep_cmd(*args), cwd=REPO, env=env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not _done(out) and process.poll() is None and time.monotonic() < deadline:
