@@ -33,6 +33,25 @@ def test_prefetcher_imports_in_order_in_the_background_and_takes_late_requests(q
     assert not prefetcher.busy
 
 
+def test_what_the_prefetcher_imported_is_kept_out_of_the_collectors_passes(qtbot, tmp_path, monkeypatch):
+    """Imported functions live as long as the app: they are frozen, not visited in every pass."""
+    import gc
+
+    from explorer.jobs.prefetch import Prefetcher
+
+    (tmp_path / "le_prefetch_c.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "le_prefetch_c", raising=False)
+    frozen = gc.get_freeze_count()
+    prefetcher = Prefetcher()
+    prefetcher.request(["le_prefetch_c"])
+    qtbot.waitUntil(lambda: not prefetcher.busy, timeout=10_000)
+    import le_prefetch_c
+
+    assert gc.get_freeze_count() > frozen
+    assert not any(obj is le_prefetch_c.f for obj in gc.get_objects())   # the frozen are not listed
+
+
 def test_task_relays_progress_thinned_and_the_window_shows_it(qtbot, make_main_window, tmp_path):
     import threading
 
