@@ -20,10 +20,14 @@ __all__ = ["PriorRunner"]
 
 
 def _fit(model, data, config):
-    """Generator run in the worker: yields (fraction, text, weights | None); returns (status, text, details)."""
+    """Generator run in the worker: yields (fraction, text, weights | None); returns (status, text, details).
+
+    ``model`` is the document's; the copy that trains is made here, off the GUI thread.
+    """
+    from explorer.state.document import trainable_copy
     from vae_core.prior import train_prior
 
-    gen = train_prior(model, data, config)
+    gen = train_prior(trainable_copy(model), data, config)
     try:
         for report in gen:
             nll = report.losses.get("code_nll", report.losses.get("loss", float("nan")))
@@ -76,7 +80,7 @@ class PriorRunner(QObject):
         if config.num_threads is None:
             config.num_threads = training_threads()
         self._model, self._result, self.epochs_applied = state.model, None, 0
-        worker = ClosingGeneratorWorker(_fit, state.trainable_copy(), state.dataset, config)
+        worker = ClosingGeneratorWorker(_fit, state.model, state.dataset, config)
         worker.yielded.connect(self._on_worker_yielded)
         worker.returned.connect(self._on_worker_returned)
         worker.errored.connect(self._on_worker_errored)
