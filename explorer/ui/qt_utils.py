@@ -6,7 +6,7 @@ One place for what used to be written two or three times with different behaviou
   image arrays to 8-bit pixels and ``QImage``s (round half up, NaN black);
 * :func:`is_dark` — the one test for a dark theme;
 * :class:`Connections` — signal connections that end with their widget;
-* :func:`safe_paint` and :class:`MutedLabel`;
+* :func:`safe_paint`, :class:`MutedLabel`, :class:`StatusLabel` and :class:`WrappedLabel`;
 * :class:`FlowLayout` — a layout that wraps its widgets onto more rows;
 * :class:`Deferred` — work for a later turn of the event loop, one task of the whole window
   a turn (:class:`TurnQueue`).
@@ -22,7 +22,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.state.connections import Connections
 
-__all__ = ["Connections", "Deferred", "FlowLayout", "TurnQueue", "MutedLabel", "is_dark", "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
+__all__ = ["Connections", "Deferred", "FlowLayout", "TurnQueue", "MutedLabel", "StatusLabel", "WrappedLabel", "is_dark",
+           "safe_paint", "to_qimage", "to_uint8", "to_uint8_hwc"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,6 +155,82 @@ class MutedLabel(QtWidgets.QLabel):
             self.setPalette(QtGui.QPalette())
             self._muting = False
             self._mute()
+
+
+class StatusLabel(MutedLabel):
+    """A muted line of status text that never changes the layout around it.
+
+    A plain label asks for the width of its whole text: a long status line under the map
+    made the window itself grow by 120 pixels when the first codes arrived, and every text
+    change re-laid out the panel. This one takes the width it is given, shows its text
+    elided to it, and the whole text in its tooltip when elided.
+    """
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QtCore.QSize:
+        m = self.contentsMargins()
+        return QtCore.QSize(0, self.fontMetrics().height() + m.top() + m.bottom() + 2 * self.margin())
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        return self.sizeHint()
+
+    def displayed_text(self) -> str:
+        """The text as painted: elided on the right to the label's width."""
+        width = self.contentsRect().width() - 2 * self.margin()
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, max(0, width))
+
+    def paintEvent(self, event) -> None:
+        shown = self.displayed_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        rect = self.contentsRect().adjusted(self.margin(), self.margin(), -self.margin(), -self.margin())
+        self.style().drawItemText(painter, rect, int(self.alignment().value), self.palette(), self.isEnabled(), shown,
+                                  self.foregroundRole())
+
+    def event(self, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.ToolTip and not self.toolTip() and self.displayed_text() != self.text():
+            QtWidgets.QToolTip.showText(event.globalPos(), self.text(), self)
+            return True
+        return super().event(event)
+
+
+class WrappedLabel(QtWidgets.QLabel):
+    """Word-wrapped text whose height does not shrink while its width stays the same.
+
+    A summary rewritten at every epoch end wraps onto one line more or one line fewer from
+    one epoch to the next; each time, its panel was laid out again and every slider and plot
+    in it moved and repainted. Here the height reached is kept (the space below the text may
+    stay empty) until the label is given another width.
+    """
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self._held_width = -1
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._hold_height()
+
+    def _hold_height(self) -> None:
+        width = self.width()
+        if width != self._held_width:
+            self._held_width = width
+            self.setMinimumHeight(0)
+        needed = self.heightForWidth(width)
+        if needed > self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != self._held_width:
+            self._hold_height()
 
 
 class ProgressBar(QtWidgets.QProgressBar):

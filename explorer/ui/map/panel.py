@@ -33,7 +33,7 @@ from explorer.jobs.layouts import MapJobs
 from explorer.state.map import KIND_NAMES, KINDS
 from explorer.ui.map.vae_tools import install_vae_tools
 from explorer.ui.map.view import LatentMapView
-from explorer.ui.qt_utils import Connections, FlowLayout, MutedLabel, ProgressBar
+from explorer.ui.qt_utils import Connections, FlowLayout, ProgressBar, StatusLabel
 
 
 def _swatch(rgb, size: int = 12) -> QtGui.QIcon:
@@ -139,7 +139,7 @@ class MapPanel(QtWidgets.QWidget):
         self.vae_tools = install_vae_tools(self)    # posterior, holes, your image, inpainting
         self.legend = ClassLegend(state, lambda: self.view.colors)
         self.legend.setFixedWidth(104)
-        self.status = MutedLabel("")
+        self.status = StatusLabel("")
         self.status.setObjectName("map_status")
 
         self.body = body = QtWidgets.QHBoxLayout()   # the map, then keys beside it (legend, colour bar)
@@ -153,7 +153,17 @@ class MapPanel(QtWidgets.QWidget):
         layout.addWidget(self.bar1)
         layout.addWidget(self.bar2)
         layout.addLayout(body, 1)
-        layout.addWidget(self.status)
+        # The jobs' progress shares the status line: shown in a toolbar, it wrapped the
+        # toolbar onto another row and the map changed size (and redrew) at every encode.
+        footer = QtWidgets.QHBoxLayout()
+        footer.setContentsMargins(0, 0, 0, 0)
+        footer.addWidget(self.status, 1)
+        footer.addWidget(self.progress)
+        footer.addWidget(self.cancel_button)
+        self.footer = QtWidgets.QWidget()
+        self.footer.setLayout(footer)
+        self.footer.setMinimumHeight(max(self.progress.sizeHint().height(), self.cancel_button.sizeHint().height()))
+        layout.addWidget(self.footer)
 
         self.jobs.busy_changed.connect(self._on_busy_changed)
         self.jobs.progressed.connect(self._on_progress)
@@ -296,8 +306,6 @@ class MapPanel(QtWidgets.QWidget):
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setObjectName("map_cancel")
         self.cancel_button.clicked.connect(self._cancel_jobs)
-        row.addWidget(self.progress)
-        row.addWidget(self.cancel_button)
 
         self.bar2 = QtWidgets.QWidget()
         row2 = FlowLayout(self.bar2)

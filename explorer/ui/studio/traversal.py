@@ -17,7 +17,7 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
 from explorer.ui.image_grid import ImageGrid
-from explorer.ui.qt_utils import Connections, Deferred
+from explorer.ui.qt_utils import Connections, Deferred, WrappedLabel
 from explorer.ui.studio.common import ImageView, LabelPicker, OperandPicker
 
 MUTED_STYLE = "color: palette(placeholder-text);"
@@ -37,6 +37,11 @@ class _DimRow:
         self.name = QLabel(f"z{dim}")
         self.kl = QLabel()
         self.kl.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # Columns as wide as their widest text from the start: a KL that gains a digit or a
+        # dimension that collapses at an epoch end would otherwise resize every slider.
+        metrics = self.name.fontMetrics()
+        self.name.setMinimumWidth(metrics.horizontalAdvance("z000 ⊘"))
+        self.kl.setMinimumWidth(metrics.horizontalAdvance("000.00"))
         self.slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.slider.setDecimals(2)
         self.slider.setMinimumWidth(120)
@@ -81,8 +86,7 @@ class TraversalPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.slider_box)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.dims_info = QLabel()
-        self.dims_info.setWordWrap(True)
+        self.dims_info = WrappedLabel()
 
         self.span_spin = QDoubleSpinBox()
         self.span_spin.setRange(0.5, 10.0)

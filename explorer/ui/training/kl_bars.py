@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from explorer.ui.qt_utils import WrappedLabel
 from explorer.ui.theme import plot_colors, series_color
 
 __all__ = ["KLBars", "ACTIVE_KL_THRESHOLD"]
@@ -37,8 +38,7 @@ class KLBars(QWidget):
         self.values: np.ndarray | None = None
         self.labelled: list[int] = []   # the dimensions whose bar has a label on the axis
         self.source = ""
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
+        self.summary = WrappedLabel()
         self.summary.setToolTip("A unit is active when its average KL exceeds "
                                 f"{ACTIVE_KL_THRESHOLD:g} nats; collapsed units are grey.")
         self.view = pg.PlotWidget()

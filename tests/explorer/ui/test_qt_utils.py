@@ -163,3 +163,80 @@ def test_a_progress_bar_shows_a_new_value_at_the_next_paint_not_inside_the_calle
         qapp.processEvents()
     assert bar in painted and other in painted
     window.close()
+
+
+def test_a_status_label_keeps_its_layout_and_elides_a_long_text(qapp):
+    """A plain label asks for the width of its whole text: a long status line made the window grow."""
+    from explorer.ui.qt_utils import StatusLabel
+
+    window = QtWidgets.QWidget()
+    layout = QtWidgets.QVBoxLayout(window)
+    label = StatusLabel("short")
+    layout.addWidget(QtWidgets.QLabel("above"))
+    layout.addWidget(label)
+    window.resize(200, 80)
+    window.show()
+    qapp.processEvents()
+    minimum, height = window.minimumSizeHint(), label.height()
+    text = "70,000 points · PCA (29% of the variance) · move the mouse to decode, click to pin, drag to group"
+    label.setText(text)
+    qapp.processEvents()
+    assert window.minimumSizeHint() == minimum and window.width() == 200 and label.height() == height
+    shown = label.displayed_text()
+    assert shown.endswith("…") and text.startswith(shown[:-1])
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    window.resize(1200, 80)
+    qapp.processEvents()
+    assert label.displayed_text() == text
+    window.close()
+
+
+def test_a_wrapped_label_keeps_its_height_when_its_text_gets_shorter(qapp):
+    """A summary one line shorter at an epoch end re-laid out its panel; only a new width lets it shrink."""
+    from explorer.ui.qt_utils import WrappedLabel
+
+    window = QtWidgets.QWidget()
+    layout = QtWidgets.QVBoxLayout(window)
+    label, below = WrappedLabel("one line"), QtWidgets.QTextEdit()
+    layout.addWidget(label)
+    layout.addWidget(below, 1)
+    window.resize(160, 300)
+    window.show()
+    qapp.processEvents()
+    one_line = label.height()
+    label.setText("a much longer summary that wraps onto several lines at this width")
+    qapp.processEvents()
+    tall, below_height = label.height(), below.height()
+    assert tall > one_line
+    label.setText("one line again")
+    qapp.processEvents()
+    assert label.height() == tall and below.height() == below_height
+    window.resize(600, 300)   # another width: the height follows the text again
+    qapp.processEvents()
+    assert label.height() < tall
+    window.close()
+
+
+def test_the_map_status_line_and_progress_do_not_resize_the_map(qapp, qtbot, state):
+    """The first codes' status line made the window 120 pixels wider; the progress bar, shown in a
+    toolbar, wrapped it onto another row: the map changed size (and redrew) at every encode."""
+    from explorer.ui.map.panel import MapPanel
+
+    panel = MapPanel(state)
+    qtbot.addWidget(panel)
+    panel.resize(700, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qapp.processEvents()
+    minimum, view = panel.minimumSizeHint().width(), panel.view.size()
+    panel.show_status("70,000 points · PCA (29% of the variance) · move the mouse to decode, click to pin, "
+                      "drag with Rectangle/Lasso to make a group, and a few more words besides")
+    panel.progress.setVisible(True)
+    panel.cancel_button.setVisible(True)
+    for _ in range(3):
+        qapp.processEvents()
+    assert panel.minimumSizeHint().width() == minimum and panel.view.size() == view
+    panel.progress.setVisible(False)
+    panel.cancel_button.setVisible(False)
+    qapp.processEvents()
+    assert panel.view.size() == view
