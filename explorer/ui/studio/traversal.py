@@ -64,6 +64,7 @@ class TraversalPanel(QWidget):
         self.studio = state.studio
         self._rows: dict[int, _DimRow] = {}
         self._order: list[int] = []
+        self._rows_pending = False
         self._grid_codes: np.ndarray | None = None
         self._more_rows = Deferred(self._rebuild_rows, self)
         self._redraw_timer = Deferred(self._redraw, self)
@@ -180,7 +181,9 @@ class TraversalPanel(QWidget):
         created at most :data:`ROWS_PER_TURN` per event-loop turn, and none in the turn of a
         change of model or codes (``build=False``): a row costs 2-7 ms (its labelled slider is
         four widgets), and a new 20-dimension model replacing a 2-D one made the window stall
-        for 40-130 ms right after Train was clicked.
+        for 40-130 ms right after Train was clicked. Nor while the panel cannot be seen (a dock
+        behind another's tab, or closed): Qt lays out and shows the widgets of such a dock all
+        the same, one queued call per widget. The rows it skipped are built once it is painted.
         """
         s = self.studio
         d = s.context.latent_dim or 0
@@ -194,7 +197,8 @@ class TraversalPanel(QWidget):
             self._order = []
         # While a continuation is pending, this turn has had its rows (a model change emits
         # several signals in one turn).
-        batch = 0 if self._more_rows.isActive() or not build else ROWS_PER_TURN
+        unseen = self.visibleRegion().isEmpty()
+        batch = 0 if self._more_rows.isActive() or not build or unseen else ROWS_PER_TURN
         for dim in [dim for dim in wanted if dim not in self._rows][:batch]:
             row = _DimRow(dim)
             row.slider.valueChanged.connect(lambda v, dim=dim: self.studio.traversal.set_value(dim, v))
@@ -202,7 +206,8 @@ class TraversalPanel(QWidget):
             self._rows[dim] = row
             self._order = []
         order = [dim for dim in wanted if dim in self._rows]
-        if len(order) < len(wanted):
+        self._rows_pending = len(order) < len(wanted)
+        if self._rows_pending and not unseen:
             self._more_rows.start()   # the rest on the next turns
         if order != self._order:
             for dim in order:
@@ -228,6 +233,11 @@ class TraversalPanel(QWidget):
         with signals_blocked(self.rows_spin):
             self.rows_spin.setMaximum(max(1, d))
         self._on_studio_traversal_changed()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._rows_pending and not self._more_rows.isActive():
+            self._more_rows.start()   # seen again: the rows skipped meanwhile
 
     @staticmethod
     def _update_row_texts(row: _DimRow, kl, collapsed: bool) -> None:

@@ -224,6 +224,36 @@ def _player_with_animation(qtbot, state, steps=10):
     return player
 
 
+def test_traversal_rows_wait_while_the_panel_is_behind_another_tab(qtbot, state):
+    """A dock behind another's tab stays 'visible' to Qt, which shows and lays out each new
+    widget in it: the rows wait until the panel can be seen, then fill in."""
+    from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTextEdit
+
+    from explorer.ui.studio.traversal import TraversalPanel
+
+    window = QMainWindow()
+    window.setCentralWidget(QLabel("map"))
+    other = QTextEdit("other")   # opaque, as the window's panels are: it hides the tab behind it
+    docks = []
+    for title, widget in (("Traversals", TraversalPanel(state)), ("Other", other)):
+        dock = QDockWidget(title, window)
+        dock.setWidget(widget)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        docks.append(dock)
+    window.tabifyDockWidget(docks[0], docks[1])
+    docks[1].raise_()
+    _show(qtbot, window, (900, 700))
+    panel = docks[0].widget()
+    qtbot.wait(300)   # many turns
+    assert panel.isVisible() and panel.visibleRegion().isEmpty()
+    assert panel._rows == {} and state.studio.context.latent_dim > 0
+    docks[0].raise_()
+    _with_every_row(qtbot, panel)
+    order = state.studio.traversal.dimension_order().tolist()
+    assert [panel.slider_grid.itemAtPosition(r, 0).widget().text().split()[0] for r in range(len(order))] == \
+        [f"z{d}" for d in order]
+
+
 def test_traversal_rows_for_a_larger_model_are_built_over_several_turns(qtbot, state, make_trained_document):
     from explorer.ui.studio.traversal import ROWS_PER_TURN, TraversalPanel
 
