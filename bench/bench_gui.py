@@ -110,6 +110,9 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     settings_dir = tempfile.mkdtemp(prefix="le-bench-")
     app = QApplication.instance() or QApplication([])
     window = MainWindow(settings=QSettings(str(Path(settings_dir) / "bench.ini"), QSettings.Format.IniFormat))
+    # A fixed size, as on a desktop: offscreen, the window would open at its minimum size
+    # (the platform's screen is 800×800), so any panel's minimum would change what is painted.
+    window.resize(1440, 900)
     window.show()
     import gc
 
