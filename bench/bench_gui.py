@@ -93,7 +93,8 @@ def _stalls(gaps: list[tuple], interval: float) -> dict:
             "by_phase": by_phase}
 
 
-def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: bool = True) -> dict:
+def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: bool = True,
+                window_size: tuple[int, int] = (1440, 900)) -> dict:
     """Run in a fresh process (see ``--stall-worker``): one window, one training run."""
     os.environ.update({k: v for k, v in _platform_env().items() if k == "QT_QPA_PLATFORM"})
     import torch
@@ -112,7 +113,7 @@ def bench_stall(root: Path, epochs: int, idle_seconds: float = 5.0, *, panels: b
     window = MainWindow(settings=QSettings(str(Path(settings_dir) / "bench.ini"), QSettings.Format.IniFormat))
     # A fixed size, as on a desktop: offscreen, the window would open at its minimum size
     # (the platform's screen is 800×800), so any panel's minimum would change what is painted.
-    window.resize(1440, 900)
+    window.resize(*window_size)
     window.show()
     import gc
 
@@ -293,16 +294,23 @@ def _previous_startup_block() -> list[str]:
     return ["", *block.splitlines()]
 
 
-def stall_in_subprocess(root: Path, epochs: int, panels: bool) -> dict:
+def stall_in_subprocess(root: Path, epochs: int, panels: bool, window: str = "1440x900") -> dict:
     import json
 
     args = [sys.executable, str(Path(__file__).resolve()), "--stall-worker", "--data-root", str(root),
-            "--epochs", str(epochs)] + ([] if panels else ["--without-panels"])
+            "--epochs", str(epochs), "--window", window] + ([] if panels else ["--without-panels"])
     out = subprocess.run(args, cwd=REPO, env=_platform_env(), capture_output=True, text=True, timeout=1800)
     for line in out.stdout.splitlines():
         if line.startswith("LE_STALL "):
             return json.loads(line[len("LE_STALL "):])
     raise SystemExit(f"stall benchmark failed:\n{out.stderr[-3000:]}")
+
+
+def _window_size(text: str) -> str:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, such as 1440x900, not {text!r}")
+    return "x".join(parts)
 
 
 def main() -> int:
@@ -314,6 +322,8 @@ def main() -> int:
     parser.add_argument("--stall-runs", type=int, default=1,
                         help="fresh-process training runs of the full window; the table shows the one with the "
                              "longest stall and the text lists every run's")
+    parser.add_argument("--window", default="1440x900", type=_window_size,
+                        help="the window's size while training, WIDTHxHEIGHT")
     parser.add_argument("--write", action="store_true", help="update the section in docs/BENCHMARKS.md")
     parser.add_argument("--stall-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--without-panels", action="store_true", help=argparse.SUPPRESS)
@@ -321,7 +331,8 @@ def main() -> int:
     if args.stall_worker:
         import json
 
-        result = bench_stall(args.data_root, args.epochs, panels=not args.without_panels)
+        width, height = (int(v) for v in args.window.lower().split("x"))
+        result = bench_stall(args.data_root, args.epochs, panels=not args.without_panels, window_size=(width, height))
         print("LE_STALL " + json.dumps(result), flush=True)
         os._exit(0)  # skip interpreter teardown of Qt objects: only the numbers matter here
 
@@ -335,9 +346,10 @@ def main() -> int:
     if root is None or not (Path(root) / "MNIST" / "raw").exists():
         print("stall: skipped (MNIST not found; pass --data-root)")
     else:
-        runs = [stall_in_subprocess(Path(root), args.epochs, panels=True) for _ in range(max(1, args.stall_runs))]
+        runs = [stall_in_subprocess(Path(root), args.epochs, panels=True, window=args.window)
+                for _ in range(max(1, args.stall_runs))]
         stall = max(runs, key=lambda r: r["worst"])
-        own = stall_in_subprocess(Path(root), args.epochs, panels=False)
+        own = stall_in_subprocess(Path(root), args.epochs, panels=False, window=args.window)
         if len(runs) > 1:
             print("full window, worst stall per run: " + ", ".join(f"{r['worst']:.1f}" for r in runs) + " ms")
         for label, r in (("full window", stall), ("training docks only", own)):
@@ -385,7 +397,9 @@ def main() -> int:
                 f"batch 128 (loading the data, building the model and every live update included). The GUI thread "
                 f"has 1 torch thread; training {stall['threads']}, at a lower OS priority. A 5 ms heartbeat timer runs "
                 "on the GUI thread; a stall is how late a beat came. Each configuration runs in a fresh process; "
-                "the idle column is the same window doing nothing for 5 s just before, i.e. the machine's own noise.",
+                "the idle column is the same window doing nothing for 5 s just before, i.e. the machine's own noise. "
+                f"The window is {args.window.replace('x', '×')} (`--window`; offscreen, it would otherwise open at "
+                "its minimum size, which depends on the widest panel's).",
                 "",
                 ("How the stalls were traced: a watchdog thread dumped every thread's stack "
                  "(`faulthandler.dump_traceback`) whenever a heartbeat was more than 30 ms late, and "
@@ -444,7 +458,17 @@ def main() -> int:
                 "are built three per turn (six took 27 ms). (16) What the prefetcher imports (torchvision, "
                 "dynamo: ~215,000 objects) is frozen out of the cycle collector's passes once imported, as "
                 "the engine's imports already were; before, the first middle-generation pass over it came "
-                "mid-training (12-18 ms)."),
+                "mid-training (12-18 ms). A fourth pass logged, with every GUI event, the widgets whose size "
+                "changed: the layout moved while training. (17) The map's status line asked for the width of "
+                "its whole text, so the first codes' longer line made the window 120 px wider and every panel "
+                "re-laid out and repainted in one turn; the map's progress bar, shown in a toolbar, wrapped it "
+                "onto another row (the map resized twice per encode). The status line is now elided "
+                "(`qt_utils.StatusLabel`) and shares its row with the progress bar. (18) Summaries rewritten "
+                "at each epoch end changed their number of lines, and the Latent Units and Traversals docks "
+                "re-laid out (20 slider rows, twice, as the scroll bar came and went); they keep their height "
+                "now (`qt_utils.WrappedLabel`). (19) The traversal rows of a new model were built in a dock "
+                "behind another's tab: Qt lays out and shows each widget added there, unseen, through one "
+                "queued call per widget; the rows now wait until the panel is painted."),
                 "",
                 "| | idle | full window: training | idle | training docks only: training |",
                 "|---|---|---|---|---|",
