@@ -20,10 +20,8 @@ import time
 from collections.abc import Callable
 
 from PySide6 import QtCore
-from superqt.utils import create_worker
 
-from explorer.jobs.workers import start_worker
-
+from explorer.jobs.workers import launch_worker, throttled_progress
 from explorer.state.connections import Connections
 
 
@@ -138,26 +136,17 @@ class BackgroundJob(QtCore.QObject):
         job shut down meanwhile.
         """
         cancel = threading.Event()
-        relay, last = self._relay, [0.0]
-
-        def progress(done, total):
-            # A signal per batch would flood the GUI thread's queue on a large dataset.
-            now = time.monotonic()
-            if now - last[0] >= 0.1 or done >= total:
-                last[0] = now
-                relay.progressed.emit(cancel, int(done), int(total))
-
-        # start_worker lowers the worker's priority: encoding or measuring 70,000 images must
+        relay = self._relay
+        self._cancel = cancel
+        # launch_worker lowers the worker's priority: encoding or measuring 70,000 images must
         # not take a core from the window (a switch of model repaints every panel meanwhile).
-        worker = create_worker(run, progress=progress, should_stop=cancel.is_set, _start_thread=False,
-                               _ignore_errors=True)
-        worker.returned.connect(lambda result: self._on_worker_returned(cancel, on_returned, result))
-        worker.errored.connect(lambda exc: self._on_worker_errored(cancel, exc))
-        worker.finished.connect(lambda: self._on_worker_finished(cancel))
-        self._cancel, self._worker = cancel, worker
+        self._worker = launch_worker(
+            run, progress=throttled_progress(lambda done, total: relay.progressed.emit(cancel, done, total)),
+            should_stop=cancel.is_set, returned=lambda result: self._on_worker_returned(cancel, on_returned, result),
+            errored=lambda exc: self._on_worker_errored(cancel, exc),
+            finished=lambda: self._on_worker_finished(cancel))
         self.busy_changed.emit(True)
         self.progressed.emit(self.LABEL + "…", 0.0)
-        start_worker(worker)
 
     def _error_text(self, exc: BaseException) -> str:
         """The message for a worker's error."""

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6 import QtCore
-from superqt.utils import create_worker
 
 from explorer.jobs.priority import lower_thread_priority
-from explorer.jobs.workers import keep_until, start_worker
+from explorer.jobs.workers import keep_until, launch_worker, throttled_progress
 from explorer.state.connections import Connections
 from vae_core.latent import Cancelled
 
@@ -275,24 +274,13 @@ class MapJobs(QtCore.QObject):
             self._pending = lambda: self._submit(job, func, on_done)
             return
         relay = self._relay
-        last = [0.0]
-
-        def progress(done, total):
-            now = time.monotonic()
-            if now - last[0] >= 0.1 or done >= total:
-                last[0] = now
-                relay.progressed.emit(job, int(done), int(total))
-
-        worker = create_worker(func, progress=progress, should_stop=job.cancel.is_set, _start_thread=False,
-                               _ignore_errors=True)
-        job.worker = worker
-        worker.returned.connect(lambda result: None if job.cancel.is_set() else on_done(result))
-        worker.errored.connect(lambda exc: self._on_worker_errored(job, exc))
-        worker.finished.connect(lambda: self._on_worker_finished(job))
-        self._job = job
+        job.worker = launch_worker(
+            func, progress=throttled_progress(lambda done, total: relay.progressed.emit(job, done, total)),
+            should_stop=job.cancel.is_set, returned=lambda result: None if job.cancel.is_set() else on_done(result),
+            errored=lambda exc: self._on_worker_errored(job, exc), finished=lambda: self._on_worker_finished(job))
+        self._job = job   # the worker's signals are queued: none arrives before this
         self.busy_changed.emit(True)
         self.progressed.emit(job.label + "…", 0.0)
-        start_worker(worker)
 
     def _on_relay_progressed(self, job, done, total) -> None:
         if job is self._job and not job.cancel.is_set() and not self._closed:

@@ -45,6 +45,7 @@ from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from superqt.utils import create_worker
 
 from explorer.jobs.priority import lower_thread_priority
 
@@ -56,6 +57,8 @@ COLLECT_INTERVAL_MS = 100
 FULL_COLLECTION_INTERVAL_S = 10.0
 #: Seconds a thread may keep Python's global lock while another waits for it (CPython: 0.005).
 GIL_SWITCH_INTERVAL_S = 0.0005
+#: Seconds between two progress reports of a worker at most (see throttled_progress).
+PROGRESS_INTERVAL_S = 0.1
 
 _kept: list[tuple[object, Callable[[], bool]]] = []
 _timer: QTimer | None = None
@@ -75,6 +78,39 @@ def start_worker(worker) -> None:
     # Valid until the pool deletes the runnable, which happens after run() returned.
     keep_until(worker, lambda: shiboken6.isValid(worker))
     worker.start()
+
+
+def throttled_progress(report: Callable[[int, int], None], interval_s: float = PROGRESS_INTERVAL_S):
+    """A worker's ``progress(done, total)`` that passes on at most one report every ``interval_s``.
+
+    The last report (``done >= total``) always passes: a signal per batch would flood the GUI
+    thread's queue on a large dataset.
+    """
+    last = [float("-inf")]   # the first report passes
+
+    def progress(done, total) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval_s or done >= total:
+            last[0] = now
+            report(int(done), int(total))
+
+    return progress
+
+
+def launch_worker(run: Callable, *, progress: Callable, should_stop: Callable[[], bool], returned: Callable,
+                  errored: Callable, finished: Callable):
+    """Run ``run(progress=..., should_stop=...)`` in a superqt worker, started with :func:`start_worker`.
+
+    The handlers run on the GUI thread: ``returned(result)``, ``errored(exc)``, then
+    ``finished()``. Errors go to ``errored`` only (superqt would also log them).
+    """
+    worker = create_worker(run, progress=progress, should_stop=should_stop, _start_thread=False,
+                           _ignore_errors=True)
+    worker.returned.connect(returned)
+    worker.errored.connect(errored)
+    worker.finished.connect(finished)
+    start_worker(worker)
+    return worker
 
 
 def keep_until(obj, busy: Callable[[], bool]) -> None:

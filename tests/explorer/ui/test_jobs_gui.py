@@ -463,3 +463,18 @@ def test_every_worker_of_the_application_is_started_through_start_worker():
         if path.name != "workers.py" and makes_workers.search(text):
             offenders += [f"{path.name}:{n}" for n, line in enumerate(text.splitlines(), 1) if bare_start.search(line)]
     assert offenders == []
+
+
+def test_a_workers_progress_is_thinned_but_its_first_and_last_reports_pass():
+    from explorer.jobs.workers import throttled_progress
+
+    reports = []
+    progress = throttled_progress(lambda done, total: reports.append((done, total)), interval_s=3600)
+    for done in range(1, 101):
+        progress(done, 100)
+    assert reports == [(1, 100), (100, 100)]
+    every = []
+    progress = throttled_progress(lambda done, total: every.append(done), interval_s=0)
+    for done in range(5):
+        progress(done, 4.0)
+    assert every == [0, 1, 2, 3, 4] and all(isinstance(d, int) for d in every)
