@@ -517,6 +517,22 @@ def test_the_hovered_point_box_follows_a_sweeping_cursor_without_going_stale(set
     np.testing.assert_allclose(decoder.reconstruction.image, state.decode(state.codes[last])[0][0], atol=1e-6)
 
 
+def test_the_point_colour_table_is_premultiplied_argb_rounded_half_to_even():
+    from explorer.ui.map.point_cloud import argb_table
+
+    table = argb_table([(200, 100, 51), (0, 255, 10)], [1.0, 0.5])
+    assert table.dtype == np.uint32 and table.shape == (2, 2)
+    # alpha 0.5: 127.5 → 128 (even), 25.5 → 26, 5.0 → 5; colour channels scaled by alpha
+    assert int(table[0, 0]) == (255 << 24) | (200 << 16) | (100 << 8) | 51
+    assert int(table[0, 1]) == (128 << 24) | (100 << 16) | (50 << 8) | 26
+    assert int(table[1, 1]) == (128 << 24) | (0 << 16) | (128 << 8) | 5
+    colours = np.random.default_rng(0).integers(0, 256, (12, 3))
+    alphas = np.linspace(0.1, 1.0, 7)
+    expected = [[(round(255 * a) << 24) | (round(r * a) << 16) | (round(g * a) << 8) | round(b * a) for a in alphas]
+                for r, g, b in colours.tolist()]
+    np.testing.assert_array_equal(argb_table(colours, alphas), np.array(expected, dtype=np.uint32))
+
+
 def test_the_point_clouds_bounding_rect_follows_the_view_and_the_data(setup, qtbot):
     """boundingRect is kept between calls (the scene asks for it on every mouse move); it must
     still be the padded data bounds after a zoom, a resize and new positions."""
