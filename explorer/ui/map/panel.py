@@ -302,7 +302,7 @@ class MapPanel(QtWidgets.QWidget):
         self.progress.setObjectName("map_progress")
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setFixedWidth(180)
+        self.progress.setFixedWidth(120)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setObjectName("map_cancel")
         self.cancel_button.clicked.connect(self._cancel_jobs)
@@ -540,7 +540,8 @@ class MapPanel(QtWidgets.QWidget):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(fraction * 1000))
-        self.progress.setFormat(text.rstrip("…") + " %p%" if fraction >= 0 else text)
+        # The words go to the status line beside the bar; the bar shows how far.
+        self.progress.setFormat("%p%" if fraction >= 0 else "")
         if text:
             self.status.setText(text)
 

@@ -240,3 +240,13 @@ def test_the_map_status_line_and_progress_do_not_resize_the_map(qapp, qtbot, sta
     panel.cancel_button.setVisible(False)
     qapp.processEvents()
     assert panel.view.size() == view
+
+
+def test_the_map_footer_says_the_jobs_progress_once(qapp, qtbot, state):
+    """The status line carries the words, the bar beside it only how far: not the same text twice."""
+    from explorer.ui.map.panel import MapPanel
+
+    panel = MapPanel(state)
+    qtbot.addWidget(panel)
+    panel._on_progress("Encoding 1,797 images…", 0.4)
+    assert panel.status.text() == "Encoding 1,797 images…" and panel.progress.text() == "40%"
