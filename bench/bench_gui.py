@@ -294,11 +294,11 @@ def _previous_startup_block() -> list[str]:
     return ["", *block.splitlines()]
 
 
-def stall_in_subprocess(root: Path, epochs: int, panels: bool, window: str = "1440x900") -> dict:
+def stall_in_subprocess(root: Path, epochs: int, panels: bool, window: tuple[int, int] = (1440, 900)) -> dict:
     import json
 
     args = [sys.executable, str(Path(__file__).resolve()), "--stall-worker", "--data-root", str(root),
-            "--epochs", str(epochs), "--window", window] + ([] if panels else ["--without-panels"])
+            "--epochs", str(epochs), "--window", "{}x{}".format(*window)] + ([] if panels else ["--without-panels"])
     out = subprocess.run(args, cwd=REPO, env=_platform_env(), capture_output=True, text=True, timeout=1800)
     for line in out.stdout.splitlines():
         if line.startswith("LE_STALL "):
@@ -306,11 +306,11 @@ def stall_in_subprocess(root: Path, epochs: int, panels: bool, window: str = "14
     raise SystemExit(f"stall benchmark failed:\n{out.stderr[-3000:]}")
 
 
-def _window_size(text: str) -> str:
+def _window_size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, such as 1440x900, not {text!r}")
-    return "x".join(parts)
+    return int(parts[0]), int(parts[1])
 
 
 def main() -> int:
@@ -322,7 +322,7 @@ def main() -> int:
     parser.add_argument("--stall-runs", type=int, default=1,
                         help="fresh-process training runs of the full window; the table shows the one with the "
                              "longest stall and the text lists every run's")
-    parser.add_argument("--window", default="1440x900", type=_window_size,
+    parser.add_argument("--window", default=(1440, 900), type=_window_size,
                         help="the window's size while training, WIDTHxHEIGHT")
     parser.add_argument("--write", action="store_true", help="update the section in docs/BENCHMARKS.md")
     parser.add_argument("--stall-worker", action="store_true", help=argparse.SUPPRESS)
@@ -331,8 +331,7 @@ def main() -> int:
     if args.stall_worker:
         import json
 
-        width, height = (int(v) for v in args.window.lower().split("x"))
-        result = bench_stall(args.data_root, args.epochs, panels=not args.without_panels, window_size=(width, height))
+        result = bench_stall(args.data_root, args.epochs, panels=not args.without_panels, window_size=args.window)
         print("LE_STALL " + json.dumps(result), flush=True)
         os._exit(0)  # skip interpreter teardown of Qt objects: only the numbers matter here
 
@@ -398,7 +397,7 @@ def main() -> int:
                 f"has 1 torch thread; training {stall['threads']}, at a lower OS priority. A 5 ms heartbeat timer runs "
                 "on the GUI thread; a stall is how late a beat came. Each configuration runs in a fresh process; "
                 "the idle column is the same window doing nothing for 5 s just before, i.e. the machine's own noise. "
-                f"The window is {args.window.replace('x', '×')} (`--window`; offscreen, it would otherwise open at "
+                f"The window is {args.window[0]}×{args.window[1]} (`--window`; offscreen, it would otherwise open at "
                 "its minimum size, which depends on the widest panel's).",
                 "",
                 ("How the stalls were traced: a watchdog thread dumped every thread's stack "
